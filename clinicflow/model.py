@@ -240,6 +240,9 @@ class Script:
     path: str = "<memory>"
     digest: str = ""  # content hash of the source file; conversations pin it
     pos: Pos = NOWHERE
+    # Where each value was written, by dotted path ("states.inicio.next", "slots.nome.ask");
+    # lint uses it to point at the exact line. Not part of equality.
+    positions: tuple[tuple[str, Pos], ...] = field(default=(), compare=False, repr=False)
 
     def state(self, name: str) -> State:
         for state in self.states:
@@ -327,6 +330,8 @@ class Clinic:
     understanding: Understanding = field(default_factory=Understanding)
     path: str = "<memory>"
     pos: Pos = NOWHERE
+    # Where each value was written, by dotted path ("texts.welcome"); see Script.positions.
+    positions: tuple[tuple[str, Pos], ...] = field(default=(), compare=False, repr=False)
 
     def text(self, key: str) -> str:
         for name, value in self.texts:

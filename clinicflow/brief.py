@@ -1,0 +1,160 @@
+"""The hand-off brief: what the secretary reads to act in ten seconds.
+
+Composed from the conversation (slots, events, last messages); with Gemini configured the
+summary lines may be generated and checked (see :mod:`clinicflow.gemini`). A brief never shows
+internal ids, state names or scores: only what a person at the front desk needs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from clinicflow import slots as slot_values
+from clinicflow.model import Clinic, Script
+
+REASON_LABELS = {
+    "schedule": "quer agendar",
+    "human_request": "pediu para falar com uma pessoa",
+    "urgent": "URGENTE: relatou sintomas de alerta",
+    "complaint": "reclamação",
+    "not_understood": "o assistente não conseguiu entender",
+    "other": "outro motivo",
+}
+
+
+@dataclass(frozen=True)
+class Brief:
+    """The structured brief; :meth:`text` is what is sent to the staff on WhatsApp."""
+
+    patient_name: str
+    phone: str
+    procedure: str
+    reason: str
+    urgent: bool
+    red_flags: tuple[str, ...]
+    collected: tuple[tuple[str, str], ...]
+    summary: str
+    last_messages: tuple[str, ...]
+
+    def text(self) -> str:
+        head = "🚨 *URGENTE* — " if self.urgent else ""
+        lines = [
+            f"{head}*Nova conversa para a recepção*",
+            f"Paciente: {self.patient_name}",
+            f"WhatsApp: {self.phone}",
+            f"Assunto: {self.procedure}",
+            f"Motivo: {REASON_LABELS.get(self.reason, self.reason)}",
+        ]
+        if self.red_flags:
+            lines.append("Sinais de alerta: " + "; ".join(self.red_flags))
+        if self.collected:
+            lines.append("Informações: " + "; ".join(f"{k}: {v}" for k, v in self.collected))
+        lines.append(f"Resumo: {self.summary}")
+        if self.last_messages:
+            lines.append("Últimas mensagens:")
+            lines.extend(f"  {line}" for line in self.last_messages)
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "patient_name": self.patient_name,
+            "phone": self.phone,
+            "procedure": self.procedure,
+            "reason": self.reason,
+            "urgent": self.urgent,
+            "red_flags": list(self.red_flags),
+            "collected": dict(self.collected),
+            "summary": self.summary,
+            "last_messages": list(self.last_messages),
+        }
+
+
+def phone_of(chat_id: str) -> str:
+    """A readable phone number from a WhatsApp chat id, when it carries one."""
+    if chat_id.endswith("@c.us") or chat_id.endswith("@s.whatsapp.net"):
+        digits = re.sub(r"\D", "", chat_id.split("@")[0])
+        if digits.startswith("55") and len(digits) in (12, 13):
+            ddd, rest = digits[2:4], digits[4:]
+            return f"+55 {ddd} {rest[:-4]}-{rest[-4:]}"
+        return f"+{digits}"
+    return "não disponível (contato sem número visível)"
+
+
+def compose(
+    *,
+    chat_id: str,
+    clinic: Clinic,
+    script: Script | None,
+    slots: Mapping[str, Any],
+    reason: str,
+    urgent: bool,
+    red_flags: Sequence[str],
+    messages: Sequence[Mapping[str, Any]],
+    push_name: str | None = None,
+    summary: str | None = None,
+) -> Brief:
+    """The brief of a conversation being handed off."""
+    collected: list[tuple[str, str]] = []
+    name = ""
+    if script is not None:
+        for slot in script.slots:
+            value = slots.get(slot.name)
+            if value is None:
+                continue
+            shown = slot_values.display(slot, value)
+            if slot.type == "name" and not name:
+                name = shown
+                continue
+            collected.append((slot.name.replace("_", " "), shown))
+    flag_text = tuple(_flag_descriptions(clinic, script, red_flags))
+    procedure = script.title if script else "ainda não escolhido"
+    last = tuple(
+        f"{'Paciente' if m['direction'] == 'in' else 'Assistente'}: {_clip(m['text'])}"
+        for m in messages[-6:]
+    )
+    return Brief(
+        patient_name=name or push_name or "não informado",
+        phone=phone_of(chat_id),
+        procedure=procedure,
+        reason=reason,
+        urgent=urgent,
+        red_flags=flag_text,
+        collected=tuple(collected),
+        summary=summary or local_summary(procedure, reason, urgent, flag_text, collected, messages),
+        last_messages=last,
+    )
+
+
+def local_summary(
+    procedure: str,
+    reason: str,
+    urgent: bool,
+    flags: Sequence[str],
+    collected: Sequence[tuple[str, str]],
+    messages: Sequence[Mapping[str, Any]],
+) -> str:
+    """Two or three plain lines built from the facts, used without Gemini."""
+    parts = [f"Conversa sobre {procedure}; {REASON_LABELS.get(reason, reason)}."]
+    if urgent and flags:
+        parts.append("Relatou: " + ", ".join(flags) + ". Orientada a procurar atendimento.")
+    if collected:
+        parts.append("Já informou " + ", ".join(k for k, _ in collected) + ".")
+    last_in = next((m["text"] for m in reversed(messages) if m["direction"] == "in"), "")
+    if last_in:
+        parts.append(f'Última mensagem: "{_clip(last_in, 120)}"')
+    return " ".join(parts[:3])
+
+
+def _flag_descriptions(clinic: Clinic, script: Script | None, ids: Sequence[str]) -> list[str]:
+    flags = {flag.id: flag for flag in clinic.red_flags}
+    if script is not None:
+        flags.update({flag.id: flag for flag in script.red_flags})
+    return [flags[i].description or flags[i].phrases[0] for i in ids if i in flags]
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,437 @@
+"""The dialogue policy: what the bot does with one understood message.
+
+Operates on the conversation's JSON-plain state (a dict checkpointed by LangGraph) and a
+:class:`Turn` that collects the replies and events of this turn. Everything a patient reads
+comes from the catalog's texts, rendered with :func:`clinicflow.templates.render`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from clinicflow import slots as slot_values
+from clinicflow.flow import Flow
+from clinicflow.model import Catalog, Script, Slot, State
+from clinicflow.templates import render
+from clinicflow.text import PhraseMatcher
+from clinicflow.understanding import QUESTION_INTENTS, Understanding
+
+MAX_HOPS = 25  # automatic transitions in one turn before the bot gives up (lint finds loops)
+DEFAULT_MAX_ATTEMPTS = 3
+REPAIR_BUDGET = 3  # consecutive turns not understood before a human is called
+ROUTING = "__routing__"  # pseudo-state: the patient is choosing a procedure
+
+ESCALATIONS = {
+    "human": "human_request",
+    "complaint": "complaint",
+    "reschedule_cancel": "schedule",
+}
+
+
+@dataclass
+class Event:
+    """Something that happened in a turn (stored in the events table)."""
+
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Turn:
+    """The working data of one turn; never checkpointed."""
+
+    chat_id: str
+    text: str
+    now: datetime
+    replies: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    understanding: Understanding | None = None
+    silent: bool = False
+    handled: bool = False  # a node already answered; later nodes only re-prompt or stop
+    handoff: dict[str, Any] | None = None
+    llm_calls: list[Any] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)  # channel id, push name, referral, kind
+    conv: dict[str, Any] = field(default_factory=dict)  # working copy of the graph state
+
+    def event(self, type_: str, **data: Any) -> None:
+        self.events.append(Event(type_, data))
+
+
+class Dialogue:
+    """The policy over one catalog and its flows (shared, read-only)."""
+
+    def __init__(self, catalog: Catalog, scripts: dict[str, Script], flows: dict[str, Flow]):
+        self.catalog = catalog
+        self.clinic = catalog.clinic
+        self.scripts = scripts  # by digest, every version still referenced
+        self.flows = flows
+        self.tz = ZoneInfo(self.clinic.hours.timezone)
+        self._facts = dict(self.clinic.facts)
+        self._facts.setdefault("nome", self.clinic.name)
+        self._routing_matchers = PhraseMatcher((s.id, s.title) for s in catalog.scripts)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def script_of(self, conv: dict[str, Any]) -> Script | None:
+        digest = conv.get("digest")
+        return self.scripts.get(digest) if digest else None
+
+    def today(self, turn: Turn) -> date:
+        return turn.now.astimezone(self.tz).date()
+
+    def say(self, conv: dict[str, Any], turn: Turn, template: str, **extra: str) -> None:
+        script = self.script_of(conv)
+        values: dict[str, str] = dict(extra)
+        if script is not None:
+            for name, value in conv.get("slots", {}).items():
+                slot = script.slot(name)
+                if slot is not None and value is not None:
+                    values[name] = slot_values.display(slot, value)
+        text = render(template, values, self._facts).strip()
+        if text:
+            turn.replies.append(text)
+
+    def text(self, key: str) -> str:
+        return self.clinic.text(key)
+
+    # -- entering and leaving states --------------------------------------------------------
+
+    def start_script(self, conv: dict[str, Any], turn: Turn, script: Script) -> None:
+        previous = conv.get("script_id")
+        conv.update(script_id=script.id, digest=script.digest, version=script.version)
+        conv["attempts"] = {}
+        conv["repairs"] = 0
+        kept = {k: v for k, v in conv.get("slots", {}).items() if script.slot(k) is not None}
+        conv["slots"] = kept
+        if previous and previous != script.id:
+            turn.event("script_switched", **{"from": previous, "to": script.id})
+        turn.event("script_entered", script=script.id, version=script.version)
+        self.enter(conv, turn, script.start)
+
+    def enter(self, conv: dict[str, Any], turn: Turn, name: str, hops: int = 0) -> None:
+        script = self.script_of(conv)
+        assert script is not None
+        if hops > MAX_HOPS:
+            self.handoff(conv, turn, "not_understood", note="loop")
+            return
+        previous = conv.get("state")
+        conv["state"] = name
+        if previous != name:
+            turn.event("state_changed", **{"from": previous, "to": name})
+        state = script.state(name)
+        for template in state.say:
+            self.say(conv, turn, template)
+        if state.handoff:
+            self.handoff(conv, turn, state.handoff, announce=not state.say, resume=previous)
+            return
+        if state.end:
+            self.close(conv, turn, "end")
+            return
+        if state.collect:
+            if conv["slots"].get(state.collect) is not None:
+                self.leave(conv, turn, state, hops)
+            else:
+                conv["attempts"][state.collect] = 0
+                slot = script.slot(state.collect)
+                if slot is not None:
+                    self.say(conv, turn, slot.ask)
+            return
+        if state.menu:
+            self.show_menu(conv, turn, state)
+            return
+        self.leave(conv, turn, state, hops, waiting_ok=True)
+
+    def leave(
+        self, conv: dict[str, Any], turn: Turn, state: State, hops: int, waiting_ok: bool = False
+    ) -> None:
+        flow = self.flows[conv["digest"]]
+        target = flow.fire(state.name, "advance", conv["slots"])
+        if target is not None:
+            self.enter(conv, turn, target, hops + 1)
+
+    def show_menu(self, conv: dict[str, Any], turn: Turn, state: State) -> None:
+        assert state.menu is not None
+        lines = [state.menu.prompt] if state.menu.prompt else []
+        lines += [f"{n}. {item.label}" for n, item in enumerate(state.menu.items, start=1)]
+        self.say(conv, turn, "\n".join(lines))
+
+    def reprompt(self, conv: dict[str, Any], turn: Turn) -> None:
+        """Ask again for what the current step is waiting for."""
+        script = self.script_of(conv)
+        if conv.get("state") == ROUTING or script is None:
+            self.routing_menu(conv, turn, intro=False)
+            return
+        state = script.state(conv["state"])
+        if state.collect:
+            slot = script.slot(state.collect)
+            if slot is not None:
+                self.say(conv, turn, slot.ask)
+        elif state.menu:
+            self.show_menu(conv, turn, state)
+        elif state.say and state.on:
+            self.say(conv, turn, state.say[-1])
+
+    # -- routing ----------------------------------------------------------------------------
+
+    def routing_menu(self, conv: dict[str, Any], turn: Turn, intro: bool = True) -> None:
+        conv["state"] = ROUTING
+        lines = [self.text("menu_prompt")]
+        lines += [f"{n}. {s.title}" for n, s in enumerate(self.catalog.scripts, start=1)]
+        if intro:
+            self.say(conv, turn, self.text("welcome"))
+        self.say(conv, turn, "\n".join(lines))
+
+    def route(self, conv: dict[str, Any], turn: Turn, u: Understanding) -> bool:
+        """Pick a script from the message; True when one was entered."""
+        chosen: Script | None = None
+        if conv.get("state") == ROUTING and u.choice is not None:
+            if 1 <= u.choice <= len(self.catalog.scripts):
+                chosen = self.catalog.scripts[u.choice - 1]
+        if chosen is None and u.scripts:
+            chosen = self.catalog.script(u.scripts[0])
+        if chosen is None and conv.get("state") == ROUTING:
+            by_title = self._routing_matchers.keys(turn.text)
+            if len(by_title) == 1:
+                chosen = self.catalog.script(by_title[0])
+        if chosen is None:
+            return False
+        self.start_script(conv, turn, chosen)
+        return True
+
+    # -- the step ---------------------------------------------------------------------------
+
+    def step(self, conv: dict[str, Any], turn: Turn) -> None:
+        """Advance the conversation with the understood message."""
+        u = turn.understanding
+        assert u is not None
+        script = self.script_of(conv)
+        if u.intent == "schedule" or u.intent in ESCALATIONS:
+            if self.escalate(conv, turn, u.intent):
+                return
+        if script is None or conv.get("state") == ROUTING:
+            self.step_routing(conv, turn, u)
+            return
+        if u.scripts and script.id not in u.scripts and self.switch_requested(conv, u):
+            target = self.catalog.script(u.scripts[0])
+            if target is not None:
+                self.start_script(conv, turn, target)
+                return
+        state = script.state(conv["state"])
+        if state.collect:
+            self.step_collect(conv, turn, script, state, u)
+        elif state.menu:
+            self.step_menu(conv, turn, script, state, u)
+        else:
+            self.step_waiting(conv, turn, script, state, u)
+
+    def switch_requested(self, conv: dict[str, Any], u: Understanding) -> bool:
+        """A keyword of another procedure counts unless the current step expects a choice."""
+        script = self.script_of(conv)
+        if script is None:
+            return True
+        state = script.state(conv["state"])
+        slot = script.slot(state.collect) if state.collect else None
+        return not (slot is not None and slot.type == "choice")
+
+    def escalate(self, conv: dict[str, Any], turn: Turn, intent: str) -> bool:
+        script = self.script_of(conv)
+        if script is not None and conv.get("state") not in (None, ROUTING):
+            target = self.flows[conv["digest"]].fire(
+                conv["state"], f"intent_{intent}", conv["slots"]
+            )
+            if target is not None:
+                turn.event("intent_transition", intent=intent, to=target)
+                self.enter(conv, turn, target)
+                if conv.get("status") == "waiting_human" or intent == "schedule":
+                    return True
+                return True
+        reason = "schedule" if intent == "schedule" else ESCALATIONS[intent]
+        self.handoff(conv, turn, reason)
+        return True
+
+    def step_routing(self, conv: dict[str, Any], turn: Turn, u: Understanding) -> None:
+        if self.route(conv, turn, u):
+            conv["repairs"] = 0
+            return
+        if self.answer_faq(conv, turn, u):
+            self.routing_menu(conv, turn, intro=False)
+            return
+        first = conv.get("state") != ROUTING
+        if first:
+            if u.intent == "greeting" or u.intent is None or u.intent in QUESTION_INTENTS:
+                self.routing_menu(conv, turn, intro=True)
+                return
+        if u.intent in ("thanks", "goodbye"):
+            self.say(conv, turn, self.text(u.intent if u.intent == "thanks" else "goodbye"))
+            return
+        self.not_understood(conv, turn)
+
+    def step_collect(
+        self, conv: dict[str, Any], turn: Turn, script: Script, state: State, u: Understanding
+    ) -> None:
+        assert state.collect is not None
+        slot = script.slot(state.collect)
+        assert slot is not None
+        question_first = slot.type == "text" and (u.faq is not None or u.intent in QUESTION_INTENTS)
+        if not question_first:
+            found = self.fill(conv, turn, script, slot)
+            if found:
+                conv["repairs"] = 0
+                self.leave(conv, turn, state, 0)
+                return
+        if self.answer_faq(conv, turn, u):
+            self.reprompt(conv, turn)
+            return
+        target = self.flows[conv["digest"]].fire(state.name, f"intent_{u.intent}", conv["slots"])
+        if u.intent and target is not None:
+            self.enter(conv, turn, target)
+            return
+        if question_first and self.fill(conv, turn, script, slot):
+            self.leave(conv, turn, state, 0)
+            return
+        if self.social(conv, turn, u):
+            self.reprompt(conv, turn)
+            return
+        self.slot_failed(conv, turn, script, state, slot)
+
+    def fill(self, conv: dict[str, Any], turn: Turn, script: Script, slot: Slot) -> bool:
+        """Take every slot value the message carries; True if the awaited one was filled."""
+        # Only empty slots (and the one asked) are filled: an aside never overwrites an answer.
+        open_slots = [
+            s for s in script.slots if s.name == slot.name or conv["slots"].get(s.name) is None
+        ]
+        found = slot_values.extract(open_slots, turn.text, self.today(turn), slot.name)
+        for name, value in found.items():
+            if conv["slots"].get(name) != value:
+                conv["slots"][name] = value
+                turn.event("slot_filled", slot=name)
+        return slot.name in found
+
+    def slot_failed(
+        self, conv: dict[str, Any], turn: Turn, script: Script, state: State, slot: Slot
+    ) -> None:
+        attempts = conv["attempts"].get(slot.name, 0) + 1
+        conv["attempts"][slot.name] = attempts
+        limit = slot.max_attempts or DEFAULT_MAX_ATTEMPTS
+        if attempts >= limit:
+            turn.event("slot_exhausted", slot=slot.name)
+            action = slot.on_exhausted.action if slot.on_exhausted else "handoff"
+            if action == "skip":
+                self.leave(conv, turn, state, 0)
+                if conv["state"] == state.name:  # nowhere to go: keep waiting, stop asking
+                    self.handoff(conv, turn, "not_understood")
+            elif action == "goto":
+                target = self.flows[conv["digest"]].fire(state.name, "exhausted", conv["slots"])
+                if target is not None:
+                    self.enter(conv, turn, target)
+            else:
+                reason = slot.on_exhausted.target if slot.on_exhausted else None
+                self.handoff(conv, turn, reason or "not_understood")
+            return
+        turn.event("reprompt", slot=slot.name, attempt=attempts)
+        texts = slot.reprompts or (slot.ask,)
+        self.say(conv, turn, texts[min(attempts - 1, len(texts) - 1)])
+
+    def step_menu(
+        self, conv: dict[str, Any], turn: Turn, script: Script, state: State, u: Understanding
+    ) -> None:
+        assert state.menu is not None
+        number = u.choice
+        if number is None:
+            matcher = PhraseMatcher(
+                (str(n), phrase)
+                for n, item in enumerate(state.menu.items, start=1)
+                for phrase in (item.label, *item.synonyms)
+            )
+            keys = matcher.keys(turn.text)
+            number = int(keys[0]) if len(keys) == 1 else None
+        if number is not None and 1 <= number <= len(state.menu.items):
+            turn.event("menu_choice", option=number)
+            conv["repairs"] = 0
+            target = self.flows[conv["digest"]].fire(state.name, f"choose_{number}", conv["slots"])
+            if target is not None:
+                self.enter(conv, turn, target)
+            return
+        self.step_waiting(conv, turn, script, state, u)
+
+    def step_waiting(
+        self, conv: dict[str, Any], turn: Turn, script: Script, state: State, u: Understanding
+    ) -> None:
+        if u.intent:
+            target = self.flows[conv["digest"]].fire(
+                state.name, f"intent_{u.intent}", conv["slots"]
+            )
+            if target is not None:
+                conv["repairs"] = 0
+                turn.event("intent_transition", intent=u.intent, to=target)
+                self.enter(conv, turn, target)
+                return
+        if self.answer_faq(conv, turn, u):
+            self.reprompt(conv, turn)
+            return
+        if self.social(conv, turn, u):
+            if state.menu or state.collect:
+                self.reprompt(conv, turn)
+            return
+        self.not_understood(conv, turn)
+
+    # -- small answers ----------------------------------------------------------------------
+
+    def answer_faq(self, conv: dict[str, Any], turn: Turn, u: Understanding) -> bool:
+        if u.faq is None:
+            return False
+        if u.intent is not None and u.intent not in QUESTION_INTENTS and u.source != "embedding":
+            if u.faq_score < self.clinic.understanding.faq_accept:
+                return False
+        conv["repairs"] = 0
+        turn.event("faq_answered", faq=u.faq.id, intent=u.intent or "")
+        self.say(conv, turn, u.faq.answer)
+        return True
+
+    def social(self, conv: dict[str, Any], turn: Turn, u: Understanding) -> bool:
+        if u.intent == "thanks":
+            self.say(conv, turn, self.text("thanks"))
+            return True
+        if u.intent == "goodbye":
+            self.say(conv, turn, self.text("goodbye"))
+            return True
+        return u.intent == "greeting"
+
+    def not_understood(self, conv: dict[str, Any], turn: Turn) -> None:
+        conv["repairs"] = conv.get("repairs", 0) + 1
+        turn.event("not_understood", repairs=conv["repairs"])
+        if conv["repairs"] >= REPAIR_BUDGET:
+            self.handoff(conv, turn, "not_understood")
+            return
+        self.say(conv, turn, self.text("not_understood"))
+        self.reprompt(conv, turn)
+
+    # -- terminal outcomes ------------------------------------------------------------------
+
+    def handoff(
+        self,
+        conv: dict[str, Any],
+        turn: Turn,
+        reason: str,
+        *,
+        urgent: bool = False,
+        announce: bool = True,
+        resume: str | None = None,
+        note: str = "",
+    ) -> None:
+        if announce:
+            self.say(conv, turn, self.text("urgent" if urgent else "handoff"))
+        conv["status"] = "waiting_human"
+        conv["resume_state"] = resume if resume is not None else conv.get("state")
+        conv["handoff_reason"] = reason
+        conv["urgent"] = bool(urgent or conv.get("urgent"))
+        flags = list(turn.understanding.red_flags) if turn.understanding else []
+        turn.handoff = {"reason": reason, "urgent": bool(urgent), "red_flags": flags}
+        turn.event("handoff_requested", reason=reason, urgent=bool(urgent), note=note)
+
+    def close(self, conv: dict[str, Any], turn: Turn, why: str) -> None:
+        conv["status"] = "closed"
+        turn.event("closed", reason=why)

@@ -1,0 +1,272 @@
+"""The SQLite history: conversations, messages, events, leads, hand-offs, understanding calls.
+
+One file (``clinicflow.db``) in WAL mode inside the data directory. Tables are created and
+migrated through sqlite-utils; every column is documented in README.md ("Storage"). Message
+bodies are stored here (the secretary needs the transcript) but never written to logs.
+
+Each turn writes a handful of small rows in one transaction, so storage grows linearly with
+the conversation (see ``bench/turns.py`` for bytes per turn).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from clinicflow.errors import StorageError
+
+DB_NAME = "clinicflow.db"
+
+_SCHEMA: dict[str, dict[str, type]] = {
+    "conversations": {
+        "chat_id": str,
+        "script_id": str,
+        "script_version": str,
+        "script_digest": str,
+        "state": str,
+        "status": str,
+        "lead_status": str,
+        "score": int,
+        "slots": str,
+        "patient_name": str,
+        "origin": str,
+        "campaign_id": str,
+        "opted_out": int,
+        "handoff_reason": str,
+        "urgent": int,
+        "lost_reason": str,
+        "turns": int,
+        "follow_ups_sent": int,
+        "started_at": str,
+        "updated_at": str,
+        "last_inbound_at": str,
+        "last_outbound_at": str,
+    },
+    "messages": {
+        "id": int,
+        "chat_id": str,
+        "direction": str,
+        "text": str,
+        "kind": str,
+        "channel_message_id": str,
+        "script_id": str,
+        "state": str,
+        "at": str,
+    },
+    "events": {
+        "id": int,
+        "chat_id": str,
+        "type": str,
+        "script_id": str,
+        "state": str,
+        "data": str,
+        "at": str,
+    },
+    "leads": {
+        "chat_id": str,
+        "status": str,
+        "score": int,
+        "script_id": str,
+        "campaign_id": str,
+        "engaged_at": str,
+        "qualified_at": str,
+        "handed_off_at": str,
+        "scheduled_at": str,
+        "lost_at": str,
+        "lost_reason": str,
+        "updated_at": str,
+    },
+    "handoffs": {
+        "id": int,
+        "chat_id": str,
+        "reason": str,
+        "urgent": int,
+        "red_flags": str,
+        "brief": str,
+        "status": str,
+        "script_id": str,
+        "state": str,
+        "at": str,
+        "resolved_at": str,
+    },
+    "understanding": {
+        "id": int,
+        "chat_id": str,
+        "source": str,
+        "intent": str,
+        "confidence": float,
+        "purpose": str,
+        "model": str,
+        "outcome": str,
+        "tokens_in": int,
+        "tokens_out": int,
+        "ms": float,
+        "at": str,
+    },
+    "script_versions": {
+        "digest": str,
+        "script_id": str,
+        "version": str,
+        "path": str,
+        "source": str,
+        "loaded_at": str,
+    },
+}
+
+_PKS: dict[str, str] = {
+    "conversations": "chat_id",
+    "messages": "id",
+    "events": "id",
+    "leads": "chat_id",
+    "handoffs": "id",
+    "understanding": "id",
+    "script_versions": "digest",
+}
+
+_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("messages", ("chat_id", "id")),
+    ("events", ("chat_id", "id")),
+    ("events", ("type", "at")),
+    ("handoffs", ("status", "at")),
+    ("handoffs", ("chat_id",)),
+    ("understanding", ("chat_id",)),
+    ("conversations", ("status",)),
+    ("conversations", ("started_at",)),
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """A row to write: table name and values."""
+
+    table: str
+    values: Mapping[str, Any]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open a SQLite connection the way every clinicflow component does (WAL, busy timeout)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class Store:
+    """The history tables of one data directory.
+
+    Thread-safe: one connection guarded by a lock (SQLite serialises writers anyway).
+    """
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / DB_NAME
+        try:
+            self.conn = connect(self.path)
+            self.db = sqlite_utils.Database(self.conn)
+            self._lock = threading.RLock()
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the history database {self.path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        with self._lock, self.conn:
+            for name, columns in _SCHEMA.items():
+                table = self.db.table(name)
+                if not table.exists():
+                    table.create(columns, pk=_PKS[name], not_null=None)
+                else:
+                    missing = {c: t for c, t in columns.items() if c not in table.columns_dict}
+                    for column, col_type in missing.items():
+                        table.add_column(column, col_type)
+            for name, columns in _INDEXES:
+                self.db.table(name).create_index(list(columns), if_not_exists=True)
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write; raises StorageError on SQLite failures."""
+        with self._lock:
+            try:
+                with self.conn:
+                    yield self.conn
+            except sqlite3.Error as exc:
+                raise StorageError(f"history write failed: {exc}") from exc
+
+    def write(self, rows: Sequence[Row]) -> None:
+        """Insert (or upsert for tables keyed by chat) all ``rows`` in one transaction."""
+        with self.transaction():
+            for row in rows:
+                table = self.db.table(row.table)
+                values = dict(row.values)
+                if _PKS[row.table] == "id":
+                    table.insert(values)
+                else:
+                    table.upsert(values, pk=_PKS[row.table])
+
+    def query(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[dict[str, Any]]:
+        """Rows of a read query as dicts."""
+        with self._lock:
+            try:
+                cursor = self.conn.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise StorageError(f"history query failed: {exc}") from exc
+            names = [d[0] for d in cursor.description or ()]
+            return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+    def conversation(self, chat_id: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM conversations WHERE chat_id = ?", (chat_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        row["slots"] = json.loads(row["slots"] or "{}")
+        return row
+
+    def messages(self, chat_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Messages of a chat, oldest first (the last ``limit`` when given)."""
+        if limit is None:
+            return self.query("SELECT * FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,))
+        rows = self.query(
+            "SELECT * FROM messages WHERE chat_id = ? ORDER BY id DESC LIMIT ?", (chat_id, limit)
+        )
+        return rows[::-1]
+
+    def events(self, chat_id: str) -> list[dict[str, Any]]:
+        rows = self.query("SELECT * FROM events WHERE chat_id = ? ORDER BY id", (chat_id,))
+        for row in rows:
+            row["data"] = json.loads(row["data"] or "{}")
+        return rows
+
+    def open_handoff(self, chat_id: str) -> dict[str, Any] | None:
+        rows = self.query(
+            "SELECT * FROM handoffs WHERE chat_id = ? AND status = 'open' ORDER BY id DESC LIMIT 1",
+            (chat_id,),
+        )
+        return rows[0] if rows else None
+
+    def script_source(self, digest: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM script_versions WHERE digest = ?", (digest,))
+        return rows[0] if rows else None
+
+    def size_bytes(self) -> int:
+        """Bytes on disk of the database and its WAL."""
+        total = 0
+        for suffix in ("", "-wal"):
+            candidate = Path(str(self.path) + suffix)
+            if candidate.exists():
+                total += candidate.stat().st_size
+        return total
