@@ -99,3 +99,230 @@ def graph(script_id: str, catalog: Path | None, fmt: str) -> None:
         known = ", ".join(sorted(s.id for s in loaded.scripts))
         raise click.BadParameter(f"não há roteiro '{script_id}'; existem: {known}")
     click.echo((mermaid if fmt == "mermaid" else dot)(script), nl=False)
+
+
+# -- the engine's commands ----------------------------------------------------------------
+
+_DATA = click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar="CLINICFLOW_DATA",
+    help="Pasta de dados (histórico SQLite e índice). Padrão: ./.clinicflow",
+)
+_LLM = click.option(
+    "--llm",
+    type=click.Choice(["gemini", "none"]),
+    default=None,
+    help="Usar o Gemini para entender o que as regras locais não entendem "
+    "(padrão: gemini quando há GEMINI_API_KEY ou GOOGLE_API_KEY).",
+)
+
+
+def _make_llm(choice: str | None, *, quiet: bool = False) -> Any:
+    """The LLM the user asked for (or the environment offers), with one clear line if none."""
+    from clinicflow.llm import LLMConfig, llm_from_config
+
+    config = LLMConfig.from_env()
+    if choice == "none":
+        return None
+    llm = llm_from_config(config)
+    if llm is None and not quiet:
+        click.echo(
+            "Sem chave do Gemini (GEMINI_API_KEY): entendimento apenas local, offline.", err=True
+        )
+    return llm
+
+
+@main.command()
+@_CATALOG
+@_DATA
+@_LLM
+@click.option("--script", "script_id", default=None, help="Começa direto neste roteiro.")
+@click.option("--chat-id", default="terminal@c.us", show_default=True, help="Id da conversa.")
+@click.option("--debug", is_flag=True, help="Mostra intenção, fonte, confiança e estado.")
+@clean_errors
+def chat(
+    catalog: Path | None,
+    data: Path | None,
+    llm: str | None,
+    script_id: str | None,
+    chat_id: str,
+    debug: bool,
+) -> None:
+    """Converse com o assistente no terminal, offline. /sair encerra; /devolver devolve ao bot."""
+    from rich.console import Console
+
+    from clinicflow.engine import Engine
+
+    console = Console()
+    engine = Engine.from_catalog(
+        catalog, data_dir=data or Path(".clinicflow"), llm=_make_llm(llm), progress=True
+    )
+    clinic = engine.catalog.clinic.name
+    console.print(f"[bold]{clinic}[/] — assistente virtual. Digite /sair para encerrar.")
+    if script_id:
+        if engine.catalog.script(script_id) is None:
+            raise click.BadParameter(f"não há roteiro '{script_id}'")
+        _print_turn(console, engine.start(chat_id, script_id), debug)
+    while True:
+        try:
+            text = console.input("[bold cyan]você> [/]")
+        except (EOFError, KeyboardInterrupt):
+            break
+        if text.strip() in ("/sair", "/exit", "/quit"):
+            break
+        if text.strip() == "/devolver":
+            _print_turn(console, engine.hand_back(chat_id), debug)
+            continue
+        _print_turn(console, engine.handle(chat_id, text), debug)
+    engine.close_resources()
+
+
+def _print_turn(console: Any, result: Any, debug: bool) -> None:
+    from rich.markup import escape
+
+    for reply in result.replies:
+        console.print(f"[green]bot>[/] {escape(reply)}")
+    if not result.replies and result.status in ("waiting_human", "human"):
+        console.print("[dim](aguardando a secretária — o bot não responde; /devolver)[/]")
+    if debug:
+        console.print(
+            f"[dim]intent={result.intent} source={result.source} "
+            f"confidence={result.confidence:.2f} script={result.script_id} "
+            f"state={result.state} status={result.status} lead={result.lead_status} "
+            f"{result.ms:.1f} ms[/]"
+        )
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_CATALOG
+@_LLM
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Guardar o histórico nesta pasta (padrão: uma pasta temporária).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Um registro JSON por turno.")
+@click.option("--coverage", is_flag=True, help="Estados e transições exercitados por roteiro.")
+@click.option("--stats", is_flag=True, help="Chamadas ao LLM e tokens por turno.")
+@clean_errors
+def simulate(
+    paths: tuple[Path, ...],
+    catalog: Path | None,
+    llm: str | None,
+    data: Path | None,
+    as_json: bool,
+    coverage: bool,
+    stats: bool,
+) -> None:
+    """Roda conversas de teste em YAML, de forma determinística e offline.
+
+    Sai com 0 se todas passam, 1 se alguma falha, 2 se um arquivo de teste é inválido.
+    """
+    import tempfile
+
+    from clinicflow import simulate as sim
+    from clinicflow.clock import ManualClock
+    from clinicflow.engine import Engine
+
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.glob("*.yaml")) if path.is_dir() else [path])
+    conversations = [conv for file in files for conv in sim.load_file(file)]
+    clock = ManualClock()
+    with tempfile.TemporaryDirectory(prefix="clinicflow-sim-") as tmp:
+        engine = Engine.from_catalog(
+            catalog, data_dir=data or Path(tmp), llm=_make_llm(llm, quiet=True), clock=clock
+        )
+        try:
+            records = sim.run(engine, clock, conversations)
+            report = sim.coverage(engine, records) if coverage else None
+            calls = engine.store.query(
+                "SELECT COUNT(*) AS calls, COALESCE(SUM(tokens_in), 0) AS tokens_in, "
+                "COALESCE(SUM(tokens_out), 0) AS tokens_out FROM understanding "
+                "WHERE source = 'llm'"
+            )[0]
+        finally:
+            engine.close_resources()
+    failed = [r for r in records if r.failures]
+    user_turns = [r for r in records if r.kind == "user"]
+    if as_json:
+        for record in records:
+            click.echo(json.dumps(record.as_dict(), ensure_ascii=False))
+    else:
+        for record in failed:
+            click.echo(f"FALHOU {record.file}:{record.line} ({record.conversation})")
+            click.echo(f"  paciente: {record.user!r}")
+            for failure in record.failures:
+                click.echo(f"  - {failure}")
+        checked = sum(1 for r in records if r.failures is not None)
+        click.echo(
+            f"{len(conversations)} conversas, {len(records)} turnos, "
+            f"{len(failed)} falharam de {checked}."
+        )
+    if stats or as_json:
+        per_turn = calls["calls"] / len(user_turns) if user_turns else 0.0
+        line = {
+            "stats": True,
+            "user_turns": len(user_turns),
+            "llm_calls": calls["calls"],
+            "llm_calls_per_turn": round(per_turn, 3),
+            "tokens_in": calls["tokens_in"],
+            "tokens_out": calls["tokens_out"],
+        }
+        click.echo(json.dumps(line) if as_json else _stats_line(line))
+    if report is not None:
+        for script_id, figures in report.items():
+            click.echo(
+                f"{script_id}: estados {figures['states_covered']}/{figures['states']}, "
+                f"transições {figures['transitions_covered']}/{figures['transitions']}"
+                + (
+                    f" — faltam: {', '.join(figures['states_missed'])}"
+                    if figures["states_missed"]
+                    else ""
+                )
+            )
+    sys.exit(1 if failed else 0)
+
+
+def _stats_line(line: dict[str, Any]) -> str:
+    return (
+        f"LLM: {line['llm_calls']} chamadas em {line['user_turns']} turnos "
+        f"({line['llm_calls_per_turn']} por turno), tokens {line['tokens_in']} in / "
+        f"{line['tokens_out']} out"
+    )
+
+
+@main.command()
+@click.argument("texts", nargs=-1)
+@_CATALOG
+@_DATA
+@clean_errors
+def classify(texts: tuple[str, ...], catalog: Path | None, data: Path | None) -> None:
+    """Classifica mensagens: um JSON por linha com text, intent, confidence e source.
+
+    Use "-" para ler uma mensagem por linha da entrada padrão.
+    """
+    from clinicflow.engine import Engine
+
+    lines: list[str] = []
+    for text in texts:
+        lines.extend(sys.stdin.read().splitlines() if text == "-" else [text])
+    engine = Engine.from_catalog(catalog, data_dir=data or Path(".clinicflow"))
+    try:
+        for text in lines:
+            u = engine.classify(text)
+            record = {
+                "text": text,
+                "intent": u.intent or "out_of_scope",
+                "confidence": round(u.confidence, 3),
+                "source": u.source,
+            }
+            if u.red_flags:
+                record["red_flags"] = list(u.red_flags)
+            click.echo(json.dumps(record, ensure_ascii=False))
+    finally:
+        engine.close_resources()

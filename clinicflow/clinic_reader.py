@@ -46,7 +46,7 @@ REQUIRED_TEXTS = (
     "emergency",
 )
 
-_THRESHOLDS = ("embedding_accept", "embedding_margin", "faq_accept", "route_accept")
+_THRESHOLDS = ("embedding_accept", "embedding_sure", "faq_accept", "route_accept")
 
 
 def _hours(r: Reader, node: YNode | None) -> Hours:

@@ -7,6 +7,7 @@ comes from the catalog's texts, rendered with :func:`clinicflow.templates.render
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -29,6 +30,11 @@ ESCALATIONS = {
     "complaint": "complaint",
     "reschedule_cancel": "schedule",
 }
+
+
+# Answers a question the FAQ does not cover, grounded on the catalog (see clinicflow.gemini);
+# returns the text to send, or None when it cannot answer safely.
+Answerer = Callable[[dict[str, Any], "Turn", Script | None], str | None]
 
 
 @dataclass
@@ -63,8 +69,15 @@ class Turn:
 class Dialogue:
     """The policy over one catalog and its flows (shared, read-only)."""
 
-    def __init__(self, catalog: Catalog, scripts: dict[str, Script], flows: dict[str, Flow]):
+    def __init__(
+        self,
+        catalog: Catalog,
+        scripts: dict[str, Script],
+        flows: dict[str, Flow],
+        answerer: Answerer | None = None,
+    ):
         self.catalog = catalog
+        self.answerer = answerer
         self.clinic = catalog.clinic
         self.scripts = scripts  # by digest, every version still referenced
         self.flows = flows
@@ -376,7 +389,24 @@ class Dialogue:
             if state.menu or state.collect:
                 self.reprompt(conv, turn)
             return
+        if state.llm_answers and self.generated_answer(conv, turn, u, script):
+            self.reprompt(conv, turn)
+            return
         self.not_understood(conv, turn)
+
+    def generated_answer(
+        self, conv: dict[str, Any], turn: Turn, u: Understanding, script: Script | None
+    ) -> bool:
+        """A grounded, checked answer from the LLM to a question the FAQ does not cover."""
+        if self.answerer is None or u.intent not in (*QUESTION_INTENTS, None):
+            return False
+        answer = self.answerer(conv, turn, script)
+        if not answer:
+            return False
+        conv["repairs"] = 0
+        turn.event("llm_answered")
+        turn.replies.append(answer)
+        return True
 
     # -- small answers ----------------------------------------------------------------------
 

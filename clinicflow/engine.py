@@ -176,7 +176,9 @@ class Engine:
             )
         self.store.write(rows)
         self.understander = Understander(catalog, self.index)
-        self.dialogue = Dialogue(catalog, self._scripts, self._flows)
+        self.dialogue = Dialogue(
+            catalog, self._scripts, self._flows, answerer=self._answer if self.llm else None
+        )
         self._campaigns = PhraseMatcher(
             (c.id, pattern) for c in catalog.clinic.campaigns for pattern in c.patterns
         )
@@ -407,6 +409,19 @@ class Engine:
         self._update(chat_id, turn)
         return self._result(turn, 0.0)
 
+    def start(self, chat_id: str, script_id: str) -> TurnResult:
+        """Open a conversation directly on a script (``clinicflow chat --script``)."""
+        script = self.catalog.script(script_id)
+        if script is None:
+            raise ConversationError(f"no script {script_id!r} in the catalog")
+        turn = Turn(chat_id=chat_id, text="", now=self.clock.now())
+        turn.conv = self.state_of(chat_id) or {}
+        if not turn.conv.get("status") or turn.conv.get("status") == "closed":
+            self._fresh(turn.conv, turn)
+        self.dialogue.start_script(turn.conv, turn, script)
+        self._update(chat_id, turn)
+        return self._result(turn, 0.0)
+
     def take_over(self, chat_id: str) -> None:
         """A person answers from the clinic's phone: the bot goes silent in this chat."""
         turn = self._existing(chat_id)
@@ -452,20 +467,7 @@ class Engine:
         conv: dict[str, Any] = dict(state)
         now = iso(turn.now)
         if not conv.get("status"):
-            conv.update(
-                status="bot",
-                lead_status="new",
-                score=0,
-                slots={},
-                attempts={},
-                repairs=0,
-                turns=0,
-                follow_ups_sent=0,
-                opted_out=False,
-                started_at=now,
-                origin=self._origin(turn),
-            )
-            turn.event("conversation_started", origin=conv["origin"])
+            self._fresh(conv, turn)
         conv["turns"] = int(conv.get("turns", 0)) + 1
         conv["last_inbound_at"] = now
         if turn.meta.get("push_name") and not conv.get("push_name"):
@@ -477,6 +479,22 @@ class Engine:
             conv.update(script_id=None, digest=None, state=None)
         turn.conv = conv
         return _state(conv)
+
+    def _fresh(self, conv: dict[str, Any], turn: Turn) -> None:
+        conv.update(
+            status="bot",
+            lead_status="new",
+            score=0,
+            slots={},
+            attempts={},
+            repairs=0,
+            turns=0,
+            follow_ups_sent=0,
+            opted_out=False,
+            started_at=iso(turn.now),
+            origin=self._origin(turn),
+        )
+        turn.event("conversation_started", origin=conv["origin"])
 
     def _origin(self, turn: Turn) -> str:
         referral = turn.meta.get("referral")
@@ -570,6 +588,40 @@ class Engine:
             turn.llm_calls.append(call)
         return result
 
+    def _answer(self, conv: dict[str, Any], turn: Turn, script: Script | None) -> str | None:
+        """Gemini's grounded answer, checked; None when it cannot answer safely."""
+        from clinicflow.gemini import answer_with_llm
+
+        assert self.llm is not None
+        text, call = answer_with_llm(
+            self.llm,
+            catalog=self.catalog,
+            script=script,
+            question=turn.text[:MAX_TEXT],
+            history=self.store.messages(turn.chat_id, limit=6),
+        )
+        if call is not None:
+            turn.llm_calls.append(call)
+        return text
+
+    def _summary(self, conv: dict[str, Any], turn: Turn, history: list[dict[str, Any]]) -> str | None:
+        """A generated, checked 2–3 line summary for the brief (None: compose locally)."""
+        if self.llm is None or turn.handoff is None:
+            return None
+        from clinicflow.gemini import summarize_with_llm
+
+        summary, call = summarize_with_llm(
+            self.llm,
+            catalog=self.catalog,
+            script=self.dialogue.script_of(conv),
+            slots=conv.get("slots", {}),
+            reason=turn.handoff["reason"],
+            history=history,
+        )
+        if call is not None:
+            turn.llm_calls.append(call)
+        return summary
+
     def _node_safety(self, state: ConvState, runtime: Runtime[Turn]) -> Command[Any]:
         from langgraph.types import Command
 
@@ -645,6 +697,8 @@ class Engine:
         chat = turn.chat_id
         script_id = conv.get("script_id") or ""
         state_name = conv.get("state") or ""
+        # First: composing the brief may call the LLM, and that call is recorded below.
+        handoff = self._handoff_row(conv, turn, now) if turn.handoff is not None else None
         rows = [
             Row(
                 "messages",
@@ -721,8 +775,8 @@ class Engine:
                     },
                 )
             )
-        if turn.handoff is not None:
-            rows.append(Row("handoffs", self._handoff_row(conv, turn, now)))
+        if handoff is not None:
+            rows.append(Row("handoffs", handoff))
         rows.append(Row("conversations", self._conversation_row(conv, chat, now)))
         rows.append(Row("leads", self._lead_row(conv, chat, now)))
         return rows
@@ -743,7 +797,7 @@ class Engine:
             red_flags=turn.handoff["red_flags"],
             messages=history,
             push_name=conv.get("push_name"),
-            summary=turn.meta.get("summary"),
+            summary=self._summary(conv, turn, history),
         )
         turn.handoff["brief"] = brief.text()
         return {

@@ -306,10 +306,10 @@ class Hours:
 class Understanding:
     """Confidence thresholds of the understanding cascade (measured; see bench/)."""
 
-    embedding_accept: float = 0.80
-    embedding_margin: float = 0.04
-    faq_accept: float = 0.78
-    route_accept: float = 0.75
+    embedding_accept: float = 0.40  # nearest example below this: not understood
+    embedding_sure: float = 0.65  # below this, Gemini (when configured) gets a say
+    faq_accept: float = 0.70  # nearest FAQ question at least this similar: answer it
+    route_accept: float = 0.70  # nearest trigger example at least this similar: route
     pos: Pos = NOWHERE
 
 

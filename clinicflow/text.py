@@ -41,6 +41,9 @@ _ABBREVIATIONS: dict[str, str] = {
     "qto": "quanto",
     "qt": "quanto",
     "qnto": "quanto",
+    "qnt": "quanto",
+    "qnts": "quantos",
+    "ctz": "certeza",
     "cmg": "comigo",
     "ctg": "contigo",
     "dps": "depois",
@@ -81,6 +84,11 @@ _ABBREVIATIONS: dict[str, str] = {
 
 _WORD_RE = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)?")
 _REPEAT_RE = re.compile(r"([a-z])\1{2,}")
+
+
+def expand(word: str) -> str:
+    """A lower-case word with its WhatsApp abbreviation expanded ("vc" -> "voce")."""
+    return _ABBREVIATIONS.get(word, word)
 
 
 def strip_accents(text: str) -> str:

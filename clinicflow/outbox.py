@@ -1,0 +1,292 @@
+"""The outbox: every reply is stored before it is sent, and marked when WAHA accepts it.
+
+Rows live in the ``outbox`` table of the clinic's SQLite file. :class:`Sender` runs one task
+per chat with pending rows, so replies to one chat leave in order while different chats send
+concurrently. Each row goes through WAHA's anti-ban sequence::
+
+    sendSeen → startTyping → pause (∝ length, capped) → stopTyping → sendText
+
+and is marked ``sent`` right after the 2xx. A retryable :class:`~clinicflow.errors.ChannelError`
+(WAHA down, 5xx, 422 not WORKING) puts the row back with exponential backoff; the rows behind
+it in the same chat wait, so the order holds. A non-retryable error marks the row ``failed``.
+
+Exactly once, with one honest gap: a crash after WAHA's 2xx and before the ``sent`` mark is
+committed (a sub-millisecond window) resends that one reply on restart. ``sendText`` carries
+no idempotency key the engines honour, so that window cannot be closed from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from clinicflow.errors import ChannelError
+from clinicflow.waha import WahaClient
+
+logger = logging.getLogger("clinicflow.outbox")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    chat_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'reply',
+    batch_id TEXT,
+    source_message_ids TEXT NOT NULL DEFAULT '[]',
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    waha_message_id TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (status, chat_id, id);
+CREATE INDEX IF NOT EXISTS outbox_batch ON outbox (batch_id);
+CREATE INDEX IF NOT EXISTS outbox_waha_id ON outbox (waha_message_id);
+"""
+
+KINDS = ("reply", "handoff_notice", "follow_up", "media_ack", "staff_ack")
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    """A message to put in the outbox."""
+
+    chat_id: str
+    text: str
+    kind: str = "reply"
+    batch_id: str | None = None
+    source_message_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff: ``base · 2^(attempt-1)``, capped at ``cap`` seconds."""
+
+    base: float = 1.0
+    cap: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before attempt number ``attempt + 1``."""
+        return float(min(self.cap, self.base * 2 ** max(0, attempt - 1)))
+
+
+class Outbox:
+    """The ``outbox`` table.
+
+    Args:
+        conn: a connection to the clinic's database, used from one thread.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        with conn:
+            conn.executescript(_SCHEMA)
+
+    def insert(self, messages: Iterable[OutMessage]) -> None:
+        """Add rows inside the caller's open transaction (``with conn:``)."""
+        now = time.time()
+        self.conn.executemany(
+            "INSERT INTO outbox (chat_id, text, kind, batch_id, source_message_ids, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (m.chat_id, m.text, m.kind, m.batch_id, json.dumps(list(m.source_message_ids)), now)
+                for m in messages
+            ],
+        )
+
+    def enqueue(self, messages: Sequence[OutMessage]) -> None:
+        """Add rows in their own transaction."""
+        with self.conn:
+            self.insert(messages)
+
+    def has_batch(self, batch_id: str) -> bool:
+        """True when rows for this inbound batch exist (restart recovery)."""
+        found = self.conn.execute("SELECT 1 FROM outbox WHERE batch_id = ? LIMIT 1", (batch_id,))
+        return found.fetchone() is not None
+
+    def next_for(self, chat_id: str) -> tuple[int, str, int, float] | None:
+        """The oldest pending row of a chat: ``(id, text, attempts, next_attempt_at)``."""
+        row = self.conn.execute(
+            "SELECT id, text, attempts, next_attempt_at FROM outbox "
+            "WHERE status = 'pending' AND chat_id = ? ORDER BY id LIMIT 1",
+            (chat_id,),
+        ).fetchone()
+        return None if row is None else (row[0], row[1], row[2], row[3])
+
+    def pending_chats(self) -> list[str]:
+        """Chats with rows still to send."""
+        rows = self.conn.execute("SELECT DISTINCT chat_id FROM outbox WHERE status = 'pending'")
+        return [row[0] for row in rows.fetchall()]
+
+    def mark_sent(self, row_id: int, waha_message_id: str | None) -> None:
+        """Record WAHA's acceptance (committed at once)."""
+        with self.conn:
+            self.conn.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, waha_message_id = ?, "
+                "attempts = attempts + 1 WHERE id = ?",
+                (time.time(), waha_message_id, row_id),
+            )
+
+    def mark_retry(self, row_id: int, error: str, next_at: float) -> None:
+        """Count a failed attempt and schedule the next one."""
+        with self.conn:
+            self.conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
+                "WHERE id = ?",
+                (error[:500], next_at, row_id),
+            )
+
+    def mark_failed(self, row_id: int, error: str) -> None:
+        """Give up on a row (non-retryable error)."""
+        with self.conn:
+            self.conn.execute(
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? "
+                "WHERE id = ?",
+                (error[:500], row_id),
+            )
+
+    def depth(self) -> int:
+        """Rows waiting to be sent."""
+        row = self.conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()
+        return int(row[0])
+
+    def is_own(self, chat_id: str, waha_message_id: str, text: str, window_s: float = 600) -> bool:
+        """True when a ``fromMe`` message is one of ours (by WAHA id, or same text lately).
+
+        The text check covers engines that echo API sends as ``source: app`` with another id.
+        """
+        row = self.conn.execute(
+            "SELECT 1 FROM outbox WHERE waha_message_id = ? LIMIT 1", (waha_message_id,)
+        ).fetchone()
+        if row is not None:
+            return True
+        row = self.conn.execute(
+            "SELECT 1 FROM outbox WHERE chat_id = ? AND text = ? AND created_at > ? "
+            "AND status IN ('pending', 'sent') LIMIT 1",
+            (chat_id, text, time.time() - window_s),
+        ).fetchone()
+        return row is not None
+
+
+class Sender:
+    """Sends the outbox through WAHA: one task per chat, chats in parallel.
+
+    Args:
+        outbox: the table.
+        waha: the WAHA client (started by the caller).
+        typing_delay_max: cap of the human-like pause, seconds (0: no pause).
+        backoff: retry schedule for retryable failures.
+        on_event: called with ``(name, fields)`` for metrics and logs
+            (``sent``, ``retry``, ``failed``).
+    """
+
+    CHARS_PER_SECOND = 30.0
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        waha: WahaClient,
+        *,
+        typing_delay_max: float = 3.0,
+        backoff: Backoff | None = None,
+        on_event: Callable[[str, dict[str, object]], None] | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.waha = waha
+        self.typing_delay_max = typing_delay_max
+        self.backoff = backoff or Backoff()
+        self.on_event = on_event or (lambda name, fields: None)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._closed = False
+
+    def kick(self, chat_id: str) -> None:
+        """Make sure the chat's task runs (and wakes up now if it is backing off)."""
+        if self._closed:
+            return
+        task = self._tasks.get(chat_id)
+        if task is not None and not task.done():
+            self._wake[chat_id].set()
+            return
+        self._wake[chat_id] = asyncio.Event()
+        self._tasks[chat_id] = asyncio.create_task(self._run(chat_id), name=f"send:{chat_id}")
+
+    def kick_all(self) -> None:
+        """Kick every chat with pending rows (startup, WAHA back to WORKING)."""
+        for chat_id in self.outbox.pending_chats():
+            self.kick(chat_id)
+
+    async def close(self) -> None:
+        """Stop every task; unsent rows stay pending for the next start."""
+        self._closed = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    @property
+    def active(self) -> int:
+        """Chats currently being sent to."""
+        return sum(1 for task in self._tasks.values() if not task.done())
+
+    async def _run(self, chat_id: str) -> None:
+        wake = self._wake[chat_id]
+        while True:
+            row = self.outbox.next_for(chat_id)
+            if row is None:
+                if self._tasks.get(chat_id) is asyncio.current_task():
+                    del self._tasks[chat_id]
+                return
+            row_id, text, attempts, next_at = row
+            wait = next_at - time.time()
+            if wait > 0:
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), wait)
+                except TimeoutError:
+                    pass
+                continue
+            await self._send_one(chat_id, row_id, text, attempts)
+
+    async def _send_one(self, chat_id: str, row_id: int, text: str, attempts: int) -> None:
+        started = time.perf_counter()
+        try:
+            await self._presence(self.waha.send_seen(chat_id))
+            await self._presence(self.waha.start_typing(chat_id))
+            pause = min(self.typing_delay_max, len(text) / self.CHARS_PER_SECOND)
+            if pause > 0:
+                await asyncio.sleep(pause)
+            await self._presence(self.waha.stop_typing(chat_id))
+            waha_id = await self.waha.send_text(chat_id, text)
+        except ChannelError as exc:
+            if exc.retryable:
+                delay = self.backoff.delay(attempts + 1)
+                self.outbox.mark_retry(row_id, str(exc), time.time() + delay)
+                self.on_event("retry", {"row": row_id, "delay_s": delay, "error": str(exc)})
+            else:
+                self.outbox.mark_failed(row_id, str(exc))
+                self.on_event("failed", {"row": row_id, "error": str(exc)})
+            return
+        self.outbox.mark_sent(row_id, waha_id)
+        ms = (time.perf_counter() - started) * 1000
+        self.on_event("sent", {"row": row_id, "ms": round(ms, 1), "chat": chat_id})
+
+    async def _presence(self, call: Awaitable[None]) -> None:
+        """Seen/typing are courtesy: a non-retryable refusal must not block the reply."""
+        try:
+            await call
+        except ChannelError as exc:
+            if exc.retryable:
+                raise
+            self.on_event("presence_refused", {"error": str(exc)})
+
+
+__all__ = ["KINDS", "Backoff", "OutMessage", "Outbox", "Sender"]

@@ -1,0 +1,178 @@
+"""The runner's configuration: environment variables over an optional TOML/YAML file.
+
+Every setting has one name, used both in the environment and in the file (where lowercase
+works too)::
+
+    WAHA_URL                      WAHA's base URL (default http://localhost:3000)
+    WAHA_API_KEY                  sent to WAHA as X-Api-Key
+    WAHA_SESSION                  WAHA session name (default "default")
+    WAHA_HMAC_KEY                 when set, webhooks must carry a valid X-Webhook-Hmac
+    CLINICFLOW_STAFF_TOKEN        bearer token of the staff API (unset: staff API disabled)
+    CLINICFLOW_DATA               data directory (default .clinicflow)
+    CLINICFLOW_CATALOG            catalog folder (default: the bundled one)
+    CLINICFLOW_HOST / _PORT       where to listen (default 127.0.0.1:8080)
+    CLINICFLOW_TYPING_DELAY_MAX   cap of the typing pause, seconds (default 3; 0 disables)
+    CLINICFLOW_BURST_QUIET        quiet seconds before a burst becomes one turn (default 2; 0 off)
+    CLINICFLOW_HUMAN_IDLE         seconds before a `human` chat returns to the bot (default
+                                  14400; 0 never)
+    CLINICFLOW_SEND_RETRY_BASE    first retry delay of the outbox, seconds (default 1)
+    CLINICFLOW_SEND_RETRY_MAX     longest retry delay, seconds (default 60)
+    CLINICFLOW_STATUS_POLL        how often to ask WAHA for the session status (default 30)
+    CLINICFLOW_MAX_BODY           largest webhook body accepted, bytes (default 262144)
+    CLINICFLOW_CONFIG             the config file, when not given on the command line
+    GEMINI_API_KEY, CLINICFLOW_GEMINI_MODEL, CLINICFLOW_GEMINI_BASE_URL,
+    CLINICFLOW_GEMINI_TIMEOUT     Gemini (see clinicflow.llm.LLMConfig)
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from clinicflow.errors import ClinicflowError
+from clinicflow.llm import LLMConfig
+from clinicflow.webhooks import MAX_WEBHOOK_BYTES
+
+ENV_VARS: dict[str, str] = {
+    "WAHA_URL": "WAHA's base URL (default http://localhost:3000)",
+    "WAHA_API_KEY": "WAHA API key, sent as X-Api-Key",
+    "WAHA_SESSION": "WAHA session name (default: default)",
+    "WAHA_HMAC_KEY": "HMAC key WAHA signs webhooks with (X-Webhook-Hmac required when set)",
+    "CLINICFLOW_STAFF_TOKEN": "bearer token of the staff API (unset: staff API disabled)",
+    "CLINICFLOW_DATA": "data directory: SQLite history, inbox/outbox, index (.clinicflow)",
+    "CLINICFLOW_CATALOG": "catalog folder (default: the bundled catalog)",
+    "CLINICFLOW_HOST": "listen address (default 127.0.0.1)",
+    "CLINICFLOW_PORT": "listen port (default 8080)",
+    "CLINICFLOW_TYPING_DELAY_MAX": "cap of the typing pause in seconds (default 3, 0 disables)",
+    "CLINICFLOW_BURST_QUIET": "quiet seconds before a burst is one turn (default 2, 0 disables)",
+    "CLINICFLOW_HUMAN_IDLE": "seconds before a chat in `human` returns to the bot (14400, 0 never)",
+    "CLINICFLOW_SEND_RETRY_BASE": "first outbox retry delay in seconds (default 1)",
+    "CLINICFLOW_SEND_RETRY_MAX": "longest outbox retry delay in seconds (default 60)",
+    "CLINICFLOW_STATUS_POLL": "seconds between WAHA session status polls (default 30)",
+    "CLINICFLOW_MAX_BODY": f"largest webhook body in bytes (default {MAX_WEBHOOK_BYTES})",
+    "CLINICFLOW_CONFIG": "a TOML or YAML file with any of these names",
+    "GEMINI_API_KEY": "Gemini API key (unset: local understanding only)",
+    "CLINICFLOW_GEMINI_MODEL": "Gemini model (default gemini-2.5-flash)",
+    "CLINICFLOW_GEMINI_BASE_URL": "Gemini endpoint override",
+    "CLINICFLOW_GEMINI_TIMEOUT": "Gemini timeout per attempt, seconds",
+}
+
+
+class ConfigError(ClinicflowError):
+    """The runner configuration is invalid (bad number, unreadable file)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """Everything the runner needs; build it with :meth:`from_env`."""
+
+    waha_url: str = "http://localhost:3000"
+    waha_api_key: str | None = None
+    waha_session: str = "default"
+    waha_hmac_key: str | None = None
+    staff_token: str | None = None
+    data_dir: Path = Path(".clinicflow")
+    catalog: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    typing_delay_max: float = 3.0
+    burst_quiet: float = 2.0
+    human_idle: float = 14400.0
+    send_retry_base: float = 1.0
+    send_retry_max: float = 60.0
+    status_poll: float = 30.0
+    max_body: int = MAX_WEBHOOK_BYTES
+    llm: LLMConfig = field(default_factory=lambda: LLMConfig(api_key=None))
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, config_file: str | Path | None = None
+    ) -> RunnerConfig:
+        """Read the configuration: the file first, environment variables over it.
+
+        Args:
+            environ: the environment (default ``os.environ``).
+            config_file: a ``.toml`` or ``.yaml``/``.yml`` file; default ``CLINICFLOW_CONFIG``.
+
+        Raises:
+            ConfigError: a number does not parse or the file cannot be read.
+        """
+        env = dict(os.environ if environ is None else environ)
+        path = config_file or env.get("CLINICFLOW_CONFIG")
+        merged: dict[str, str] = _read_file(Path(path)) if path else {}
+        merged.update({k: v for k, v in env.items() if k in ENV_VARS and v != ""})
+
+        def text(name: str) -> str | None:
+            value = merged.get(name, "").strip()
+            return value or None
+
+        def number(name: str, default: float) -> float:
+            raw = text(name)
+            if raw is None:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+            if value < 0:
+                raise ConfigError(f"{name} must not be negative, not {raw!r}")
+            return value
+
+        catalog = text("CLINICFLOW_CATALOG")
+        try:
+            llm = LLMConfig.from_env(merged)
+        except ClinicflowError as exc:
+            raise ConfigError(str(exc)) from None
+        return cls(
+            waha_url=text("WAHA_URL") or cls.waha_url,
+            waha_api_key=text("WAHA_API_KEY"),
+            waha_session=text("WAHA_SESSION") or cls.waha_session,
+            waha_hmac_key=text("WAHA_HMAC_KEY"),
+            staff_token=text("CLINICFLOW_STAFF_TOKEN"),
+            data_dir=Path(text("CLINICFLOW_DATA") or cls.data_dir),
+            catalog=Path(catalog) if catalog else None,
+            host=text("CLINICFLOW_HOST") or cls.host,
+            port=int(number("CLINICFLOW_PORT", cls.port)),
+            typing_delay_max=number("CLINICFLOW_TYPING_DELAY_MAX", cls.typing_delay_max),
+            burst_quiet=number("CLINICFLOW_BURST_QUIET", cls.burst_quiet),
+            human_idle=number("CLINICFLOW_HUMAN_IDLE", cls.human_idle),
+            send_retry_base=number("CLINICFLOW_SEND_RETRY_BASE", cls.send_retry_base),
+            send_retry_max=number("CLINICFLOW_SEND_RETRY_MAX", cls.send_retry_max),
+            status_poll=number("CLINICFLOW_STATUS_POLL", cls.status_poll) or cls.status_poll,
+            max_body=int(number("CLINICFLOW_MAX_BODY", cls.max_body)) or cls.max_body,
+            llm=llm,
+        )
+
+
+def _read_file(path: Path) -> dict[str, str]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc}") from None
+    try:
+        data: Any = (
+            tomllib.loads(raw.decode()) if path.suffix == ".toml" else yaml.safe_load(raw) or {}
+        )
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        name = str(key).upper()
+        if name not in ENV_VARS:
+            allowed = ", ".join(sorted(ENV_VARS))
+            raise ConfigError(f"{path}: unknown setting {key!r}; allowed: {allowed}")
+        out[name] = "" if value is None else str(value)
+    return out
+
+
+__all__ = ["ENV_VARS", "ConfigError", "RunnerConfig"]
