@@ -64,13 +64,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sweep", action="store_true")
     parser.add_argument("--errors", action="store_true")
+    parser.add_argument("--file", type=Path, default=EVAL, help="evaluation set (YAML)")
     args = parser.parse_args()
-    data = yaml.safe_load(EVAL.read_text("utf-8"))
+    data = yaml.safe_load(args.file.read_text("utf-8"))
     catalog = load_catalog()
     engine = Engine(catalog, data_dir=tempfile.mkdtemp(prefix="clinicflow-eval-"))
     figures, errors = evaluate(engine, data["cases"])
     flags, flag_errors = red_flags(engine, data.get("red_flags", {}))
-    print(json.dumps({"bench": "understanding", **figures, **flags}))
+    print(json.dumps({"bench": "understanding", "set": args.file.name, **figures, **flags}))
     if args.errors:
         print("\n".join(errors + flag_errors), file=sys.stderr)
     if args.sweep:
@@ -80,7 +81,9 @@ def main() -> None:
                 tuned = replace(base, embedding_accept=accept, embedding_sure=margin)
                 engine.understander.thresholds = tuned
                 result, _ = evaluate(engine, data["cases"])
-                print(json.dumps({"accept": accept, "margin": margin, "accuracy": result["accuracy"]}))
+                print(
+                    json.dumps({"accept": accept, "margin": margin, "accuracy": result["accuracy"]})
+                )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,57 @@
-"""clinicflow: an open conversation engine for clinics on WhatsApp."""
+"""clinicflow: an open conversation engine for clinics on WhatsApp.
+
+The public API is short; everything else is internal. Heavy parts (LangGraph, LanceDB, the
+embedder, google-genai) load only when an :class:`Engine` is built, never at import time.
+"""
 
 from __future__ import annotations
 
-from clinicflow.errors import ClinicflowError, ScriptError
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ClinicflowError", "ScriptError"]
+from clinicflow.clock import Clock, ManualClock, SystemClock
+from clinicflow.errors import (
+    CatalogNotFound,
+    ChannelError,
+    ClinicflowError,
+    ConversationError,
+    LLMError,
+    ScriptError,
+    SimulationError,
+    StorageError,
+    WebhookError,
+)
+from clinicflow.loader import load_catalog
+from clinicflow.model import Catalog, Clinic, Script
+
+if TYPE_CHECKING:
+    from clinicflow.engine import Engine, TurnResult
+
+__all__ = [
+    "Catalog",
+    "CatalogNotFound",
+    "ChannelError",
+    "Clinic",
+    "ClinicflowError",
+    "Clock",
+    "ConversationError",
+    "Engine",
+    "LLMError",
+    "ManualClock",
+    "Script",
+    "ScriptError",
+    "SimulationError",
+    "StorageError",
+    "SystemClock",
+    "TurnResult",
+    "WebhookError",
+    "load_catalog",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The engine pulls in LangGraph; import it only when asked for (keeps `clinicflow lint` fast).
+    if name in ("Engine", "TurnResult"):
+        from clinicflow import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'clinicflow' has no attribute {name!r}")

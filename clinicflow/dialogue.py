@@ -150,7 +150,7 @@ class Dialogue:
                 conv["attempts"][state.collect] = 0
                 slot = script.slot(state.collect)
                 if slot is not None:
-                    self.say(conv, turn, slot.ask)
+                    self.ask(conv, turn, slot)
             return
         if state.menu:
             self.show_menu(conv, turn, state)
@@ -164,6 +164,15 @@ class Dialogue:
         target = flow.fire(state.name, "advance", conv["slots"])
         if target is not None:
             self.enter(conv, turn, target, hops + 1)
+
+    def ask(self, conv: dict[str, Any], turn: Turn, slot: Slot) -> None:
+        """Ask for a slot; a choice lists its options with numbers, like a menu."""
+        text = slot.ask
+        if slot.type == "choice" and slot.options:
+            text += "\n" + "\n".join(
+                f"{n}. {option.label}" for n, option in enumerate(slot.options, start=1)
+            )
+        self.say(conv, turn, text)
 
     def show_menu(self, conv: dict[str, Any], turn: Turn, state: State) -> None:
         assert state.menu is not None
@@ -181,7 +190,7 @@ class Dialogue:
         if state.collect:
             slot = script.slot(state.collect)
             if slot is not None:
-                self.say(conv, turn, slot.ask)
+                self.ask(conv, turn, slot)
         elif state.menu:
             self.show_menu(conv, turn, state)
         elif state.say and state.on:
@@ -200,9 +209,9 @@ class Dialogue:
     def route(self, conv: dict[str, Any], turn: Turn, u: Understanding) -> bool:
         """Pick a script from the message; True when one was entered."""
         chosen: Script | None = None
-        if conv.get("state") == ROUTING and u.choice is not None:
-            if 1 <= u.choice <= len(self.catalog.scripts):
-                chosen = self.catalog.scripts[u.choice - 1]
+        routing = conv.get("state") == ROUTING
+        if routing and u.choice is not None and 1 <= u.choice <= len(self.catalog.scripts):
+            chosen = self.catalog.scripts[u.choice - 1]
         if chosen is None and u.scripts:
             chosen = self.catalog.script(u.scripts[0])
         if chosen is None and conv.get("state") == ROUTING:
@@ -221,9 +230,9 @@ class Dialogue:
         u = turn.understanding
         assert u is not None
         script = self.script_of(conv)
-        if u.intent == "schedule" or u.intent in ESCALATIONS:
-            if self.escalate(conv, turn, u.intent):
-                return
+        if u.intent is not None and (u.intent == "schedule" or u.intent in ESCALATIONS):
+            self.escalate(conv, turn, u.intent)
+            return
         if script is None or conv.get("state") == ROUTING:
             self.step_routing(conv, turn, u)
             return
@@ -249,34 +258,33 @@ class Dialogue:
         slot = script.slot(state.collect) if state.collect else None
         return not (slot is not None and slot.type == "choice")
 
-    def escalate(self, conv: dict[str, Any], turn: Turn, intent: str) -> bool:
-        script = self.script_of(conv)
-        if script is not None and conv.get("state") not in (None, ROUTING):
-            target = self.flows[conv["digest"]].fire(
-                conv["state"], f"intent_{intent}", conv["slots"]
-            )
+    def escalate(self, conv: dict[str, Any], turn: Turn, intent: str) -> None:
+        """Booking, a person, a complaint: the script's own state for it, else a hand-off."""
+        if self.script_of(conv) is not None and conv.get("state") not in (None, ROUTING):
+            flow = self.flows[conv["digest"]]
+            target = flow.fire(conv["state"], f"intent_{intent}", conv["slots"])
             if target is not None:
                 turn.event("intent_transition", intent=intent, to=target)
                 self.enter(conv, turn, target)
-                if conv.get("status") == "waiting_human" or intent == "schedule":
-                    return True
-                return True
-        reason = "schedule" if intent == "schedule" else ESCALATIONS[intent]
-        self.handoff(conv, turn, reason)
-        return True
+                return
+        self.handoff(conv, turn, "schedule" if intent == "schedule" else ESCALATIONS[intent])
 
     def step_routing(self, conv: dict[str, Any], turn: Turn, u: Understanding) -> None:
+        # "Dói colocar o DIU?" as a first message: answer it, then start the DIU script.
+        answered = u.intent in QUESTION_INTENTS and self.answer_faq(conv, turn, u)
         if self.route(conv, turn, u):
             conv["repairs"] = 0
+            return
+        if answered:
+            self.routing_menu(conv, turn, intro=False)
             return
         if self.answer_faq(conv, turn, u):
             self.routing_menu(conv, turn, intro=False)
             return
         first = conv.get("state") != ROUTING
-        if first:
-            if u.intent == "greeting" or u.intent is None or u.intent in QUESTION_INTENTS:
-                self.routing_menu(conv, turn, intro=True)
-                return
+        if first and (u.intent in ("greeting", None) or u.intent in QUESTION_INTENTS):
+            self.routing_menu(conv, turn, intro=True)
+            return
         if u.intent in ("thanks", "goodbye"):
             self.say(conv, turn, self.text(u.intent if u.intent == "thanks" else "goodbye"))
             return
@@ -413,9 +421,14 @@ class Dialogue:
     def answer_faq(self, conv: dict[str, Any], turn: Turn, u: Understanding) -> bool:
         if u.faq is None:
             return False
-        if u.intent is not None and u.intent not in QUESTION_INTENTS and u.source != "embedding":
-            if u.faq_score < self.clinic.understanding.faq_accept:
-                return False
+        # A FAQ found only by similarity answers a non-question intent when it is close.
+        off_topic = u.intent is not None and u.intent not in QUESTION_INTENTS
+        if (
+            off_topic
+            and u.source != "embedding"
+            and u.faq_score < self.clinic.understanding.faq_accept
+        ):
+            return False
         conv["repairs"] = 0
         turn.event("faq_answered", faq=u.faq.id, intent=u.intent or "")
         self.say(conv, turn, u.faq.answer)

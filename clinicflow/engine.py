@@ -33,7 +33,7 @@ from clinicflow.errors import ConversationError
 from clinicflow.flow import Flow
 from clinicflow.model import Catalog, Script
 from clinicflow.storage import Row, Store
-from clinicflow.text import PhraseMatcher, has_letters_or_digits
+from clinicflow.text import PhraseMatcher
 from clinicflow.understanding import Understander, Understanding
 
 if TYPE_CHECKING:
@@ -208,7 +208,7 @@ class Engine:
 
         try:
             script = load_script_text(stored["source"], stored["path"])
-        except Exception:  # noqa: BLE001 - an unreadable old version falls back to the current one
+        except Exception:  # an unreadable old version: the caller falls back to the current one
             return None
         self._scripts[digest] = script
         self._flows[digest] = Flow(script)
@@ -604,7 +604,9 @@ class Engine:
             turn.llm_calls.append(call)
         return text
 
-    def _summary(self, conv: dict[str, Any], turn: Turn, history: list[dict[str, Any]]) -> str | None:
+    def _summary(
+        self, conv: dict[str, Any], turn: Turn, history: list[dict[str, Any]]
+    ) -> str | None:
         """A generated, checked 2–3 line summary for the brief (None: compose locally)."""
         if self.llm is None or turn.handoff is None:
             return None
@@ -669,15 +671,14 @@ class Engine:
         conv["score"] = int(conv.get("score", 0)) + lead.score(
             ((e.type, e.data) for e in turn.events), scoring
         )
-        if conv.get("lead_status") not in ("scheduled", "lost") or not conv.get("opted_out"):
-            if not conv.get("opted_out"):
-                conv["lead_status"] = lead.advance(
-                    conv.get("lead_status", "new"),
-                    turns=int(conv["turns"]),
-                    score_now=int(conv["score"]),
-                    scoring=scoring,
-                    handed_off=conv.get("status") == "waiting_human",
-                )
+        if not conv.get("opted_out"):
+            conv["lead_status"] = lead.advance(
+                conv.get("lead_status", "new"),
+                turns=int(conv["turns"]),
+                score_now=int(conv["score"]),
+                scoring=scoring,
+                handed_off=conv.get("status") == "waiting_human",
+            )
         times = conv.setdefault("lead_times", {})
         times.setdefault(conv["lead_status"], iso(turn.now))
         if turn.replies:

@@ -93,6 +93,6 @@ def _state_transitions(script: Script, state: State) -> list[dict[str, Any]]:
     if state.collect:
         slot = script.slot(state.collect)
         if slot and slot.on_exhausted and slot.on_exhausted.action == "goto":
-            target = slot.on_exhausted.target
-            out.append({"trigger": "exhausted", "source": state.name, "dest": target})
+            exhausted_to = slot.on_exhausted.target
+            out.append({"trigger": "exhausted", "source": state.name, "dest": exhausted_to})
     return out

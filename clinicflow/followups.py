@@ -1,45 +1,30 @@
-"""Follow-ups for patients who went quiet: the rules, and the durable scheduler that fires them.
+"""Follow-up rules: which follow-up of a state comes next, when, or why none is sent.
 
 :func:`plan_follow_up` is pure: from a conversation's facts it tells which follow-up of the
 current state comes next and when, or why none will be sent (:class:`Dropped`). Times add up
 from the last bot message (the state's own message, then each follow-up), are shifted into the
 clinic's opening hours, and must stay inside WhatsApp's 24-hour window from the patient's last
-message.
+message. :func:`plan_give_up` tells when an unanswered last follow-up makes the lead lost.
 
-:class:`FollowUpScheduler` keeps at most one pending job per chat in APScheduler 3's SQLAlchemy
-job store, in the project's SQLite file, so jobs survive restarts. Two ways to fire them:
-
-- ``autorun=True`` (the runner, real time): APScheduler's own thread fires due jobs; jobs
-  missed while the process was down fire once on start (coalesced, no grace limit) and are
-  re-checked against the window and the opening hours at that moment.
-- ``autorun=False`` (tests, ``clinicflow simulate``): nothing fires by itself;
-  :meth:`~FollowUpScheduler.run_due` and :meth:`~FollowUpScheduler.advance_to` fire due jobs
-  in order, in the caller's thread, deterministically.
-
-Jobs are stored as ``clinicflow.followups:fire_follow_up`` with plain keyword arguments. That
-function finds the running scheduler of the job's data directory in a small process registry
-(filled by :meth:`~FollowUpScheduler.start`, emptied by :meth:`~FollowUpScheduler.shutdown`),
-because APScheduler can only store importable functions, not bound methods.
+The durable scheduler that fires the planned jobs lives in :mod:`clinicflow.scheduler` and is
+re-exported here, so ``from clinicflow.followups import FollowUpScheduler`` works.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
 
-from clinicflow.clock import Clock, SystemClock, iso
-from clinicflow.storage import DB_NAME
+from clinicflow.scheduler import (
+    FiredFollowUp,
+    FollowUpScheduler,
+    JobKind,
+    PendingFollowUp,
+    fire_follow_up,
+)
 
 if TYPE_CHECKING:
-    from apscheduler.job import Job
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-    from apscheduler.schedulers.background import BackgroundScheduler
-
     from clinicflow.hours import BusinessHours
     from clinicflow.model import Script, State
 
@@ -50,13 +35,12 @@ __all__ = [
     "FiredFollowUp",
     "FollowUpPlan",
     "FollowUpScheduler",
+    "JobKind",
     "PendingFollowUp",
     "fire_follow_up",
     "plan_follow_up",
     "plan_give_up",
 ]
-
-log = logging.getLogger(__name__)
 
 #: WhatsApp's customer-service window: free-form messages only this long after the patient's.
 WINDOW = timedelta(hours=24)
@@ -64,7 +48,6 @@ WINDOW = timedelta(hours=24)
 GIVE_UP_GRACE = timedelta(hours=2)
 
 DropReason = Literal["window", "max", "opted_out", "status", "none"]
-JobKind = Literal["follow_up", "give_up"]
 
 
 @dataclass(frozen=True)
@@ -164,63 +147,3 @@ def plan_give_up(*, last_inbound_at: datetime | None, last_follow_up_at: datetim
     if last_inbound_at is None:
         return floor
     return max(last_inbound_at + WINDOW, floor)
-
-
-@dataclass(frozen=True)
-class PendingFollowUp:
-    """A job waiting in the store."""
-
-    chat_id: str
-    kind: JobKind
-    state: str
-    index: int
-    digest: str
-    run_at: datetime
-
-
-@dataclass(frozen=True)
-class FiredFollowUp:
-    """A job that came due, handed to the scheduler's ``on_fire`` callback.
-
-    ``since`` is the ISO instant of the bot message the job was planned from (the
-    conversation's ``last_outbound_at`` when it was scheduled): if the conversation's
-    ``last_outbound_at`` differs now, something else was sent since and the job is stale.
-    ``dropped`` is ``"window"`` when the job fired (after a restart) too late to be sent:
-    record it, do not send.
-    """
-
-    chat_id: str
-    kind: JobKind
-    state: str
-    index: int
-    digest: str
-    since: str
-    run_at: datetime
-    fired_at: datetime
-    dropped: DropReason | None = None
-
-
-OnFire = Callable[[FiredFollowUp], None]
-
-_RUNNING: dict[str, FollowUpScheduler] = {}
-_RUNNING_LOCK = threading.Lock()
-
-
-def job_id(chat_id: str) -> str:
-    """The one job id of a chat: scheduling again replaces its pending job."""
-    return f"followup:{chat_id}"
-
-
-def fire_follow_up(**job: Any) -> None:
-    """The stored job function: hands a due job to the running scheduler of its data dir."""
-    with _RUNNING_LOCK:
-        scheduler = _RUNNING.get(str(job.get("scheduler")))
-    if scheduler is None:
-        log.error("follow-up for %s fired with no running scheduler; dropped", job.get("chat_id"))
-        return
-    scheduler._dispatch(job, _parse(job["run_at"]), scheduler.clock.now())
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
-

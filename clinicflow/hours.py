@@ -95,9 +95,7 @@ class BusinessHours:
         self.clock: Clock = clock or SystemClock()
         weekly = tuple(_merge(tuple(day)) for day in hours.weekly)
         self.configured = any(weekly)
-        self.weekly: tuple[Ranges, ...] = (
-            weekly if self.configured else (((0, DAY_MINUTES),),) * 7
-        )
+        self.weekly: tuple[Ranges, ...] = weekly if self.configured else (((0, DAY_MINUTES),),) * 7
         self.holidays: frozenset[date] = frozenset(date.fromisoformat(d) for d in hours.holidays)
         self._horizon = SEARCH_DAYS + len(self.holidays) + 1
 

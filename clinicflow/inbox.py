@@ -113,7 +113,8 @@ class Inbox:
         with self.conn:
             if inbound.envelope_id:
                 seen = self.conn.execute(
-                    "INSERT OR IGNORE INTO inbox_envelopes (envelope_id, received_at) VALUES (?, ?)",
+                    "INSERT OR IGNORE INTO inbox_envelopes (envelope_id, received_at) "
+                    "VALUES (?, ?)",
                     (inbound.envelope_id, now),
                 )
                 if seen.rowcount == 0:
@@ -190,9 +191,9 @@ class Inbox:
 
 
 def _item(row: sqlite3.Row | tuple[Any, ...]) -> InboxItem:
-    (id_, session, message_id, _env, chat_id, ts, text, kind, meta, status, batch_id) = tuple(
-        row
-    )[:11]
+    (id_, session, message_id, _env, chat_id, ts, text, kind, meta, status, batch_id) = tuple(row)[
+        :11
+    ]
     return InboxItem(
         id=id_,
         session=session,

@@ -18,6 +18,7 @@ no idempotency key the engines honour, so that window cannot be closed from here
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -249,10 +250,8 @@ class Sender:
             wait = next_at - time.time()
             if wait > 0:
                 wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), wait)
-                except TimeoutError:
-                    pass
                 continue
             await self._send_one(chat_id, row_id, text, attempts)
 

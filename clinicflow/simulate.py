@@ -154,7 +154,9 @@ def _conversation(node: YNode, file: str, number: int) -> SimConversation:
         try:
             at = datetime.fromisoformat(str(at_value))
         except ValueError as exc:
-            raise SimulationError(f"'at' is not an ISO datetime: {at_value!r}", file, node.pos.line) from exc
+            raise SimulationError(
+                f"'at' is not an ISO datetime: {at_value!r}", file, node.pos.line
+            ) from exc
         if at.tzinfo is None:
             raise SimulationError("'at' needs a time zone offset, e.g. -03:00", file, node.pos.line)
     chat = _plain(node.get("chat_id"))
@@ -176,7 +178,9 @@ def _turn(node: YNode, file: str) -> SimTurn:
     kinds = [k for k in keys if k in TURN_KINDS]
     extra = [k for k in keys if k not in (*TURN_KINDS, "expect")]
     if extra:
-        raise SimulationError(f"unknown key {extra[0]!r} in a turn (use user, handback, wait, expect)", file, line)
+        raise SimulationError(
+            f"unknown key {extra[0]!r} in a turn (use user, handback, wait, expect)", file, line
+        )
     if len(kinds) != 1:
         raise SimulationError("a turn has exactly one of user, handback, wait", file, line)
     expect = _plain(node.get("expect")) or {}
@@ -184,7 +188,9 @@ def _turn(node: YNode, file: str) -> SimTurn:
         raise SimulationError("'expect' must be a mapping", file, line)
     bad = [k for k in expect if k not in EXPECT_KEYS]
     if bad:
-        raise SimulationError(f"unknown expect key {bad[0]!r}; allowed: {', '.join(EXPECT_KEYS)}", file, line)
+        raise SimulationError(
+            f"unknown expect key {bad[0]!r}; allowed: {', '.join(EXPECT_KEYS)}", file, line
+        )
     kind = kinds[0]
     value = _plain(node.get(kind))
     if kind == "wait":
@@ -222,10 +228,14 @@ def check(expect: Mapping[str, Any], result: TurnResult | None) -> list[str]:
                 failures.append(f"slots.{name}: expected {value!r}, got {result.slots.get(name)!r}")
     for needle in _as_list(expect.get("reply_contains")):
         if fold(str(needle)) not in joined:
-            failures.append(f"reply should contain {needle!r}; replies were {list(result.replies)!r}")
+            failures.append(
+                f"reply should contain {needle!r}; replies were {list(result.replies)!r}"
+            )
     for needle in _as_list(expect.get("reply_not_contains")):
         if fold(str(needle)) in joined:
-            failures.append(f"reply should not contain {needle!r}; replies were {list(result.replies)!r}")
+            failures.append(
+                f"reply should not contain {needle!r}; replies were {list(result.replies)!r}"
+            )
     if expect.get("no_reply") is True and result.replies:
         failures.append(f"expected no reply, got {list(result.replies)!r}")
     if expect.get("no_reply") is False and not result.replies:
@@ -312,7 +322,7 @@ def coverage(engine: Engine, records: Sequence[TurnRecord]) -> dict[str, dict[st
             taken.setdefault(script_id, set()).add((source, target))
     report: dict[str, dict[str, Any]] = {}
     for script in engine.catalog.scripts:
-        all_edges = {(a, b) for a, b, _ in edges(script)}
+        all_edges = {(edge.source, edge.target) for edge in edges(script)}
         states = {s.name for s in script.states}
         seen_states = visited.get(script.id, set()) & states
         seen_edges = taken.get(script.id, set()) & all_edges

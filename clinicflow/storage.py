@@ -188,8 +188,8 @@ class Store:
                     missing = {c: t for c, t in columns.items() if c not in table.columns_dict}
                     for column, col_type in missing.items():
                         table.add_column(column, col_type)
-            for name, columns in _INDEXES:
-                self.db.table(name).create_index(list(columns), if_not_exists=True)
+            for table_name, indexed in _INDEXES:
+                self.db.table(table_name).create_index(list(indexed), if_not_exists=True)
 
     def close(self) -> None:
         with self._lock:

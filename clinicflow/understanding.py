@@ -246,6 +246,22 @@ class Understander:
         faq = self._faqs.get((best.entry.scope, best.entry.key))
         return faq, best.score
 
+    def _without_social(self, text: str) -> str:
+        """The message's words without the greetings/thanks/yes/no phrases the rules found."""
+        tokens = words(text)
+        for intent, phrase in self._rules.find(text):
+            if intent in _SOCIAL:
+                drop = words(phrase)
+                for i in range(len(tokens) - len(drop) + 1):
+                    if tokens[i : i + len(drop)] == drop:
+                        del tokens[i : i + len(drop)]
+                        break
+        return " ".join(tokens)
+
+    def _faq_near(self, text: str, script: Script | None) -> FAQ | None:
+        faq, score = self.nearest_faq(self.index.embed(text), script) if self.index else (None, 0.0)
+        return faq if score >= self.thresholds.faq_accept else None
+
     def faq_for_intent(self, intent: str, script: Script | None) -> FAQ | None:
         """The FAQ a rule-level question intent points to (the script's own first)."""
         pools = ([*script.faq] if script else []) + list(self.catalog.clinic.faq)
@@ -312,6 +328,14 @@ class Understander:
                 rules = ["deny"]
             elif first == ["sim"]:
                 rules = ["affirm"]
+        if not substantive and rules and self.index is not None:
+            # "Oi! Queria entender como é o tratamento": the greeting must not hide the rest.
+            rest = self._without_social(text)
+            if len(rest.split()) >= 3:
+                nearest, score = self.nearest_intent(self.index.embed(rest))
+                if nearest is not None and nearest not in _SOCIAL and nearest != "urgent":
+                    substantive = [nearest]
+                    base = replace(base, faq=base.faq or self._faq_near(rest, script))
         if substantive or rules:
             chosen = (substantive or rules)[0]
             confidence = 0.95 if len(substantive) <= 1 else 0.85
@@ -320,10 +344,11 @@ class Understander:
                 result = replace(result, faq=self.faq_for_intent(chosen, script))
             return result
         if vector is not None:
-            intent, score = self.nearest_intent(vector)
-            if intent == "urgent" and discounted:
-                intent = "ask_info" if "?" in text else None
-            if intent is not None:
+            nearest, score = self.nearest_intent(vector)
+            if nearest == "urgent" and discounted:
+                nearest = "ask_info" if "?" in text else None
+            if nearest is not None:
+                intent = nearest
                 result = replace(
                     base,
                     intent=intent,

@@ -28,7 +28,7 @@ _HELP = {
 }
 
 
-def log_event(event: str, level: int = logging.INFO, **fields: object) -> None:
+def log_event(event: str, level: int = logging.INFO, /, **fields: object) -> None:
     """One structured line: ``event=<name> key=value ...`` (values quoted when needed)."""
     if not logger.isEnabledFor(level):
         return
@@ -98,7 +98,7 @@ class Metrics:
             lines.append(f"# TYPE {gauge} gauge")
             try:
                 lines.append(f"{gauge} {_num(read())}")
-            except Exception:  # noqa: BLE001 - a failing gauge must not break the scrape
+            except Exception:  # a failing gauge must not break the scrape
                 lines.append(f"{gauge} NaN")
         return "\n".join(lines) + "\n"
 

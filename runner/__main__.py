@@ -1,0 +1,31 @@
+"""``python -m runner [--config FILE]``: serve with the configuration from the environment."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from runner.app import run
+from runner.config import ENV_VARS, ConfigError, RunnerConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``--config``, read the environment and serve until stopped."""
+    parser = argparse.ArgumentParser(
+        prog="python -m runner",
+        description="clinicflow runner. Settings: "
+        + "; ".join(f"{name}: {text}" for name, text in ENV_VARS.items()),
+    )
+    parser.add_argument("--config", help="TOML or YAML config file (CLINICFLOW_CONFIG)")
+    args = parser.parse_args(argv)
+    try:
+        config = RunnerConfig.from_env(config_file=args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    run(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,307 @@
+"""The aiohttp application: WAHA webhooks in, the outbox out, health, metrics, staff API.
+
+:func:`create_app` builds it; every resource (engine, database connection, WAHA client,
+background tasks) is opened and closed in ``cleanup_ctx``::
+
+    POST /webhooks/waha      verify → parse → store in the inbox → 200 (processing comes after)
+    GET  /health             process, database, WAHA session status
+    GET  /metrics            Prometheus text
+    /staff/...               see runner.staff_api
+
+Background tasks: the per-chat processors and senders, a WAHA session-status poller, a
+sweep that restarts anything pending, and the idle hand-back of chats left in ``human``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+
+from clinicflow.clock import Clock, SystemClock
+from clinicflow.engine import Engine
+from clinicflow.errors import WebhookError
+from clinicflow.inbox import Inbox
+from clinicflow.outbox import Backoff, Outbox, Sender
+from clinicflow.storage import connect
+from clinicflow.waha import WahaClient
+from clinicflow.webhooks import Ignored, Inbound, SessionStatus, is_patient_chat, parse_webhook
+from clinicflow.webhooks import verify_hmac as _verify
+from runner import staff_api
+from runner.config import RunnerConfig
+from runner.keys import CONFIG, ENGINE, RUNTIME, WAHA, Runtime
+from runner.metrics import Metrics, log_event
+from runner.processor import Processor, Transcriber
+from runner.staff_commands import is_command, staff_chat_ids
+
+SWEEP_S = 5.0
+
+
+def create_app(
+    config: RunnerConfig,
+    *,
+    engine: Engine | None = None,
+    waha: WahaClient | None = None,
+    clock: Clock | None = None,
+    transcriber: Transcriber | None = None,
+) -> web.Application:
+    """Build the runner application.
+
+    Args:
+        config: settings (see :class:`runner.config.RunnerConfig`).
+        engine: an engine to use (and leave open); None builds one from ``config``.
+        waha: a WAHA client to use (and leave open); None opens one on ``config.waha_url``.
+        clock: the time source of the idle hand-back; default the system clock.
+        transcriber: ``(audio, mimetype) -> text`` for voice notes; None acknowledges them
+            like any other media.
+    """
+    app = web.Application(client_max_size=config.max_body)
+    app[CONFIG] = config
+    app.cleanup_ctx.append(_resources(engine, waha, clock or SystemClock(), transcriber))
+    app.router.add_post("/webhooks/waha", webhook)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
+    staff_api.add_routes(app)
+    return app
+
+
+def _resources(
+    given_engine: Engine | None,
+    given_waha: WahaClient | None,
+    clock: Clock,
+    transcriber: Transcriber | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        llm = None
+        engine = given_engine
+        if engine is None:
+            from clinicflow.llm import llm_from_config
+
+            llm = llm_from_config(config.llm)
+            engine = await asyncio.to_thread(
+                Engine.from_catalog, config.catalog, data_dir=config.data_dir, llm=llm
+            )
+        waha = given_waha or WahaClient(
+            config.waha_url, config.waha_api_key, config.waha_session, timeout_s=15
+        )
+        await waha.start()
+        conn = connect(engine.store.path)
+        metrics = Metrics()
+        outbox = Outbox(conn)
+        sender = Sender(
+            outbox,
+            waha,
+            typing_delay_max=config.typing_delay_max,
+            backoff=Backoff(config.send_retry_base, config.send_retry_max),
+            on_event=lambda name, fields: _sender_event(metrics, name, fields),
+        )
+        inbox = Inbox(conn)
+        processor = Processor(
+            engine, inbox, outbox, sender, waha, metrics,
+            burst_quiet=config.burst_quiet, transcriber=transcriber, clock=clock,
+        )  # fmt: skip
+        metrics.gauges["clinicflow_outbox_depth"] = outbox.depth
+        metrics.gauges["clinicflow_inbox_pending"] = lambda: float(len(inbox.pending()))
+        runtime = Runtime(
+            conn, inbox, outbox, sender, processor, metrics,
+            staff_chat_ids([s.phone for s in engine.catalog.clinic.staff]),
+        )  # fmt: skip
+        app[ENGINE], app[WAHA], app[RUNTIME] = engine, waha, runtime
+        inbox.prune_envelopes()
+        recovered = processor.recover()
+        sender.kick_all()
+        log_event("started", recovered_chats=recovered, outbox_depth=outbox.depth())
+        runtime.tasks += [
+            asyncio.create_task(_poll_status(app), name="waha-status"),
+            asyncio.create_task(_sweep(runtime), name="sweep"),
+        ]
+        if config.human_idle > 0:
+            idle = _idle_handback(runtime, engine, config.human_idle, clock)
+            runtime.tasks.append(asyncio.create_task(idle, name="idle-handback"))
+        try:
+            yield
+        finally:
+            for task in runtime.tasks:
+                task.cancel()
+            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            await processor.close()
+            await sender.close()
+            conn.close()
+            if given_waha is None:
+                await waha.close()
+            if given_engine is None:
+                engine.close_resources()
+            if llm is not None and hasattr(llm, "aclose"):
+                await llm.aclose()
+            log_event("stopped")
+
+    return resources
+
+
+def _sender_event(metrics: Metrics, name: str, fields: dict[str, object]) -> None:
+    if name == "sent":
+        metrics.inc("messages_out")
+    elif name in ("retry", "failed"):
+        metrics.inc("send_failures", outcome=name)
+        log_event("send_" + name, 30, **fields)
+
+
+# -- routes --------------------------------------------------------------------------------
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """``POST /webhooks/waha``: store the message durably, then acknowledge."""
+    config = request.app[CONFIG]
+    runtime = request.app[RUNTIME]
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        runtime.metrics.inc("webhooks", outcome="too_large")
+        return _answer(413, error=f"body larger than {config.max_body} bytes")
+    if config.waha_hmac_key and not _verify(
+        raw, config.waha_hmac_key, request.headers.get("X-Webhook-Hmac")
+    ):
+        runtime.metrics.inc("webhooks", outcome="bad_signature")
+        log_event("webhook_bad_signature", 30)
+        return _answer(401, error="missing or invalid X-Webhook-Hmac")
+    try:
+        parsed = parse_webhook(raw, max_bytes=config.max_body)
+    except WebhookError as exc:
+        runtime.metrics.inc("webhooks", outcome="rejected")
+        log_event("webhook_rejected", 30, status=exc.status, reason=str(exc))
+        return _answer(exc.status or 400, error=str(exc))
+    if isinstance(parsed, Ignored):
+        runtime.metrics.inc("webhooks", outcome="ignored")
+        return _answer(200, status="ignored", reason=parsed.reason)
+    if isinstance(parsed, SessionStatus):
+        runtime.metrics.inc("webhooks", outcome="session_status")
+        if parsed.session == config.waha_session:
+            _set_status(runtime, parsed.status)
+        return _answer(200, status="ok")
+    return _inbound(runtime, config, parsed)
+
+
+def _inbound(runtime: Runtime, config: RunnerConfig, msg: Inbound) -> web.Response:
+    metrics = runtime.metrics
+    if msg.session != config.waha_session:
+        metrics.inc("webhooks", outcome="other_session")
+        return _answer(200, status="ignored", reason="another session")
+    if not is_patient_chat(msg.chat_id):
+        metrics.inc("webhooks", outcome="not_patient_chat")
+        return _answer(200, status="ignored", reason="not a one-to-one chat")
+    kind: str | None = None
+    if msg.from_me:
+        if msg.source == "api" or runtime.outbox.is_own(msg.chat_id, msg.message_id, msg.text):
+            metrics.inc("webhooks", outcome="own_echo")
+            return _answer(200, status="ignored", reason="our own message")
+        kind = "takeover"
+    elif msg.chat_id in runtime.staff_chats and is_command(msg.text):
+        kind = "staff_command"
+    if not runtime.inbox.add(msg, kind=kind):
+        metrics.inc("duplicates_dropped")
+        return _answer(200, status="duplicate")
+    metrics.inc("webhooks", outcome="stored")
+    if kind is None:
+        metrics.inc("messages_in")
+    log_event("inbound", chat=msg.chat_id, kind=kind or msg.kind, event=msg.event)
+    runtime.processor.kick(msg.chat_id, fresh=kind is None)
+    return _answer(200, status="stored")
+
+
+async def health(request: web.Request) -> web.Response:
+    """``GET /health``: 200 while the process and database work, WAHA status reported."""
+    runtime = request.app[RUNTIME]
+    try:
+        runtime.conn.execute("SELECT 1").fetchone()
+        database = "ok"
+    except Exception as exc:  # reported, not raised
+        database = f"error: {exc}"
+    body = {
+        "status": "ok" if database == "ok" else "error",
+        "process": "ok",
+        "database": database,
+        "waha": {
+            "session": request.app[CONFIG].waha_session,
+            "status": runtime.waha_status,
+            "working": runtime.waha_status == "WORKING",
+        },
+        "outbox_depth": runtime.outbox.depth(),
+    }
+    return web.json_response(body, status=200 if database == "ok" else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """``GET /metrics``: Prometheus text format."""
+    text = request.app[RUNTIME].metrics.render()
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+def _answer(code: int, /, **body: Any) -> web.Response:
+    return web.Response(status=code, text=json.dumps(body), content_type="application/json")
+
+
+# -- background tasks ---------------------------------------------------------------------
+
+
+def _set_status(runtime: Runtime, status: str) -> None:
+    was, runtime.waha_status = runtime.waha_status, status
+    if status != was:
+        log_event("waha_status", status=status, previous=was)
+        if status == "WORKING":
+            runtime.sender.kick_all()
+
+
+async def _poll_status(app: web.Application) -> None:
+    waha, runtime = app[WAHA], app[RUNTIME]
+    while True:
+        status = await waha.session_status()
+        _set_status(runtime, status or "unreachable")
+        await asyncio.sleep(app[CONFIG].status_poll)
+
+
+async def _sweep(runtime: Runtime) -> None:
+    """Restart anything pending that no task is looking after (belt and braces)."""
+    while True:
+        await asyncio.sleep(SWEEP_S)
+        runtime.processor.recover()
+        runtime.sender.kick_all()
+
+
+async def _idle_handback(runtime: Runtime, engine: Engine, idle_s: float, clock: Clock) -> None:
+    """Chats left in ``human`` longer than ``idle_s`` since the last phone message go back."""
+    conn = runtime.conn
+    while True:
+        await asyncio.sleep(min(60.0, max(0.5, idle_s / 4)))
+        now = clock.now().timestamp()
+        rows = await asyncio.to_thread(
+            engine.store.query, "SELECT chat_id FROM conversations WHERE status = 'human'"
+        )
+        for row in rows:
+            chat = row["chat_id"]
+            seen = conn.execute("SELECT at FROM human_activity WHERE chat_id = ?", (chat,))
+            found = seen.fetchone()
+            if found is None:  # first sight (e.g. after a restart): start the timer now
+                runtime.processor.record_human(chat)
+                continue
+            if now - float(found[0]) < idle_s:
+                continue
+            out = await runtime.processor.staff.act("handback", chat)
+            if out is not None:
+                runtime.processor.commit((), out)
+                log_event("idle_handback", chat=chat)
+
+
+def run(config: RunnerConfig, *, print_fn: Callable[..., None] | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (``clinicflow serve``, ``python -m runner``)."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    app = create_app(config)
+    web.run_app(app, host=config.host, port=config.port, print=print_fn, access_log=None)
+
+
+__all__ = ["create_app", "run"]

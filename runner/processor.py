@@ -1,0 +1,351 @@
+"""Turning stored inbound messages into engine turns, one chat at a time.
+
+One task per chat with unfinished inbox rows. It takes the rows in ``payload.timestamp``
+order, waits for a quiet moment (``burst_quiet``) so that "oi" / "tudo bem?" / "queria saber
+do DIU" become one turn, runs the turn and, in one transaction, puts the replies (and the
+hand-off brief for the staff) in the outbox and marks the rows done.
+
+Crash safety: rows are marked ``processing`` with a ``batch_id`` before the turn. On restart
+such a batch is first looked up: outbox rows for it mean only the ``done`` mark was lost; an
+inbound row with that ``channel_message_id`` in the engine's history means the turn ran but
+its replies never reached the outbox, so they are rebuilt from the history; otherwise the
+turn runs again. No reply is produced twice, no message is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from clinicflow.clock import Clock, SystemClock
+from clinicflow.errors import ChannelError, ConversationError
+from clinicflow.inbox import Inbox, InboxItem
+from clinicflow.outbox import Outbox, OutMessage, Sender
+from runner.metrics import Metrics, log_event
+from runner.staff_commands import StaffCommands
+
+if TYPE_CHECKING:
+    from clinicflow.engine import Engine, TurnResult
+    from clinicflow.waha import WahaClient
+
+Transcriber = Callable[[bytes, str], Awaitable[str | None]]
+MERGEABLE = frozenset({"text"})
+MEDIA_ACK_KEY = "media_received"
+
+
+class Processor:
+    """Runs the inbox through the engine (see the module docstring).
+
+    Args:
+        engine: the conversation engine.
+        inbox: the durable inbox.
+        outbox: the outbox table (same connection as the inbox).
+        sender: kicked when new rows are in the outbox.
+        waha: used to download voice notes.
+        metrics: counters to update.
+        burst_quiet: seconds of quiet before a burst is merged into one turn (0: no wait).
+        transcriber: ``(audio, mimetype) -> text`` for voice notes; None treats them as media.
+        clock: the time of staff activity (idle hand-back); default the system clock.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        inbox: Inbox,
+        outbox: Outbox,
+        sender: Sender,
+        waha: WahaClient,
+        metrics: Metrics,
+        *,
+        burst_quiet: float = 2.0,
+        transcriber: Transcriber | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.engine = engine
+        self.inbox = inbox
+        self.outbox = outbox
+        self.sender = sender
+        self.waha = waha
+        self.metrics = metrics
+        self.burst_quiet = burst_quiet
+        self.transcriber = transcriber
+        self.clock: Clock = clock or SystemClock()
+        with inbox.conn:
+            inbox.conn.execute(
+                "CREATE TABLE IF NOT EXISTS human_activity (chat_id TEXT PRIMARY KEY, at REAL)"
+            )
+        self.staff = StaffCommands(self)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._arrival: dict[str, float] = {}
+        self._closed = False
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def kick(self, chat_id: str, *, fresh: bool = True) -> None:
+        """Make sure the chat's worker runs; ``fresh`` restarts its quiet period."""
+        if self._closed:
+            return
+        if fresh:
+            self._arrival[chat_id] = time.monotonic()
+        task = self._tasks.get(chat_id)
+        if task is None or task.done():
+            self._tasks[chat_id] = asyncio.create_task(self._run(chat_id), name=f"turn:{chat_id}")
+
+    def recover(self) -> int:
+        """Start workers for every chat left unfinished by a previous process."""
+        chats = self.inbox.pending_chats()
+        for chat_id in chats:
+            self.kick(chat_id, fresh=False)
+        return len(chats)
+
+    async def close(self) -> None:
+        """Cancel the workers; unfinished rows are picked up by the next start."""
+        self._closed = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def idle(self) -> None:
+        """Wait until every worker has finished (tests, bench)."""
+        while any(not t.done() for t in self._tasks.values()):
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    async def _run(self, chat_id: str) -> None:
+        try:
+            while True:
+                items = self.inbox.pending(chat_id)
+                if not items:
+                    return
+                started = [i for i in items if i.status == "processing"]
+                if started:
+                    batch = [i for i in started if i.batch_id == started[0].batch_id]
+                    await self._resume(chat_id, batch)
+                    continue
+                if self.burst_quiet > 0 and items[0].kind in MERGEABLE:
+                    await self._quiet(chat_id)
+                    items = self.inbox.pending(chat_id)
+                await self._process(chat_id, _unit(items))
+        except Exception as exc:  # a bug must not kill the worker silently
+            log_event("worker_crashed", 40, chat=chat_id, error=repr(exc))
+            raise
+        finally:
+            if self._tasks.get(chat_id) is asyncio.current_task():
+                del self._tasks[chat_id]
+
+    async def _quiet(self, chat_id: str) -> None:
+        limit = time.monotonic() + 5 * self.burst_quiet
+        while True:
+            since = time.monotonic() - self._arrival.get(chat_id, 0.0)
+            if since >= self.burst_quiet or time.monotonic() >= limit:
+                return
+            await asyncio.sleep(self.burst_quiet - since)
+
+    # -- one unit ---------------------------------------------------------------------------
+
+    async def _process(self, chat_id: str, unit: Sequence[InboxItem]) -> None:
+        batch_id = unit[0].message_id
+        self.inbox.start_batch(unit, batch_id)
+        kind = unit[0].kind
+        if kind == "takeover":
+            await self._take_over(chat_id, unit)
+        elif kind == "staff_command":
+            await self.staff.run(chat_id, unit)
+        elif kind in MERGEABLE:
+            await self._turn(chat_id, "\n".join(i.text for i in unit), unit, batch_id, "text")
+        elif kind == "voice" and self.transcriber is not None:
+            text = await self._transcribe(unit[0])
+            if text is None:
+                await self._media_ack(chat_id, unit, batch_id)
+            else:
+                await self._turn(chat_id, text, unit, batch_id, "voice")
+        else:
+            await self._media_ack(chat_id, unit, batch_id)
+
+    async def _turn(
+        self, chat_id: str, text: str, unit: Sequence[InboxItem], batch_id: str, kind: str
+    ) -> None:
+        first = unit[0].meta
+        referral = next((i.meta["referral"] for i in unit if i.meta.get("referral")), None)
+        try:
+            result = await self.engine.ahandle(
+                chat_id,
+                text,
+                message_id=batch_id,
+                push_name=first.get("push_name"),
+                referral=referral,
+                kind=kind,
+            )
+        except Exception as exc:  # one bad turn must not stop the chat
+            log_event("turn_failed", 40, chat=chat_id, batch=batch_id, error=repr(exc))
+            self.inbox.finish(unit, "error")
+            return
+        self.metrics.inc("turns")
+        self.metrics.observe_turn(result.ms)
+        if result.llm_calls:
+            self.metrics.inc("llm_calls", result.llm_calls)
+        log_event(
+            "turn",
+            chat=chat_id,
+            messages=len(unit),
+            intent=result.intent or "-",
+            status=result.status,
+            replies=len(result.replies),
+            ms=round(result.ms, 1),
+        )
+        self.commit(unit, self.messages_for(result, batch_id, unit))
+
+    def messages_for(
+        self, result: TurnResult, batch_id: str | None, unit: Sequence[InboxItem] = ()
+    ) -> list[OutMessage]:
+        """The outbox rows of a turn: its replies, then the hand-off brief for each staff."""
+        ids = tuple(i.message_id for i in unit)
+        out = [OutMessage(result.chat_id, r, "reply", batch_id, ids) for r in result.replies]
+        handoff = result.handoff
+        if handoff:
+            self.metrics.inc("handoffs", reason=str(handoff.get("reason", "unknown")))
+            brief = handoff.get("brief")
+            if isinstance(brief, str) and brief:
+                for staff in self.engine.catalog.clinic.staff:
+                    target = f"{staff.phone}@c.us"
+                    out.append(OutMessage(target, brief, "handoff_notice", batch_id, ids))
+            log_event(
+                "handoff", chat=result.chat_id, reason=handoff.get("reason"),
+                urgent=bool(handoff.get("urgent")),
+            )  # fmt: skip
+        return out
+
+    def commit(self, unit: Sequence[InboxItem], messages: Sequence[OutMessage]) -> None:
+        """Outbox rows and the ``done`` mark in one transaction, then wake the senders."""
+        with self.inbox.conn:
+            self.outbox.insert(messages)
+            self.inbox.finish(unit, in_transaction=True)
+        for chat in dict.fromkeys(m.chat_id for m in messages):
+            self.sender.kick(chat)
+
+    async def _take_over(self, chat_id: str, unit: Sequence[InboxItem]) -> None:
+        self.record_human(chat_id)
+        try:
+            await asyncio.to_thread(self.engine.take_over, chat_id)
+        except ConversationError:
+            log_event("takeover_unknown_chat", chat=chat_id)
+            self.inbox.finish(unit, "ignored")
+            return
+        self.metrics.inc("takeovers")
+        log_event("takeover", chat=chat_id)
+        self.inbox.finish(unit)
+
+    def record_human(self, chat_id: str) -> None:
+        """Remember that a person just wrote from the clinic phone (for the idle hand-back)."""
+        with self.inbox.conn:
+            self.inbox.conn.execute(
+                "INSERT OR REPLACE INTO human_activity (chat_id, at) VALUES (?, ?)",
+                (chat_id, self.clock.now().timestamp()),
+            )
+
+    async def _transcribe(self, item: InboxItem) -> str | None:
+        url = item.meta.get("media_url")
+        if not url or item.meta.get("media_error") or self.transcriber is None:
+            return None
+        try:
+            audio = await self.waha.download_media(str(url))
+            text = await self.transcriber(audio, str(item.meta.get("media_mimetype") or ""))
+        except ChannelError as exc:
+            log_event("media_download_failed", chat=item.chat_id, error=str(exc))
+            return None
+        except Exception as exc:  # a failed transcription falls back to the ack
+            log_event("transcription_failed", chat=item.chat_id, error=repr(exc))
+            return None
+        return text.strip() if text and text.strip() else None
+
+    async def _media_ack(self, chat_id: str, unit: Sequence[InboxItem], batch_id: str) -> None:
+        """A message we cannot read: record it, and say so unless a person has the chat."""
+        from clinicflow.clock import iso
+        from clinicflow.storage import Row
+
+        item = unit[0]
+        conv = await asyncio.to_thread(self.engine.state_of, chat_id)
+        silent = bool(conv and conv.get("status") in ("human", "waiting_human"))
+        ack = "" if silent else _clinic_text(self.engine, MEDIA_ACK_KEY)
+        now = iso(self.engine.clock.now())
+        rows = [_message_row(chat_id, "in", item.text, item.kind, now, batch_id)]
+        if ack:
+            rows.append(_message_row(chat_id, "out", ack, "text", now, None))
+        rows.append(Row("events", {"chat_id": chat_id, "type": "media_received", "at": now,
+                                   "data": f'{{"kind": "{item.kind}"}}'}))  # fmt: skip
+        await asyncio.to_thread(self.engine.store.write, rows)
+        log_event("media", chat=chat_id, kind=item.kind, silent=silent)
+        ids = (item.message_id,)
+        self.commit(unit, [OutMessage(chat_id, ack, "media_ack", batch_id, ids)] if ack else [])
+
+    # -- restart recovery -------------------------------------------------------------------
+
+    async def _resume(self, chat_id: str, batch: Sequence[InboxItem]) -> None:
+        batch_id = batch[0].batch_id or batch[0].message_id
+        if self.outbox.has_batch(batch_id):
+            self.inbox.finish(batch)
+            self.sender.kick(chat_id)
+            return
+        replies = await asyncio.to_thread(self._replies_in_history, chat_id, batch_id)
+        if replies is not None:
+            ids = tuple(i.message_id for i in batch)
+            log_event("recovered_replies", chat=chat_id, replies=len(replies))
+            self.commit(batch, [OutMessage(chat_id, r, "reply", batch_id, ids) for r in replies])
+            return
+        log_event("reprocessing", chat=chat_id, messages=len(batch))
+        await self._process(chat_id, batch)
+
+    def _replies_in_history(self, chat_id: str, batch_id: str) -> list[str] | None:
+        """The replies the engine stored for an inbound batch, or None if it never ran."""
+        store = self.engine.store
+        found = store.query(
+            "SELECT id FROM messages WHERE chat_id = ? AND direction = 'in' "
+            "AND channel_message_id = ? ORDER BY id LIMIT 1",
+            (chat_id, batch_id),
+        )
+        if not found:
+            return None
+        first = found[0]["id"]
+        rows = store.query(
+            "SELECT text FROM messages WHERE chat_id = ? AND direction = 'out' AND id > ? "
+            "AND id < COALESCE((SELECT MIN(id) FROM messages WHERE chat_id = ? "
+            "AND direction = 'in' AND id > ?), 9e18) ORDER BY id",
+            (chat_id, first, chat_id, first),
+        )
+        return [str(r["text"]) for r in rows]
+
+
+def _unit(items: Sequence[InboxItem]) -> list[InboxItem]:
+    """The next thing to process: a run of text messages, or one other message."""
+    if items[0].kind not in MERGEABLE:
+        return [items[0]]
+    unit: list[InboxItem] = []
+    for item in items:
+        if item.kind not in MERGEABLE:
+            break
+        unit.append(item)
+    return unit
+
+
+def _clinic_text(engine: Engine, key: str) -> str:
+    try:
+        return engine.catalog.clinic.text(key)
+    except KeyError:
+        return "Recebi seu arquivo. Por aqui eu só consigo ler mensagens de texto."
+
+
+def _message_row(
+    chat_id: str, direction: str, text: str, kind: str, at: str, channel_id: str | None
+) -> Any:
+    from clinicflow.storage import Row
+
+    values = {"chat_id": chat_id, "direction": direction, "text": text, "kind": kind, "at": at}
+    if channel_id:
+        values["channel_message_id"] = channel_id
+    return Row("messages", values)
+
+
+__all__ = ["MERGEABLE", "Processor", "Transcriber"]
