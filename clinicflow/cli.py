@@ -87,8 +87,18 @@ def lint(paths: tuple[Path, ...], catalog: Path | None, as_json: bool) -> None:
     show_default=True,
     help="Formato do diagrama.",
 )
+@click.option(
+    "--overlay", is_flag=True, help="Anota quantas conversas passaram em cada seta e onde pararam."
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar="CLINICFLOW_DATA",
+    help="Pasta de dados para o --overlay. Padrão: ./.clinicflow",
+)
 @clean_errors
-def graph(script_id: str, catalog: Path | None, fmt: str) -> None:
+def graph(script_id: str, catalog: Path | None, fmt: str, overlay: bool, data: Path | None) -> None:
     """Desenha o diagrama de estados do roteiro SCRIPT_ID (Mermaid, que o GitHub mostra)."""
     from clinicflow.diagram import dot, mermaid
     from clinicflow.loader import load_catalog
@@ -98,7 +108,8 @@ def graph(script_id: str, catalog: Path | None, fmt: str) -> None:
     if script is None:
         known = ", ".join(sorted(s.id for s in loaded.scripts))
         raise click.BadParameter(f"não há roteiro '{script_id}'; existem: {known}")
-    click.echo((mermaid if fmt == "mermaid" else dot)(script), nl=False)
+    counts, stops = _overlay(script_id, data) if overlay else ({}, {})
+    click.echo((mermaid if fmt == "mermaid" else dot)(script, counts, stops), nl=False)
 
 
 # -- the engine's commands ----------------------------------------------------------------
@@ -326,3 +337,109 @@ def classify(texts: tuple[str, ...], catalog: Path | None, data: Path | None) ->
             click.echo(json.dumps(record, ensure_ascii=False))
     finally:
         engine.close_resources()
+
+
+def _serve_epilog() -> str:
+    from runner.config import ENV_VARS
+
+    lines = "\n".join(f"  {name:<28} {text}" for name, text in ENV_VARS.items())
+    return f"\b\nVariáveis de ambiente (ou as mesmas chaves num arquivo --config):\n{lines}"
+
+
+@main.command(epilog=_serve_epilog())
+@click.option("--host", default=None, help="Endereço (CLINICFLOW_HOST; padrão 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Porta (CLINICFLOW_PORT; padrão 8080).")
+@_CATALOG
+@_DATA
+@click.option(
+    "--config", "config_file", type=click.Path(path_type=Path), default=None,
+    help="Arquivo TOML ou YAML com as configurações (CLINICFLOW_CONFIG).",
+)  # fmt: skip
+@clean_errors
+def serve(
+    host: str | None,
+    port: int | None,
+    catalog: Path | None,
+    data: Path | None,
+    config_file: Path | None,
+) -> None:
+    """Atende o WhatsApp via WAHA: webhooks, respostas, API da equipe (docs/runner.md)."""
+    from dataclasses import replace
+
+    from runner.app import run
+    from runner.config import RunnerConfig
+
+    config = RunnerConfig.from_env(config_file=config_file)
+    overrides: dict[str, Any] = {"host": host, "port": port, "catalog": catalog, "data_dir": data}
+    run(replace(config, **{k: v for k, v in overrides.items() if v is not None}))
+
+
+# -- reports ------------------------------------------------------------------------------
+
+
+def _open_history(data: Path | None) -> Any:
+    """The history of a data dir, or a clean error when there is none."""
+    from clinicflow.errors import StorageError
+    from clinicflow.storage import DB_NAME, Store
+
+    folder = data or Path(".clinicflow")
+    if not (folder / DB_NAME).exists():
+        raise StorageError(f"não há histórico em {folder} (use --data)")
+    return Store(folder)
+
+
+def _overlay(
+    script_id: str, data: Path | None
+) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+    from clinicflow.metrics import transition_counts
+
+    store = _open_history(data)
+    try:
+        return transition_counts(store, script_id)
+    finally:
+        store.close()
+
+
+@main.command()
+@_CATALOG
+@_DATA
+@click.option("--since", default=None, help="Início do período (AAAA-MM-DD, dia da clínica).")
+@click.option("--until", default=None, help="Fim do período, incluído (AAAA-MM-DD).")
+@click.option("--script", "script_id", default=None, help="Só conversas deste roteiro.")
+@click.option("--campaign", default=None, help="Só conversas desta origem (id ou organic).")
+@click.option("--json", "as_json", is_flag=True, help="Imprime o relatório como JSON.")
+@clean_errors
+def report(
+    catalog: Path | None,
+    data: Path | None,
+    since: str | None,
+    until: str | None,
+    script_id: str | None,
+    campaign: str | None,
+    as_json: bool,
+) -> None:
+    """Relatório do período: funil, abandono, secretária, tempos de resposta e campanhas."""
+    from clinicflow.loader import load_catalog
+    from clinicflow.metrics import parse_day
+    from clinicflow.metrics import report as build_report
+
+    loaded = load_catalog(catalog)
+    tz = loaded.clinic.hours.timezone
+    try:
+        start = parse_day(since, tz) if since else None
+        end = parse_day(until, tz, end=True) if until else None
+    except ValueError as exc:
+        raise click.BadParameter(f"data inválida: {exc}") from exc
+    store = _open_history(data)
+    try:
+        figures = build_report(
+            store, since=start, until=end, script=script_id, campaign=campaign, catalog=loaded
+        )
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(figures.as_dict(), ensure_ascii=False, indent=2))
+        return
+    from clinicflow.report_tables import print_report
+
+    print_report(figures, {s.id: s.title for s in loaded.scripts})

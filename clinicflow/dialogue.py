@@ -32,6 +32,16 @@ ESCALATIONS = {
 }
 
 
+def acts_on(u: Understanding) -> bool:
+    """Whether an intent is firm enough to hand off or jump for: rules, choices, the LLM, or
+    an embedding match above ``embedding_sure`` (a weaker guess is only a hint). A complaint
+    is never taken from similarity alone: "adoro o atendimento" sits close to "péssimo
+    atendimento" in embedding space, and a false complaint hand-off is worse than none."""
+    if u.source != "embedding":
+        return True
+    return u.sure and u.intent != "complaint"
+
+
 # Answers a question the FAQ does not cover, grounded on the catalog (see clinicflow.gemini);
 # returns the text to send, or None when it cannot answer safely.
 Answerer = Callable[[dict[str, Any], "Turn", Script | None], str | None]
@@ -113,6 +123,11 @@ class Dialogue:
     # -- entering and leaving states --------------------------------------------------------
 
     def start_script(self, conv: dict[str, Any], turn: Turn, script: Script) -> None:
+        self.select_script(conv, turn, script)
+        self.enter(conv, turn, script.start)
+
+    def select_script(self, conv: dict[str, Any], turn: Turn, script: Script) -> None:
+        """Put the conversation on ``script`` (keeping slots it shares) without entering it."""
         previous = conv.get("script_id")
         conv.update(script_id=script.id, digest=script.digest, version=script.version)
         conv["attempts"] = {}
@@ -122,7 +137,6 @@ class Dialogue:
         if previous and previous != script.id:
             turn.event("script_switched", **{"from": previous, "to": script.id})
         turn.event("script_entered", script=script.id, version=script.version)
-        self.enter(conv, turn, script.start)
 
     def enter(self, conv: dict[str, Any], turn: Turn, name: str, hops: int = 0) -> None:
         script = self.script_of(conv)
@@ -212,8 +226,8 @@ class Dialogue:
         routing = conv.get("state") == ROUTING
         if routing and u.choice is not None and 1 <= u.choice <= len(self.catalog.scripts):
             chosen = self.catalog.scripts[u.choice - 1]
-        if chosen is None and u.scripts:
-            chosen = self.catalog.script(u.scripts[0])
+        if chosen is None and (u.scripts or u.similar_script):
+            chosen = self.catalog.script(u.scripts[0] if u.scripts else str(u.similar_script))
         if chosen is None and conv.get("state") == ROUTING:
             by_title = self._routing_matchers.keys(turn.text)
             if len(by_title) == 1:
@@ -230,18 +244,32 @@ class Dialogue:
         u = turn.understanding
         assert u is not None
         script = self.script_of(conv)
-        if u.intent is not None and (u.intent == "schedule" or u.intent in ESCALATIONS):
-            self.escalate(conv, turn, u.intent)
-            return
+        escalation = u.intent in ESCALATIONS or u.intent == "schedule"
         if script is None or conv.get("state") == ROUTING:
-            self.step_routing(conv, turn, u)
+            if escalation and acts_on(u) and u.source != "embedding":
+                # "Quero agendar uma consulta ginecológica": pick the script (so the brief
+                # names the procedure), then book through the script's own state for it.
+                chosen = self.catalog.script(u.scripts[0]) if u.scripts else None
+                if chosen is not None:
+                    self.select_script(conv, turn, chosen)
+                self.escalate(conv, turn, str(u.intent))
+            else:
+                self.step_routing(conv, turn, u)
             return
-        if u.scripts and script.id not in u.scripts and self.switch_requested(conv, u):
+        state = script.state(conv["state"])
+        slot = script.slot(state.collect) if state.collect else None
+        if u.scripts and script.id not in u.scripts and self.switch_requested(conv, turn, slot):
             target = self.catalog.script(u.scripts[0])
             if target is not None:
                 self.start_script(conv, turn, target)
                 return
-        state = script.state(conv["state"])
+        if escalation and acts_on(u):
+            # A rule-level request wins even over a slot answer in the same message
+            # ("sou a Ana, quero marcar"): take the answer, then escalate.
+            if slot is not None:
+                self.fill(conv, turn, script, slot)
+            self.escalate(conv, turn, str(u.intent))
+            return
         if state.collect:
             self.step_collect(conv, turn, script, state, u)
         elif state.menu:
@@ -249,24 +277,25 @@ class Dialogue:
         else:
             self.step_waiting(conv, turn, script, state, u)
 
-    def switch_requested(self, conv: dict[str, Any], u: Understanding) -> bool:
-        """A keyword of another procedure counts unless the current step expects a choice."""
-        script = self.script_of(conv)
-        if script is None:
+    def switch_requested(self, conv: dict[str, Any], turn: Turn, slot: Slot | None) -> bool:
+        """Another procedure named counts as a switch unless it answers the current choice."""
+        if slot is None or slot.type != "choice":
             return True
-        state = script.state(conv["state"])
-        slot = script.slot(state.collect) if state.collect else None
-        return not (slot is not None and slot.type == "choice")
+        return slot_values.parse(slot, turn.text, self.today(turn)) is None
 
     def escalate(self, conv: dict[str, Any], turn: Turn, intent: str) -> None:
         """Booking, a person, a complaint: the script's own state for it, else a hand-off."""
-        if self.script_of(conv) is not None and conv.get("state") not in (None, ROUTING):
+        script = self.script_of(conv)
+        target: str | None = None
+        if script is not None and conv.get("state") not in (None, ROUTING):
             flow = self.flows[conv["digest"]]
             target = flow.fire(conv["state"], f"intent_{intent}", conv["slots"])
-            if target is not None:
-                turn.event("intent_transition", intent=intent, to=target)
-                self.enter(conv, turn, target)
-                return
+        elif script is not None:
+            target = dict(script.on).get(intent)
+        if target is not None:
+            turn.event("intent_transition", intent=intent, to=target)
+            self.enter(conv, turn, target)
+            return
         self.handoff(conv, turn, "schedule" if intent == "schedule" else ESCALATIONS[intent])
 
     def step_routing(self, conv: dict[str, Any], turn: Turn, u: Understanding) -> None:
@@ -296,7 +325,10 @@ class Dialogue:
         assert state.collect is not None
         slot = script.slot(state.collect)
         assert slot is not None
-        question_first = slot.type == "text" and (u.faq is not None or u.intent in QUESTION_INTENTS)
+        asks = u.faq is not None or u.intent in QUESTION_INTENTS
+        # A question is answered before the message is read as an answer: always for free
+        # text, and for other types when the patient actually asked something.
+        question_first = asks and (slot.type == "text" or "?" in turn.text)
         if not question_first:
             found = self.fill(conv, turn, script, slot)
             if found:
@@ -306,8 +338,8 @@ class Dialogue:
         if self.answer_faq(conv, turn, u):
             self.reprompt(conv, turn)
             return
-        target = self.flows[conv["digest"]].fire(state.name, f"intent_{u.intent}", conv["slots"])
-        if u.intent and target is not None:
+        target = self.intent_target(conv, state, u)
+        if target is not None:
             self.enter(conv, turn, target)
             return
         if question_first and self.fill(conv, turn, script, slot):
@@ -317,6 +349,12 @@ class Dialogue:
             self.reprompt(conv, turn)
             return
         self.slot_failed(conv, turn, script, state, slot)
+
+    def intent_target(self, conv: dict[str, Any], state: State, u: Understanding) -> str | None:
+        """The state an understood intent leads to from here (weak guesses lead nowhere)."""
+        if not u.intent or not acts_on(u):
+            return None
+        return self.flows[conv["digest"]].fire(state.name, f"intent_{u.intent}", conv["slots"])
 
     def fill(self, conv: dict[str, Any], turn: Turn, script: Script, slot: Slot) -> bool:
         """Take every slot value the message carries; True if the awaited one was filled."""
@@ -381,15 +419,12 @@ class Dialogue:
     def step_waiting(
         self, conv: dict[str, Any], turn: Turn, script: Script, state: State, u: Understanding
     ) -> None:
-        if u.intent:
-            target = self.flows[conv["digest"]].fire(
-                state.name, f"intent_{u.intent}", conv["slots"]
-            )
-            if target is not None:
-                conv["repairs"] = 0
-                turn.event("intent_transition", intent=u.intent, to=target)
-                self.enter(conv, turn, target)
-                return
+        target = self.intent_target(conv, state, u)
+        if target is not None:
+            conv["repairs"] = 0
+            turn.event("intent_transition", intent=u.intent, to=target)
+            self.enter(conv, turn, target)
+            return
         if self.answer_faq(conv, turn, u):
             self.reprompt(conv, turn)
             return
@@ -435,6 +470,10 @@ class Dialogue:
         return True
 
     def social(self, conv: dict[str, Any], turn: Turn, u: Understanding) -> bool:
+        """Thanks, goodbye, greeting said by rule (an embedding guess does not count here:
+        nonsense near a greeting example must still use up the step's attempts)."""
+        if u.source == "embedding":
+            return False
         if u.intent == "thanks":
             self.say(conv, turn, self.text("thanks"))
             return True

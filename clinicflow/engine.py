@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 from clinicflow import brief as briefs
 from clinicflow import lead
 from clinicflow.clock import Clock, SystemClock, iso
-from clinicflow.dialogue import ROUTING, Dialogue, Event, Turn
+from clinicflow.dialogue import ROUTING, Dialogue, Event, Turn, acts_on
 from clinicflow.errors import ConversationError
 from clinicflow.flow import Flow
 from clinicflow.model import Catalog, Script
@@ -423,8 +423,15 @@ class Engine:
         return self._result(turn, 0.0)
 
     def take_over(self, chat_id: str) -> None:
-        """A person answers from the clinic's phone: the bot goes silent in this chat."""
-        turn = self._existing(chat_id)
+        """A person answers from the clinic's phone: the bot goes silent in this chat.
+
+        Works for a chat the bot never saw too (staff wrote first): it starts in ``human``.
+        """
+        turn = Turn(chat_id=chat_id, text="", now=self.clock.now())
+        turn.conv = self.state_of(chat_id) or {}
+        if not turn.conv.get("status"):
+            self._fresh(turn.conv, turn)
+            turn.conv["origin"] = "staff"
         if turn.conv.get("status") != "human":
             turn.conv["status"] = "human"
             turn.event("human_took_over")
@@ -519,7 +526,10 @@ class Engine:
             flags = self.understander.red_flags(turn.text, self.dialogue.script_of(conv))
             turn.event("message_while_" + status, red_flags=list(flags))
             if flags and not conv.get("urgent"):
+                # Safety first even while a person has the chat: she is told where to go now,
+                # once, and the staff get an urgent brief.
                 conv["urgent"] = True
+                self.dialogue.say(conv, turn, self.dialogue.text("urgent"))
                 turn.handoff = {"reason": "urgent", "urgent": True, "red_flags": list(flags)}
                 turn.event("handoff_escalated", red_flags=list(flags))
             return Command(update=_state(conv), goto="persist")
@@ -632,11 +642,19 @@ class Engine:
         u = turn.understanding
         assert u is not None
         d = self.dialogue
-        if u.red_flags or u.intent == "urgent":
+        kind = turn.meta.get("kind") or "text"
+        if kind != "text" and not u.red_flags and not turn.text.strip():
+            # A photo, document, location or untranscribed audio: acknowledge, keep the step.
+            turn.event("media_received", kind=kind)
+            d.say(conv, turn, d.text("media_received"))
+            if conv.get("state") not in (None, ROUTING):
+                d.reprompt(conv, turn)
+            return Command(update=_state(conv), goto="respond")
+        if u.red_flags or (u.intent == "urgent" and acts_on(u)):
             turn.event("red_flag", flags=list(u.red_flags))
             d.handoff(conv, turn, "urgent", urgent=True)
             return Command(update=_state(conv), goto="respond")
-        if u.intent == "opt_out":
+        if u.intent == "opt_out" and acts_on(u):
             d.say(conv, turn, d.text("opt_out"))
             conv["opted_out"] = True
             conv["lead_status"] = "lost"
@@ -644,7 +662,9 @@ class Engine:
             turn.event("opted_out")
             d.close(conv, turn, "opt_out")
             return Command(update=_state(conv), goto="respond")
-        if u.intent in ("bot_check", "medical_advice"):
+        weak = u.source == "embedding" and not u.sure
+        routing_hint = conv.get("state") in (None, ROUTING) and bool(u.scripts or u.similar_script)
+        if u.intent in ("bot_check", "medical_advice") and not (weak or routing_hint):
             turn.event("safety_reply", kind=u.intent)
             d.say(conv, turn, d.text(u.intent))
             if conv.get("state") is None:

@@ -109,11 +109,13 @@ def worth_asking(
 ) -> bool:
     """Whether the LLM can add anything the local path will not already handle this turn.
 
-    Not for an empty or emoji-only message, a bare number, a yes/no, a confident local
-    result, a FAQ the dialogue will answer, a procedure the message names, an awaited slot
-    the local parsers read, or a menu option named by its words.
+    Never for an empty or emoji-only message, a numbered choice, a yes/no, a rule hit, red
+    flags, a FAQ the dialogue will answer, a procedure the message names, an awaited slot the
+    local parsers read, or a menu option named by its words. A confident embedding hit is
+    not sent either, unless the step awaits a slot the message did not give locally (the
+    engine decides whether to ask in that case; today it asks only when not confident).
     """
-    if local.confident or not has_letters_or_digits(text):
+    if not has_letters_or_digits(text) or local.source in ("choice", "rule"):
         return False
     if numbered_choice(text) is not None or yes_no(text) is not None:
         return False
@@ -122,22 +124,21 @@ def worth_asking(
     step = _step(script, conv)
     if script is None or step is None:
         titles = PhraseMatcher((s.id, s.title) for s in catalog.scripts)
-        return len(titles.keys(text)) != 1
-    if step.collect:
-        slot = script.slot(step.collect)
-        if slot is not None:
-            filled = conv.get("slots") or {}
-            open_slots = [s for s in script.slots if s is slot or filled.get(s.name) is None]
-            if slot.name in slot_values.extract(open_slots, text, today, slot.name):
-                return False
+        return not local.confident and len(titles.keys(text)) != 1
+    slot = script.slot(step.collect) if step.collect else None
+    if slot is not None:
+        filled = conv.get("slots") or {}
+        open_slots = [s for s in script.slots if s is slot or filled.get(s.name) is None]
+        return slot.name not in slot_values.extract(open_slots, text, today, slot.name)
+    if local.confident:
+        return False
     if step.menu is not None:
         matcher = PhraseMatcher(
             (str(n), phrase)
             for n, item in enumerate(step.menu.items, start=1)
             for phrase in (item.label, *item.synonyms)
         )
-        if len(matcher.keys(text)) == 1:
-            return False
+        return len(matcher.keys(text)) != 1
     return True
 
 
@@ -206,7 +207,8 @@ def parse_understanding(
 
 
 def _faq_for(intent: str | None, catalog: Catalog, script: Script | None) -> Any:
-    if intent not in QUESTION_INTENTS:
+    """The FAQ a specific question intent points to; ``ask_info`` is too broad to pick one."""
+    if intent not in QUESTION_INTENTS or intent == "ask_info":
         return None
     pools = [*(script.faq if script else ()), *catalog.clinic.faq]
     return next((faq for faq in pools if faq.intent == intent), None)

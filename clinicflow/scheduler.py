@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from clinicflow.clock import Clock, SystemClock, iso
 from clinicflow.errors import StorageError
@@ -63,6 +63,7 @@ class PendingFollowUp:
     state: str
     index: int
     digest: str
+    since: str
     run_at: datetime
 
 
@@ -151,6 +152,9 @@ class FollowUpScheduler:
         self._store: SQLAlchemyJobStore | None = None
         self._claimed: dict[tuple[str, ...], None] = {}
         self._lock = threading.RLock()
+        self._pass = threading.Lock()  # held while APScheduler's thread processes due jobs
+        self._idle = threading.Condition()
+        self._in_flight = 0  # jobs submitted to the executor and not finished
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -165,6 +169,7 @@ class FollowUpScheduler:
             StorageError: the job store cannot be opened.
             RuntimeError: another scheduler of this data directory runs in this process.
         """
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
@@ -180,13 +185,15 @@ class FollowUpScheduler:
                 tablename="apscheduler_jobs",
                 engine_options={"connect_args": {"timeout": 30}},
             )
-            self._scheduler = BackgroundScheduler(
+            self._scheduler = _quiet_when_stopped(BackgroundScheduler, self._pass)(
                 timezone=UTC,
                 jobstores={"default": self._store},
                 executors={"default": ThreadPoolExecutor(4)},
                 # Missed while down: run once, however late; _dispatch re-checks the window.
                 job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 4},
             )
+            events = EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
+            self._scheduler.add_listener(self._count, events)
             self._scheduler.start(paused=not self.autorun)
         except Exception as exc:
             self._forget()
@@ -196,8 +203,24 @@ class FollowUpScheduler:
         """Stop firing and close the job store; pending jobs stay stored for the next start."""
         scheduler = self._scheduler
         if scheduler is not None:
+            # APScheduler 3 marks itself stopped before its loop lets go of a job it fired, and
+            # then cannot remove it (it would fire again on the next start). So: stop taking
+            # jobs, let the pass under way finish, let fired jobs finish (what their callbacks
+            # schedule is stored), then shut down.
+            scheduler.pause()
+            with self._pass:
+                pass
+            with self._idle:
+                self._idle.wait_for(lambda: self._in_flight <= 0, timeout=30.0 if wait else 0)
             scheduler.shutdown(wait=wait)
         self._forget()
+
+    def _count(self, event: Any) -> None:
+        from apscheduler.events import EVENT_JOB_SUBMITTED
+
+        with self._idle:
+            self._in_flight += 1 if event.code == EVENT_JOB_SUBMITTED else -1
+            self._idle.notify_all()
 
     def _forget(self) -> None:
         self._scheduler = self._store = None
@@ -292,6 +315,7 @@ class FollowUpScheduler:
         """Fire, in order and in this thread, every job due at ``now`` (default: the clock).
 
         Jobs that firing schedules are fired too when already due. The clock is not moved.
+        An exception from ``on_fire`` propagates; the job it was given is gone from the store.
         """
         now = now or self.clock.now()
         fired: list[FiredFollowUp] = []
@@ -321,12 +345,12 @@ class FollowUpScheduler:
         """Remove and return the earliest job due at ``now`` (None: nothing is due)."""
         from apscheduler.jobstores.base import JobLookupError
 
-        self._running()
-        assert self._store is not None
+        scheduler, store = self._running(), self._store
+        assert store is not None
         with self._lock:
-            for job in self._store.get_due_jobs(now.astimezone(UTC)):
+            for job in store.get_due_jobs(now.astimezone(UTC)):
                 try:
-                    self._running().remove_job(job.id)
+                    scheduler.remove_job(job.id)
                 except JobLookupError:  # fired by APScheduler meanwhile
                     continue
                 return job
@@ -369,6 +393,27 @@ class FollowUpScheduler:
         return [fired]
 
 
+def _quiet_when_stopped(
+    base: type[BackgroundScheduler], lock: threading.Lock
+) -> type[BackgroundScheduler]:
+    """APScheduler 3 that processes jobs only while running, each pass under ``lock``.
+
+    On shutdown, 3.11's loop wakes once more after the executors are closed and would submit
+    due jobs to a closed executor, then delete them from the store: a follow-up lost. Paused
+    (clock-driven) schedulers would lose every job due in real time that way.
+    """
+    from apscheduler.schedulers.base import STATE_RUNNING
+
+    class Scheduler(base):
+        def _process_jobs(self) -> float | None:
+            with lock:
+                if self.state != STATE_RUNNING:
+                    return None
+                return cast("float | None", super()._process_jobs())
+
+    return Scheduler
+
+
 def _pending(job: Job) -> PendingFollowUp:
     args = job.kwargs
     return PendingFollowUp(
@@ -377,5 +422,6 @@ def _pending(job: Job) -> PendingFollowUp:
         state=args["state"],
         index=int(args["index"]),
         digest=args["digest"],
+        since=args["since"],
         run_at=job.next_run_time.astimezone(UTC),
     )

@@ -188,8 +188,12 @@ def _turn(node: YNode, file: str) -> SimTurn:
         raise SimulationError("'expect' must be a mapping", file, line)
     bad = [k for k in expect if k not in EXPECT_KEYS]
     if bad:
+        expect_node = node.get("expect")
+        where = expect_node.key_pos.get(bad[0]) if isinstance(expect_node, YMap) else None
         raise SimulationError(
-            f"unknown expect key {bad[0]!r}; allowed: {', '.join(EXPECT_KEYS)}", file, line
+            f"unknown expect key {bad[0]!r}; allowed: {', '.join(EXPECT_KEYS)}",
+            file,
+            where.line if where else line,
         )
     kind = kinds[0]
     value = _plain(node.get(kind))

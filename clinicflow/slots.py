@@ -158,6 +158,9 @@ _STOPWORDS = _FUNCTION_WORDS | _wordset(
     mulher homem senhora senhor sra sr dona moca hoje amanha ontem segunda terca quarta quinta
     sexta sabado domingo semana mes ano anos hora horas opcao numero primeira primeiro
     segundo terceira terceiro ultima ultimo qualquer tanto faz
+    vendedor vendedora representante propagandista consultor consultora enfermeira enfermeiro
+    estudante advogada advogado empresaria empresario professora professor funcionaria
+    funcionario autonoma autonomo aposentada aposentado
     """
 )
 

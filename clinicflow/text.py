@@ -54,10 +54,8 @@ _ABBREVIATIONS: dict[str, str] = {
     "tá": "esta",
     "pra": "para",
     "pro": "para o",
-    "n": "nao",
     "nao": "nao",
     "ñ": "nao",
-    "s": "sim",
     "ss": "sim",
     "sss": "sim",
     "dr": "doutor",
@@ -82,6 +80,7 @@ _ABBREVIATIONS: dict[str, str] = {
     "eh": "e",
 }
 
+_SOLO = {"s": "sim", "ss": "sim", "n": "nao", "nn": "nao"}
 _WORD_RE = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)?")
 _REPEAT_RE = re.compile(r"([a-z])\1{2,}")
 
@@ -108,6 +107,9 @@ def words(text: str) -> list[str]:
     Letters repeated three or more times are squeezed ("oiiii" -> "oi", "simmm" -> "sim").
     """
     folded = _REPEAT_RE.sub(r"\1", fold(text))
+    solo = _SOLO.get(folded.strip(" .!\n\t"))
+    if solo:  # "s" / "n" alone are yes / no; inside "%s" or "n°" they are not
+        return [solo]
     out: list[str] = []
     for word in _WORD_RE.findall(folded):
         expanded = _ABBREVIATIONS.get(word, word)

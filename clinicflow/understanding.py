@@ -28,8 +28,8 @@ Source = Literal["choice", "rule", "embedding", "llm", "fallback"]
 PRIORITY: tuple[str, ...] = (
     "opt_out",
     "urgent",
-    "human",
     "complaint",
+    "human",
     "medical_advice",
     "bot_check",
     "reschedule_cancel",
@@ -90,6 +90,7 @@ class Understanding:
     faq: FAQ | None = None
     faq_score: float = 0.0
     scripts: tuple[str, ...] = ()  # scripts whose entry keywords the message names
+    similar_script: str | None = None  # nearest trigger example's script (routing only)
     script_score: float = 0.0
     rule_intents: tuple[str, ...] = field(default=())
     sure: bool = True  # False: an embedding match below ``embedding_sure``
@@ -319,7 +320,7 @@ class Understander:
             if not mentions:
                 found, score = self.nearest_script(vector)
                 if found and score >= self.thresholds.route_accept:
-                    base = replace(base, scripts=(found,), script_score=score)
+                    base = replace(base, similar_script=found, script_score=score)
         substantive = [intent for intent in rules if intent not in _SOCIAL]
         if not substantive:
             # "não, mas obrigada" / "sim, pode ser": the leading word decides.

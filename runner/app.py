@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -230,6 +231,7 @@ async def health(request: web.Request) -> web.Response:
             "working": runtime.waha_status == "WORKING",
         },
         "outbox_depth": runtime.outbox.depth(),
+        "inbox_pending": len(runtime.inbox.pending()),
     }
     return web.json_response(body, status=200 if database == "ok" else 503)
 
@@ -300,6 +302,11 @@ def run(config: RunnerConfig, *, print_fn: Callable[..., None] | None = None) ->
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    for noisy in ("transitions", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Turns run in a worker thread and hold the GIL in long stretches; a shorter switch
+    # interval lets the event loop acknowledge webhooks in between (ack latency).
+    sys.setswitchinterval(0.001)
     app = create_app(config)
     web.run_app(app, host=config.host, port=config.port, print=print_fn, access_log=None)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from clinicflow.clock import Clock, SystemClock
 from clinicflow.errors import ChannelError, ConversationError
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 Transcriber = Callable[[bytes, str], Awaitable[str | None]]
 MERGEABLE = frozenset({"text"})
-MEDIA_ACK_KEY = "media_received"
 
 
 class Processor:
@@ -156,14 +155,15 @@ class Processor:
             await self.staff.run(chat_id, unit)
         elif kind in MERGEABLE:
             await self._turn(chat_id, "\n".join(i.text for i in unit), unit, batch_id, "text")
-        elif kind == "voice" and self.transcriber is not None:
-            text = await self._transcribe(unit[0])
-            if text is None:
-                await self._media_ack(chat_id, unit, batch_id)
-            else:
-                await self._turn(chat_id, text, unit, batch_id, "voice")
         else:
-            await self._media_ack(chat_id, unit, batch_id)
+            # Media: a transcribed voice note is text; anything else (or a failed
+            # transcription) goes to the engine with its kind, which acknowledges it, keeps
+            # the step, stays silent while a person has the chat, and records it.
+            text = await self._transcribe(unit[0]) if kind == "voice" else None
+            if text is not None:
+                await self._turn(chat_id, text, unit, batch_id, "text")
+            else:
+                await self._turn(chat_id, unit[0].text or "", unit, batch_id, kind or "media")
 
     async def _turn(
         self, chat_id: str, text: str, unit: Sequence[InboxItem], batch_id: str, kind: str
@@ -261,26 +261,6 @@ class Processor:
             return None
         return text.strip() if text and text.strip() else None
 
-    async def _media_ack(self, chat_id: str, unit: Sequence[InboxItem], batch_id: str) -> None:
-        """A message we cannot read: record it, and say so unless a person has the chat."""
-        from clinicflow.clock import iso
-        from clinicflow.storage import Row
-
-        item = unit[0]
-        conv = await asyncio.to_thread(self.engine.state_of, chat_id)
-        silent = bool(conv and conv.get("status") in ("human", "waiting_human"))
-        ack = "" if silent else _clinic_text(self.engine, MEDIA_ACK_KEY)
-        now = iso(self.engine.clock.now())
-        rows = [_message_row(chat_id, "in", item.text, item.kind, now, batch_id)]
-        if ack:
-            rows.append(_message_row(chat_id, "out", ack, "text", now, None))
-        rows.append(Row("events", {"chat_id": chat_id, "type": "media_received", "at": now,
-                                   "data": f'{{"kind": "{item.kind}"}}'}))  # fmt: skip
-        await asyncio.to_thread(self.engine.store.write, rows)
-        log_event("media", chat=chat_id, kind=item.kind, silent=silent)
-        ids = (item.message_id,)
-        self.commit(unit, [OutMessage(chat_id, ack, "media_ack", batch_id, ids)] if ack else [])
-
     # -- restart recovery -------------------------------------------------------------------
 
     async def _resume(self, chat_id: str, batch: Sequence[InboxItem]) -> None:
@@ -328,24 +308,6 @@ def _unit(items: Sequence[InboxItem]) -> list[InboxItem]:
             break
         unit.append(item)
     return unit
-
-
-def _clinic_text(engine: Engine, key: str) -> str:
-    try:
-        return engine.catalog.clinic.text(key)
-    except KeyError:
-        return "Recebi seu arquivo. Por aqui eu só consigo ler mensagens de texto."
-
-
-def _message_row(
-    chat_id: str, direction: str, text: str, kind: str, at: str, channel_id: str | None
-) -> Any:
-    from clinicflow.storage import Row
-
-    values = {"chat_id": chat_id, "direction": direction, "text": text, "kind": kind, "at": at}
-    if channel_id:
-        values["channel_message_id"] = channel_id
-    return Row("messages", values)
 
 
 __all__ = ["MERGEABLE", "Processor", "Transcriber"]

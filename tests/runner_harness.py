@@ -126,9 +126,7 @@ MakeLive = Callable[..., Awaitable[Live]]
 
 
 @pytest.fixture
-async def make_live(
-    waha: FakeWaha, data_dir: Path, embedder: Any
-) -> AsyncIterator[MakeLive]:
+async def make_live(waha: FakeWaha, data_dir: Path, embedder: Any) -> AsyncIterator[MakeLive]:
     opened: list[tuple[TestServer, aiohttp.ClientSession, Engine]] = []
 
     async def make(**overrides: Any) -> Live:

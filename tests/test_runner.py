@@ -1,4 +1,5 @@
 """The runner end to end: real aiohttp server, real SQLite, real engine, the fake WAHA."""
+# ruff: noqa: F811 - pytest fixtures are imported from runner_harness by name
 
 from __future__ import annotations
 
@@ -273,3 +274,42 @@ async def test_webhook_request_identical_retries_dedupe(make_live: MakeLive) -> 
         assert await live.waha.deliver(live.hook, request, retries=0) == [200]
     await live.settle()
     assert len(live.turns(PATIENT)) == 1
+
+
+def _processing_row(live: object, message_id: str, text: str) -> None:
+    conn = live.runtime.conn  # type: ignore[attr-defined]
+    with conn:
+        conn.execute(
+            "INSERT INTO inbox (session, message_id, chat_id, timestamp, text, kind, status, "
+            "batch_id, received_at) VALUES ('default', ?, ?, 1, ?, 'text', 'processing', ?, 0)",
+            (message_id, PATIENT, text, message_id),
+        )
+
+
+async def test_recovery_after_turn_before_outbox_rebuilds_replies(make_live: MakeLive) -> None:
+    live = await make_live()
+    await live.say(PATIENT, "oi")
+    await live.settle()
+    # A crash after the engine committed the turn, before its replies reached the outbox.
+    result = await live.engine.ahandle(PATIENT, "qual o endereço?", message_id="false_crash")
+    _processing_row(live, "false_crash", "qual o endereço?")
+    before = len(live.waha.sent)
+    assert live.runtime.processor.recover() == 1
+    await live.settle()
+    assert len(live.turns(PATIENT)) == 2  # the turn did not run again
+    assert live.sent_to(PATIENT)[-len(result.replies) :] == list(result.replies)
+    assert len(live.waha.sent) == before + len(result.replies)
+
+
+async def test_recovery_after_outbox_commit_sends_nothing_new(make_live: MakeLive) -> None:
+    live = await make_live()
+    _processing_row(live, "false_done", "oi")
+    with live.runtime.conn:
+        live.runtime.conn.execute(
+            "INSERT INTO outbox (chat_id, text, batch_id, status, created_at) "
+            "VALUES (?, 'já enviada', 'false_done', 'sent', 0)",
+            (PATIENT,),
+        )
+    live.runtime.processor.recover()
+    await live.settle()
+    assert live.waha.sent == [] and live.turns(PATIENT) == []

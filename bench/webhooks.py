@@ -1,0 +1,211 @@
+"""Benchmark: the runner end to end, WAHA webhooks in to ``sendText`` out, on loopback.
+
+Starts the fake WAHA in this process and the runner (``python -m runner``) in a subprocess,
+plays many concurrent patient chats (each chat waits for its previous message to be
+processed before sending the next, like a person), and prints one JSON line:
+
+    messages_per_s       inbound messages fully handled per second (first post → last send)
+    ack_p50_ms/p99_ms    webhook POST → 200, measured by the client
+    send_p50_ms/p99_ms   webhook POST → the reply's sendText accepted (outbox ``sent_at``)
+    engine_turns_per_s   the same dialogues through ``Engine.handle`` alone, in this process
+    ratio                messages_per_s / engine_turns_per_s
+
+Usage: python bench/webhooks.py [--chats 60] [--engine-conversations 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from turns import DIALOGUES  # noqa: E402
+
+from clinicflow.testing.fake_waha import FakeWaha  # noqa: E402
+
+API_KEY = "bench-key"
+
+
+def engine_alone(conversations: int, data: Path) -> float:
+    """Turns per second of the engine alone over the same dialogues."""
+    from clinicflow.engine import Engine
+
+    engine = Engine.from_catalog(None, data_dir=data)
+    try:
+        engine.handle("warmup@c.us", "oi")
+        turns = 0
+        began = time.perf_counter()
+        for n in range(conversations):
+            for text in DIALOGUES[n % len(DIALOGUES)]:
+                engine.handle(f"55118{n:08d}@c.us", text)
+                turns += 1
+        return turns / (time.perf_counter() - began)
+    finally:
+        engine.close_resources()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 2)
+
+
+async def run_runner(chats: int, data: Path, log: Path) -> dict[str, float]:
+    port = _free_port()
+    hook = f"http://127.0.0.1:{port}/webhooks/waha"
+    async with FakeWaha(api_key=API_KEY) as waha:
+        env = dict(os.environ)
+        env.update(
+            WAHA_URL=waha.url,
+            WAHA_API_KEY=API_KEY,
+            CLINICFLOW_DATA=str(data),
+            CLINICFLOW_PORT=str(port),
+            CLINICFLOW_BURST_QUIET="0",
+            CLINICFLOW_TYPING_DELAY_MAX="0",
+        )
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "runner"], env=env, cwd=ROOT, stdout=out, stderr=out
+            )
+        try:
+            async with aiohttp.ClientSession() as http:
+                await _wait_health(http, port)
+                warm = waha.webhook("message", waha.text_message("warmup@c.us", "oi"))
+                await _post(http, hook, warm.body, warm.headers)
+                db = sqlite3.connect(data / "clinicflow.db", check_same_thread=False)
+                await _wait_done(db, 1)
+                sent_at: dict[str, float] = {}
+                acks: list[float] = []
+                done: dict[str, asyncio.Event] = {}
+
+                async def chat(n: int) -> None:
+                    chat_id = f"55119{n:08d}@c.us"
+                    for text in DIALOGUES[n % len(DIALOGUES)]:
+                        request = waha.webhook("message", waha.text_message(chat_id, text))
+                        msg_id = request.envelope["payload"]["id"]
+                        done[msg_id] = asyncio.Event()
+                        sent_at[msg_id] = time.time()
+                        t0 = time.perf_counter()
+                        status = await _post(http, hook, request.body, request.headers)
+                        acks.append((time.perf_counter() - t0) * 1000)
+                        assert status == 200, status
+                        await done[msg_id].wait()
+
+                began = time.time()
+                watcher = asyncio.create_task(_watch(db, done))
+                await asyncio.gather(*[chat(n) for n in range(chats)])
+                watcher.cancel()
+                await _wait_health(http, port, settled=True)
+                ended = time.time()
+                rows = db.execute(
+                    "SELECT batch_id, MIN(sent_at), MAX(sent_at) FROM outbox "
+                    "WHERE kind = 'reply' AND status = 'sent' GROUP BY batch_id"
+                ).fetchall()
+                db.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    latencies = [(first - sent_at[b]) * 1000 for b, first, _ in rows if b in sent_at]
+    last = max(last for b, _, last in rows if b in sent_at)
+    return {
+        "messages": len(sent_at),
+        "messages_per_s": round(len(sent_at) / (max(last, ended) - began), 1),
+        "ack_p50_ms": _pct(acks, 0.5),
+        "ack_p99_ms": _pct(acks, 0.99),
+        "send_p50_ms": _pct(latencies, 0.5),
+        "send_p99_ms": _pct(latencies, 0.99),
+        "sent_texts": len(waha.sent),
+    }
+
+
+async def _post(http: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]) -> int:
+    async with http.post(url, data=body, headers=headers) as response:
+        await response.read()
+        return response.status
+
+
+async def _wait_health(http: aiohttp.ClientSession, port: int, settled: bool = False) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            async with http.get(f"http://127.0.0.1:{port}/health") as r:
+                body = await r.json()
+                if r.status == 200 and (
+                    not settled or body["outbox_depth"] == body["inbox_pending"] == 0
+                ):
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise RuntimeError("runner not healthy")
+
+
+async def _wait_done(db: sqlite3.Connection, n: int) -> None:
+    while db.execute("SELECT COUNT(*) FROM inbox WHERE status = 'done'").fetchone()[0] < n:
+        await asyncio.sleep(0.05)
+
+
+async def _watch(db: sqlite3.Connection, done: dict[str, asyncio.Event]) -> None:
+    """One poller for every chat: set the event of each message the runner finished."""
+    last = 0
+    while True:
+        for _row_id, message_id in db.execute(
+            "SELECT id, message_id FROM inbox WHERE id > ? AND status IN ('done', 'error') "
+            "ORDER BY id",
+            (last,),
+        ).fetchall():
+            if message_id in done:
+                done[message_id].set()
+        pending = db.execute(
+            "SELECT MIN(id) FROM inbox WHERE status NOT IN ('done', 'error', 'ignored')"
+        ).fetchone()[0]
+        last = (pending - 1) if pending else last_id(db)
+        await asyncio.sleep(0.005)
+
+
+def last_id(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT COALESCE(MAX(id), 0) FROM inbox").fetchone()[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chats", type=int, default=60)
+    parser.add_argument("--engine-conversations", type=int, default=60)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="clinicflow-bench-webhooks-"))
+    try:
+        engine_rate = engine_alone(args.engine_conversations, tmp / "engine")
+        shutil.copytree(tmp / "engine", tmp / "runner")  # reuse the built index
+        (tmp / "runner" / "clinicflow.db").unlink()
+        for suffix in ("-wal", "-shm"):
+            Path(str(tmp / "runner" / "clinicflow.db") + suffix).unlink(missing_ok=True)
+        figures = asyncio.run(run_runner(args.chats, tmp / "runner", tmp / "runner.log"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    figures["engine_turns_per_s"] = round(engine_rate, 1)
+    figures["ratio"] = round(figures["messages_per_s"] / engine_rate, 2)
+    print(json.dumps({"bench": "webhooks", "chats": args.chats, **figures}))
+
+
+if __name__ == "__main__":
+    main()
