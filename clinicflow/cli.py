@@ -254,7 +254,7 @@ def simulate(
             calls = engine.store.query(
                 "SELECT COUNT(*) AS calls, COALESCE(SUM(tokens_in), 0) AS tokens_in, "
                 "COALESCE(SUM(tokens_out), 0) AS tokens_out FROM understanding "
-                "WHERE source = 'llm'"
+                "WHERE model IS NOT NULL"
             )[0]
         finally:
             engine.close_resources()

@@ -296,12 +296,14 @@ def render_dashboard(
     )
 
 
-def _authorized(request: web.Request, token: str) -> bool:
+def _authorized(request: web.Request, token: str | None) -> bool:
     given = request.query.get("token", "")
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         given = header[len("Bearer ") :].strip()
-    return bool(token) and hmac.compare_digest(given.encode(), token.encode())
+    if not token:
+        return False
+    return hmac.compare_digest(given.encode(), token.encode())
 
 
 def _period(query: Any, tz: str, now: datetime) -> tuple[datetime, datetime | None]:
@@ -321,7 +323,7 @@ def _period(query: Any, tz: str, now: datetime) -> tuple[datetime, datetime | No
 def dashboard_handler(
     get_store: Callable[[], Store],
     get_catalog: Callable[[], Catalog],
-    staff_token: str,
+    staff_token: str | None,
     *,
     clock: Clock | None = None,
 ) -> Handler:
@@ -330,7 +332,7 @@ def dashboard_handler(
     Args:
         get_store: returns the history (called per request, e.g. ``lambda: engine.store``).
         get_catalog: returns the current catalog (names, campaigns, time zone).
-        staff_token: the token staff use; an empty token refuses everyone.
+        staff_token: the token staff use; None or empty refuses everyone (dashboard off).
         clock: the time source (default: the system clock).
     """
     time_source: Clock = clock or SystemClock()
@@ -382,7 +384,7 @@ def add_dashboard_routes(
     *,
     get_store: Callable[[], Store],
     get_catalog: Callable[[], Catalog],
-    staff_token: str,
+    staff_token: str | None,
     path: str = "/dashboard",
     clock: Clock | None = None,
 ) -> None:

@@ -70,6 +70,7 @@ class Turn:
     handoff: dict[str, Any] | None = None
     llm_calls: list[Any] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)  # channel id, push name, referral, kind
+    started: float = 0.0  # time.perf_counter() when the turn began (the LLM time budget)
     conv: dict[str, Any] = field(default_factory=dict)  # working copy of the graph state
 
     def event(self, type_: str, **data: Any) -> None:
@@ -363,6 +364,11 @@ class Dialogue:
             s for s in script.slots if s.name == slot.name or conv["slots"].get(s.name) is None
         ]
         found = slot_values.extract(open_slots, turn.text, self.today(turn), slot.name)
+        if turn.understanding is not None:  # what Gemini read, where the local parsers did not
+            names = {s.name for s in open_slots}
+            for name, value in turn.understanding.llm_slots:
+                if name in names:
+                    found.setdefault(name, value)
         for name, value in found.items():
             if conv["slots"].get(name) != value:
                 conv["slots"][name] = value
@@ -510,7 +516,8 @@ class Dialogue:
         conv["resume_state"] = resume if resume is not None else conv.get("state")
         conv["handoff_reason"] = reason
         conv["urgent"] = bool(urgent or conv.get("urgent"))
-        flags = list(turn.understanding.red_flags) if turn.understanding else []
+        u = turn.understanding
+        flags = [*u.red_flags, *u.urgent_symptoms] if u is not None else []
         turn.handoff = {"reason": reason, "urgent": bool(urgent), "red_flags": flags}
         turn.event("handoff_requested", reason=reason, urgent=bool(urgent), note=note)
 

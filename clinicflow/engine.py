@@ -26,7 +26,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from clinicflow import brief as briefs
-from clinicflow import lead
+from clinicflow import history, lead
 from clinicflow.clock import Clock, SystemClock, iso
 from clinicflow.dialogue import ROUTING, Dialogue, Event, Turn, acts_on
 from clinicflow.errors import ConversationError
@@ -76,8 +76,7 @@ def _state(conv: Mapping[str, Any]) -> ConvState:
     return cast(ConvState, {k: v for k, v in conv.items() if k in ConvState.__annotations__})
 
 
-MAX_TEXT = 4000  # characters understood per message; the full text (up to 20k) is stored
-MAX_STORED = 20000
+MAX_TEXT = 4000  # characters understood per message; the history keeps up to 20k
 
 
 @dataclass(frozen=True)
@@ -114,6 +113,8 @@ class Engine:
         embedder: sentence embedder; default the bundled USE multilingual model.
         llm: optional language model (None: local understanding only).
         clock: time source; default the system clock.
+        progress: show a progress bar while the embedding index is (re)built.
+        llm_budget_s: wall-clock seconds all LLM calls of one turn may take together.
     """
 
     def __init__(
@@ -125,6 +126,7 @@ class Engine:
         llm: LLM | None = None,
         clock: Clock | None = None,
         progress: bool = False,
+        llm_budget_s: float = 6.0,
     ) -> None:
         from clinicflow.embeddings import USEEmbedder
         from clinicflow.index import Index
@@ -132,6 +134,7 @@ class Engine:
         self.data_dir = Path(data_dir)
         self.clock: Clock = clock or SystemClock()
         self.llm = llm
+        self.llm_budget_s = llm_budget_s
         self.store = Store(self.data_dir)
         self.embedder = embedder or USEEmbedder()
         self._lock = threading.RLock()
@@ -270,7 +273,7 @@ class Engine:
                 "kind": kind,
             },
         )
-        started = perf_counter()
+        started = turn.started = perf_counter()
         with self._lock:
             self._graph.invoke({}, config=self._config(chat_id), context=turn, durability="exit")
             self._prune(chat_id)
@@ -327,38 +330,8 @@ class Engine:
         with self._lock:
             self._graph.update_state(self._config(chat_id), _state(turn.conv), as_node="persist")
             self._prune(chat_id)
-            rows = [
-                Row(
-                    "events",
-                    {
-                        "chat_id": chat_id,
-                        "type": e.type,
-                        "script_id": turn.conv.get("script_id") or "",
-                        "state": turn.conv.get("state") or "",
-                        "data": json.dumps(e.data, ensure_ascii=False),
-                        "at": iso(turn.now),
-                    },
-                )
-                for e in turn.events
-            ]
-            rows += [
-                Row(
-                    "messages",
-                    {
-                        "chat_id": chat_id,
-                        "direction": "out",
-                        "text": reply,
-                        "kind": "text",
-                        "script_id": turn.conv.get("script_id") or "",
-                        "state": turn.conv.get("state") or "",
-                        "at": iso(turn.now),
-                    },
-                )
-                for reply in turn.replies
-            ]
-            now = iso(turn.now)
-            rows.append(Row("conversations", self._conversation_row(turn.conv, chat_id, now)))
-            rows.append(Row("leads", self._lead_row(turn.conv, chat_id, now)))
+            script = self.dialogue.script_of(turn.conv)
+            rows = history.turn_rows(turn.conv, turn, script, None, inbound=False)
             self.store.write(rows)
 
     def _existing(self, chat_id: str) -> Turn:
@@ -584,8 +557,12 @@ class Engine:
         from clinicflow.gemini import understand_with_llm
 
         assert self.llm is not None
+        budget = self._llm_budget(turn)
+        if budget is None:
+            return local
         result, call = understand_with_llm(
             self.llm,
+            budget_s=budget,
             catalog=self.catalog,
             script=self.dialogue.script_of(conv),
             conv=conv,
@@ -598,13 +575,28 @@ class Engine:
             turn.llm_calls.append(call)
         return result
 
+    def _llm_budget(self, turn: Turn) -> float | None:
+        """Seconds left for LLM calls in this turn; None once a call failed or time is short.
+
+        One budget covers the whole turn (understanding, answer, summary), so a slow or
+        failing Gemini delays a reply by at most ``llm_budget_s``.
+        """
+        if any(call.outcome != "ok" for call in turn.llm_calls):
+            return None
+        left = self.llm_budget_s - (perf_counter() - turn.started)
+        return left if left >= 0.3 else None
+
     def _answer(self, conv: dict[str, Any], turn: Turn, script: Script | None) -> str | None:
         """Gemini's grounded answer, checked; None when it cannot answer safely."""
         from clinicflow.gemini import answer_with_llm
 
         assert self.llm is not None
+        budget = self._llm_budget(turn)
+        if budget is None:
+            return None
         text, call = answer_with_llm(
             self.llm,
+            budget_s=budget,
             catalog=self.catalog,
             script=script,
             question=turn.text[:MAX_TEXT],
@@ -622,8 +614,12 @@ class Engine:
             return None
         from clinicflow.gemini import summarize_with_llm
 
+        budget = self._llm_budget(turn)
+        if budget is None:
+            return None
         summary, call = summarize_with_llm(
             self.llm,
+            budget_s=budget,
             catalog=self.catalog,
             script=self.dialogue.script_of(conv),
             slots=conv.get("slots", {}),
@@ -708,99 +704,13 @@ class Engine:
     def _node_persist(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
         turn = runtime.context
         conv = turn.conv
-        self.store.write(self._rows(conv, turn))
+        # First the brief: composing it may call the LLM, and that call is recorded too.
+        handoff = self._handoff_row(conv, turn, iso(turn.now)) if turn.handoff else None
+        script = self.dialogue.script_of(conv)
+        self.store.write(history.turn_rows(conv, turn, script, handoff))
         return _state(conv)
 
     # -- rows -------------------------------------------------------------------------------
-
-    def _rows(self, conv: dict[str, Any], turn: Turn) -> list[Row]:
-        now = iso(turn.now)
-        chat = turn.chat_id
-        script_id = conv.get("script_id") or ""
-        state_name = conv.get("state") or ""
-        # First: composing the brief may call the LLM, and that call is recorded below.
-        handoff = self._handoff_row(conv, turn, now) if turn.handoff is not None else None
-        rows = [
-            Row(
-                "messages",
-                {
-                    "chat_id": chat,
-                    "direction": "in",
-                    "text": turn.text[:MAX_STORED],
-                    "kind": turn.meta.get("kind", "text"),
-                    "channel_message_id": turn.meta.get("message_id"),
-                    "script_id": script_id,
-                    "state": state_name,
-                    "at": now,
-                },
-            )
-        ]
-        rows += [
-            Row(
-                "messages",
-                {
-                    "chat_id": chat,
-                    "direction": "out",
-                    "text": reply,
-                    "kind": "text",
-                    "script_id": script_id,
-                    "state": state_name,
-                    "at": now,
-                },
-            )
-            for reply in turn.replies
-        ]
-        rows += [
-            Row(
-                "events",
-                {
-                    "chat_id": chat,
-                    "type": event.type,
-                    "script_id": script_id,
-                    "state": state_name,
-                    "data": json.dumps(event.data, ensure_ascii=False, default=str),
-                    "at": now,
-                },
-            )
-            for event in turn.events
-        ]
-        u = turn.understanding
-        if u is not None:
-            rows.append(
-                Row(
-                    "understanding",
-                    {
-                        "chat_id": chat,
-                        "source": u.source,
-                        "intent": u.intent,
-                        "confidence": round(u.confidence, 4),
-                        "purpose": "understand",
-                        "at": now,
-                    },
-                )
-            )
-        for call in turn.llm_calls:
-            rows.append(
-                Row(
-                    "understanding",
-                    {
-                        "chat_id": chat,
-                        "source": "llm",
-                        "purpose": call.purpose,
-                        "model": call.model,
-                        "outcome": call.outcome,
-                        "tokens_in": call.tokens_in,
-                        "tokens_out": call.tokens_out,
-                        "ms": round(call.ms, 2),
-                        "at": now,
-                    },
-                )
-            )
-        if handoff is not None:
-            rows.append(Row("handoffs", handoff))
-        rows.append(Row("conversations", self._conversation_row(conv, chat, now)))
-        rows.append(Row("leads", self._lead_row(conv, chat, now)))
-        return rows
 
     def _handoff_row(self, conv: dict[str, Any], turn: Turn, now: str) -> dict[str, Any]:
         assert turn.handoff is not None
@@ -831,55 +741,4 @@ class Engine:
             "script_id": conv.get("script_id") or "",
             "state": conv.get("state") or "",
             "at": now,
-        }
-
-    def _conversation_row(self, conv: dict[str, Any], chat: str, now: str) -> dict[str, Any]:
-        slots = conv.get("slots", {})
-        script = self.dialogue.script_of(conv)
-        name = ""
-        if script is not None:
-            name_slot = next((s.name for s in script.slots if s.type == "name"), None)
-            name = str(slots.get(name_slot, "")) if name_slot else ""
-        return {
-            "chat_id": chat,
-            "script_id": conv.get("script_id"),
-            "script_version": conv.get("version"),
-            "script_digest": conv.get("digest"),
-            "state": conv.get("state"),
-            "status": conv.get("status"),
-            "lead_status": conv.get("lead_status"),
-            "score": int(conv.get("score", 0)),
-            "slots": json.dumps(slots, ensure_ascii=False),
-            "patient_name": name or conv.get("push_name") or "",
-            "origin": conv.get("origin"),
-            "campaign_id": conv.get("origin")
-            if conv.get("origin") not in (None, "organic", "ad_referral")
-            else None,
-            "opted_out": int(bool(conv.get("opted_out"))),
-            "handoff_reason": conv.get("handoff_reason"),
-            "urgent": int(bool(conv.get("urgent"))),
-            "lost_reason": conv.get("lost_reason"),
-            "turns": int(conv.get("turns", 0)),
-            "follow_ups_sent": int(conv.get("follow_ups_sent", 0)),
-            "started_at": conv.get("started_at"),
-            "updated_at": now,
-            "last_inbound_at": conv.get("last_inbound_at"),
-            "last_outbound_at": conv.get("last_outbound_at"),
-        }
-
-    def _lead_row(self, conv: dict[str, Any], chat: str, now: str) -> dict[str, Any]:
-        times = conv.get("lead_times", {})
-        return {
-            "chat_id": chat,
-            "status": conv.get("lead_status"),
-            "score": int(conv.get("score", 0)),
-            "script_id": conv.get("script_id"),
-            "campaign_id": conv.get("origin"),
-            "lost_reason": conv.get("lost_reason"),
-            "engaged_at": times.get("engaged"),
-            "qualified_at": times.get("qualified"),
-            "handed_off_at": times.get("handed_off"),
-            "scheduled_at": times.get("scheduled"),
-            "lost_at": times.get("lost"),
-            "updated_at": now,
         }

@@ -66,8 +66,6 @@ LLM_UNKNOWN_TEXT = (
 class LLMUnderstanding(Understanding):
     """An :class:`Understanding` from Gemini, with the slot values it found (validated)."""
 
-    llm_slots: tuple[tuple[str, slot_values.SlotValue], ...] = ()
-    urgent_symptoms: tuple[str, ...] = ()
     procedure: str | None = None
 
     @property

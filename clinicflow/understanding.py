@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from clinicflow.model import FAQ, Catalog, Script
 from clinicflow.text import PhraseMatcher, has_letters_or_digits, normalize, words
@@ -94,6 +94,8 @@ class Understanding:
     script_score: float = 0.0
     rule_intents: tuple[str, ...] = field(default=())
     sure: bool = True  # False: an embedding match below ``embedding_sure``
+    llm_slots: tuple[tuple[str, Any], ...] = ()  # slot values Gemini read (validated)
+    urgent_symptoms: tuple[str, ...] = ()  # symptoms Gemini judged urgent, for the brief
 
     @property
     def confident(self) -> bool:

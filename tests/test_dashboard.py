@@ -127,6 +127,17 @@ async def test_token_is_required(server: str) -> None:
     assert 'lang="pt-BR"' in page and "Funil" in page and "Campanhas" in page
 
 
+async def test_no_token_configured_means_no_dashboard(aiohttp_client: Any) -> None:
+    app = web.Application()
+    add_dashboard_routes(
+        app, get_store=lambda: Store("/nonexistent"), get_catalog=lambda: CATALOG, staff_token=None
+    )
+    client = await aiohttp_client(app)
+    for query in ("", "?token=", "?token=None"):
+        response = await client.get(f"/dashboard{query}")
+        assert response.status == 401
+
+
 def test_render_without_a_browser(demo: tuple[Path, Any]) -> None:
     data, ledger = demo
     store = Store(data)

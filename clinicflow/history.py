@@ -1,0 +1,167 @@
+"""The rows one turn (or one out-of-turn change) writes to the history tables.
+
+Pure functions from the conversation state and the :class:`~clinicflow.dialogue.Turn` to
+:class:`~clinicflow.storage.Row` values; the engine writes them in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from clinicflow.clock import iso
+from clinicflow.dialogue import Turn
+from clinicflow.model import Script
+from clinicflow.storage import Row
+
+MAX_STORED = 20000  # characters of an inbound message kept in the history
+
+
+def turn_rows(
+    conv: Mapping[str, Any],
+    turn: Turn,
+    script: Script | None,
+    handoff: Mapping[str, Any] | None,
+    *,
+    inbound: bool = True,
+) -> list[Row]:
+    """Everything a turn writes: the messages both ways, events, understanding and LLM
+    calls, the hand-off (if any) and the conversation and lead rows.
+
+    ``inbound=False`` for out-of-turn changes (hand-back, follow-up, close): no inbound
+    message and no understanding row.
+    """
+    now = iso(turn.now)
+    chat = turn.chat_id
+    where = {"script_id": conv.get("script_id") or "", "state": conv.get("state") or ""}
+    rows: list[Row] = []
+    if inbound:
+        rows.append(
+            Row(
+                "messages",
+                {
+                    "chat_id": chat,
+                    "direction": "in",
+                    "text": turn.text[:MAX_STORED],
+                    "kind": turn.meta.get("kind", "text"),
+                    "channel_message_id": turn.meta.get("message_id"),
+                    **where,
+                    "at": now,
+                },
+            )
+        )
+    kind = turn.meta.get("out_kind", "text")
+    rows += [
+        Row(
+            "messages",
+            {"chat_id": chat, "direction": "out", "text": reply, "kind": kind, **where, "at": now},
+        )
+        for reply in turn.replies
+    ]
+    rows += [
+        Row(
+            "events",
+            {
+                "chat_id": chat,
+                "type": event.type,
+                **where,
+                "data": json.dumps(event.data, ensure_ascii=False, default=str),
+                "at": now,
+            },
+        )
+        for event in turn.events
+    ]
+    u = turn.understanding
+    if inbound and u is not None:
+        rows.append(
+            Row(
+                "understanding",
+                {
+                    "chat_id": chat,
+                    "source": u.source,
+                    "intent": u.intent,
+                    "confidence": round(u.confidence, 4),
+                    "purpose": "understand",
+                    "at": now,
+                },
+            )
+        )
+    rows += [
+        Row(
+            "understanding",
+            {
+                "chat_id": chat,
+                "source": "llm",
+                "purpose": call.purpose,
+                "model": call.model,
+                "outcome": call.outcome,
+                "tokens_in": call.tokens_in,
+                "tokens_out": call.tokens_out,
+                "ms": round(call.ms, 2),
+                "at": now,
+            },
+        )
+        for call in turn.llm_calls
+    ]
+    if handoff is not None:
+        rows.append(Row("handoffs", dict(handoff)))
+    rows.append(Row("conversations", conversation_row(conv, chat, script, now)))
+    rows.append(Row("leads", lead_row(conv, chat, now)))
+    return rows
+
+
+def conversation_row(
+    conv: Mapping[str, Any], chat: str, script: Script | None, now: str
+) -> dict[str, Any]:
+    """The ``conversations`` row: the state as the staff and reports read it."""
+    slots = conv.get("slots", {})
+    name = ""
+    if script is not None:
+        name_slot = next((s.name for s in script.slots if s.type == "name"), None)
+        name = str(slots.get(name_slot, "")) if name_slot else ""
+    origin = conv.get("origin")
+    return {
+        "chat_id": chat,
+        "script_id": conv.get("script_id"),
+        "script_version": conv.get("version"),
+        "script_digest": conv.get("digest"),
+        "state": conv.get("state"),
+        "status": conv.get("status"),
+        "lead_status": conv.get("lead_status"),
+        "score": int(conv.get("score", 0)),
+        "slots": json.dumps(slots, ensure_ascii=False),
+        "patient_name": name or conv.get("push_name") or "",
+        "origin": origin,
+        "campaign_id": origin if origin not in (None, "organic", "ad_referral", "staff") else None,
+        "opted_out": int(bool(conv.get("opted_out"))),
+        "handoff_reason": conv.get("handoff_reason"),
+        "urgent": int(bool(conv.get("urgent"))),
+        "lost_reason": conv.get("lost_reason"),
+        "turns": int(conv.get("turns", 0)),
+        "follow_ups_sent": int(conv.get("follow_ups_sent", 0)),
+        "started_at": conv.get("started_at"),
+        "updated_at": now,
+        "last_inbound_at": conv.get("last_inbound_at"),
+        "last_outbound_at": conv.get("last_outbound_at"),
+    }
+
+
+def lead_row(conv: Mapping[str, Any], chat: str, now: str) -> dict[str, Any]:
+    """The ``leads`` row, with the time each lead status was first reached."""
+    times = conv.get("lead_times", {})
+    origin = conv.get("origin")
+    return {
+        "chat_id": chat,
+        "status": conv.get("lead_status"),
+        "score": int(conv.get("score", 0)),
+        "script_id": conv.get("script_id"),
+        "campaign_id": origin if origin not in (None, "organic", "ad_referral", "staff") else None,
+        "lost_reason": conv.get("lost_reason"),
+        "engaged_at": times.get("engaged"),
+        "qualified_at": times.get("qualified"),
+        "handed_off_at": times.get("handed_off"),
+        "scheduled_at": times.get("scheduled"),
+        "lost_at": times.get("lost"),
+        "updated_at": now,
+    }
