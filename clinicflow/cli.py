@@ -443,3 +443,15 @@ def report(
     from clinicflow.report_tables import print_report
 
     print_report(figures, {s.id: s.title for s in loaded.scripts})
+
+
+@main.command()
+@_CATALOG
+@clean_errors
+def hours(catalog: Path | None) -> None:
+    """Diz se a clínica está aberta agora e quando é a próxima abertura."""
+    from clinicflow.hours import BusinessHours, status_line
+    from clinicflow.loader import load_catalog
+
+    clinic = load_catalog(catalog).clinic
+    click.echo(status_line(BusinessHours(clinic.hours)))

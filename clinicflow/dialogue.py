@@ -14,7 +14,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from clinicflow import slots as slot_values
+from clinicflow.clock import iso
 from clinicflow.flow import Flow
+from clinicflow.hours import BusinessHours
 from clinicflow.model import Catalog, Script, Slot, State
 from clinicflow.templates import render
 from clinicflow.text import PhraseMatcher
@@ -86,9 +88,11 @@ class Dialogue:
         scripts: dict[str, Script],
         flows: dict[str, Flow],
         answerer: Answerer | None = None,
+        hours: BusinessHours | None = None,
     ):
         self.catalog = catalog
         self.answerer = answerer
+        self.hours = hours
         self.clinic = catalog.clinic
         self.scripts = scripts  # by digest, every version still referenced
         self.flows = flows
@@ -510,16 +514,35 @@ class Dialogue:
         resume: str | None = None,
         note: str = "",
     ) -> None:
-        if announce:
+        closed = self.hours is not None and not self.hours.is_open(turn.now)
+        if announce and not (closed and not urgent):
             self.say(conv, turn, self.text("urgent" if urgent else "handoff"))
+        notify_at: str | None = None
+        if closed:
+            # Honest about when a person will answer; urgent ones still reach the staff now.
+            assert self.hours is not None
+            opening = self.hours.next_opening(turn.now)
+            when = self.hours.describe_opening(opening, turn.now)
+            self.say(conv, turn, self.text("out_of_hours"), proxima_abertura=when)
+            if urgent:
+                self.say(conv, turn, self.text("emergency"))
+            else:
+                notify_at = iso(opening)
         conv["status"] = "waiting_human"
         conv["resume_state"] = resume if resume is not None else conv.get("state")
         conv["handoff_reason"] = reason
         conv["urgent"] = bool(urgent or conv.get("urgent"))
         u = turn.understanding
         flags = [*u.red_flags, *u.urgent_symptoms] if u is not None else []
-        turn.handoff = {"reason": reason, "urgent": bool(urgent), "red_flags": flags}
-        turn.event("handoff_requested", reason=reason, urgent=bool(urgent), note=note)
+        turn.handoff = {
+            "reason": reason,
+            "urgent": bool(urgent),
+            "red_flags": flags,
+            "notify_at": notify_at,  # None: tell the staff now; else at the next opening
+        }
+        turn.event(
+            "handoff_requested", reason=reason, urgent=bool(urgent), note=note, queued=notify_at
+        )
 
     def close(self, conv: dict[str, Any], turn: Turn, why: str) -> None:
         conv["status"] = "closed"

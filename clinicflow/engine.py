@@ -31,6 +31,7 @@ from clinicflow.clock import Clock, SystemClock, iso
 from clinicflow.dialogue import ROUTING, Dialogue, Event, Turn, acts_on
 from clinicflow.errors import ConversationError
 from clinicflow.flow import Flow
+from clinicflow.hours import BusinessHours
 from clinicflow.model import Catalog, Script
 from clinicflow.storage import Row, Store
 from clinicflow.text import PhraseMatcher
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from langgraph.types import Command
 
     from clinicflow.embeddings import Embedder
+    from clinicflow.followup_service import FollowUpService, OnSend
     from clinicflow.llm import LLM
 
 
@@ -137,7 +139,8 @@ class Engine:
         self.llm_budget_s = llm_budget_s
         self.store = Store(self.data_dir)
         self.embedder = embedder or USEEmbedder()
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()  # one turn (or out-of-turn change) at a time
+        self.follow_ups: FollowUpService | None = None
         self._scripts: dict[str, Script] = {}
         self._flows: dict[str, Flow] = {}
         self.index = Index.open(catalog, self.data_dir, self.embedder, progress=progress)
@@ -178,9 +181,14 @@ class Engine:
                 )
             )
         self.store.write(rows)
+        self.hours = BusinessHours(catalog.clinic.hours, self.clock)
         self.understander = Understander(catalog, self.index)
         self.dialogue = Dialogue(
-            catalog, self._scripts, self._flows, answerer=self._answer if self.llm else None
+            catalog,
+            self._scripts,
+            self._flows,
+            answerer=self._answer if self.llm else None,
+            hours=self.hours,
         )
         self._campaigns = PhraseMatcher(
             (c.id, pattern) for c in catalog.clinic.campaigns for pattern in c.patterns
@@ -195,7 +203,7 @@ class Engine:
         from clinicflow.loader import load_catalog
 
         catalog = load_catalog(path if path is not None else self.catalog.root)
-        with self._lock:
+        with self.lock:
             self.index = Index.open(catalog, self.data_dir, self.embedder)
             self._install(catalog)
         return catalog
@@ -274,10 +282,50 @@ class Engine:
             },
         )
         started = turn.started = perf_counter()
-        with self._lock:
+        if self.follow_ups is not None:
+            self.follow_ups.cancel(chat_id)  # she wrote: whatever was planned is moot
+        with self.lock:
             self._graph.invoke({}, config=self._config(chat_id), context=turn, durability="exit")
             self._prune(chat_id)
-        return self._result(turn, (perf_counter() - started) * 1000)
+        self._plan_follow_up(turn)
+        return self.result_of(turn, (perf_counter() - started) * 1000)
+
+    def _plan_follow_up(self, turn: Turn) -> None:
+        if self.follow_ups is not None and turn.replies and turn.conv.get("status") == "bot":
+            self.follow_ups.after_bot_message(turn.chat_id, turn.conv, turn.now)
+
+    def enable_follow_ups(self, on_send: OnSend, *, autorun: bool | None = None) -> FollowUpService:
+        """Start sending follow-ups to patients who went quiet (see clinicflow.followup_service).
+
+        Args:
+            on_send: receives each follow-up as a TurnResult (``extra["kind"] == "follow_up"``).
+            autorun: fire in real time (default: only with the system clock; with a
+                ManualClock, ``engine.follow_ups.scheduler.advance_to(...)`` fires them).
+        """
+        from clinicflow.followup_service import FollowUpService
+
+        if self.follow_ups is None:
+            self.follow_ups = FollowUpService(self, on_send, autorun=autorun)
+        return self.follow_ups
+
+    def record_event(self, chat_id: str, type_: str, **data: Any) -> None:
+        """Store one event of a conversation outside a turn."""
+        conv = self.state_of(chat_id) or {}
+        self.store.write(
+            [
+                Row(
+                    "events",
+                    {
+                        "chat_id": chat_id,
+                        "type": type_,
+                        "script_id": conv.get("script_id") or "",
+                        "state": conv.get("state") or "",
+                        "data": json.dumps(data, ensure_ascii=False, default=str),
+                        "at": iso(self.clock.now()),
+                    },
+                )
+            ]
+        )
 
     async def ahandle(self, chat_id: str, text: str | None, **meta: Any) -> TurnResult:
         """:meth:`handle` for asyncio code: runs the turn in a worker thread."""
@@ -300,7 +348,10 @@ class Engine:
                 (chat_id, chat_id),
             )
 
-    def _result(self, turn: Turn, ms: float) -> TurnResult:
+    def result_of(
+        self, turn: Turn, ms: float = 0.0, extra: dict[str, Any] | None = None
+    ) -> TurnResult:
+        """The :class:`TurnResult` of a turn or of an out-of-turn message."""
         conv = turn.conv
         u = turn.understanding
         return TurnResult(
@@ -318,6 +369,7 @@ class Engine:
             handoff=turn.handoff,
             ms=ms,
             llm_calls=len(turn.llm_calls),
+            extra=dict(extra or {}),
         )
 
     def state_of(self, chat_id: str) -> dict[str, Any] | None:
@@ -325,9 +377,9 @@ class Engine:
         snapshot = self._graph.get_state(self._config(chat_id))
         return dict(snapshot.values) if snapshot and snapshot.values else None
 
-    def _update(self, chat_id: str, turn: Turn) -> None:
+    def write_change(self, chat_id: str, turn: Turn) -> None:
         """Write an out-of-turn change (hand-back, close, scheduled) to checkpoint and tables."""
-        with self._lock:
+        with self.lock:
             self._graph.update_state(self._config(chat_id), _state(turn.conv), as_node="persist")
             self._prune(chat_id)
             script = self.dialogue.script_of(turn.conv)
@@ -379,8 +431,10 @@ class Engine:
         else:
             self.dialogue.routing_menu(conv, turn, intro=False)
         self._resolve_handoffs(chat_id, iso(turn.now))
-        self._update(chat_id, turn)
-        return self._result(turn, 0.0)
+        conv["last_outbound_at"] = iso(turn.now)
+        self.write_change(chat_id, turn)
+        self._plan_follow_up(turn)
+        return self.result_of(turn, 0.0)
 
     def start(self, chat_id: str, script_id: str) -> TurnResult:
         """Open a conversation directly on a script (``clinicflow chat --script``)."""
@@ -392,14 +446,18 @@ class Engine:
         if not turn.conv.get("status") or turn.conv.get("status") == "closed":
             self._fresh(turn.conv, turn)
         self.dialogue.start_script(turn.conv, turn, script)
-        self._update(chat_id, turn)
-        return self._result(turn, 0.0)
+        turn.conv["last_outbound_at"] = iso(turn.now)
+        self.write_change(chat_id, turn)
+        self._plan_follow_up(turn)
+        return self.result_of(turn, 0.0)
 
     def take_over(self, chat_id: str) -> None:
         """A person answers from the clinic's phone: the bot goes silent in this chat.
 
         Works for a chat the bot never saw too (staff wrote first): it starts in ``human``.
         """
+        if self.follow_ups is not None:
+            self.follow_ups.cancel(chat_id)
         turn = Turn(chat_id=chat_id, text="", now=self.clock.now())
         turn.conv = self.state_of(chat_id) or {}
         if not turn.conv.get("status"):
@@ -408,23 +466,27 @@ class Engine:
         if turn.conv.get("status") != "human":
             turn.conv["status"] = "human"
             turn.event("human_took_over")
-            self._update(chat_id, turn)
+            self.write_change(chat_id, turn)
 
     def close(self, chat_id: str, reason: str = "staff") -> None:
         """Close a conversation (the staff finished it)."""
+        if self.follow_ups is not None:
+            self.follow_ups.cancel(chat_id)
         turn = self._existing(chat_id)
         turn.conv["status"] = "closed"
         turn.event("closed", reason=reason)
         self._resolve_handoffs(chat_id, iso(turn.now))
-        self._update(chat_id, turn)
+        self.write_change(chat_id, turn)
 
     def mark_scheduled(self, chat_id: str) -> None:
         """Staff booked the patient: the lead becomes ``scheduled``."""
+        if self.follow_ups is not None:
+            self.follow_ups.cancel(chat_id)
         turn = self._existing(chat_id)
         turn.conv["lead_status"] = "scheduled"
         turn.conv.setdefault("lead_times", {})["scheduled"] = iso(turn.now)
         turn.event("scheduled")
-        self._update(chat_id, turn)
+        self.write_change(chat_id, turn)
 
     def classify(self, text: str) -> Understanding:
         """The intent of a message out of any conversation (``clinicflow classify``)."""
@@ -436,7 +498,10 @@ class Engine:
         return u
 
     def close_resources(self) -> None:
-        """Close the database connections."""
+        """Stop the follow-ups and close the database connections."""
+        if self.follow_ups is not None:
+            self.follow_ups.close()
+            self.follow_ups = None
         self._saver_conn.close()
         self.store.close()
 

@@ -64,6 +64,7 @@ class OutMessage:
     kind: str = "reply"
     batch_id: str | None = None
     source_message_ids: tuple[str, ...] = ()
+    not_before: float | None = None  # unix time; a hand-off notice held until the clinic opens
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,18 @@ class Outbox:
         """Add rows inside the caller's open transaction (``with conn:``)."""
         now = time.time()
         self.conn.executemany(
-            "INSERT INTO outbox (chat_id, text, kind, batch_id, source_message_ids, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox (chat_id, text, kind, batch_id, source_message_ids, created_at, "
+            "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (m.chat_id, m.text, m.kind, m.batch_id, json.dumps(list(m.source_message_ids)), now)
+                (
+                    m.chat_id,
+                    m.text,
+                    m.kind,
+                    m.batch_id,
+                    json.dumps(list(m.source_message_ids)),
+                    now,
+                    m.not_before or 0,
+                )
                 for m in messages
             ],
         )
@@ -114,10 +123,14 @@ class Outbox:
 
     def next_for(self, chat_id: str) -> tuple[int, str, int, float] | None:
         """The oldest pending row of a chat: ``(id, text, attempts, next_attempt_at)``."""
+        # In order, except that a hand-off notice held for the opening hour waits behind
+        # everything else (an urgent notice at night must not queue behind it).
         row = self.conn.execute(
             "SELECT id, text, attempts, next_attempt_at FROM outbox "
-            "WHERE status = 'pending' AND chat_id = ? ORDER BY id LIMIT 1",
-            (chat_id,),
+            "WHERE status = 'pending' AND chat_id = ? "
+            "ORDER BY (kind = 'handoff_notice' AND attempts = 0 AND next_attempt_at > ?), id "
+            "LIMIT 1",
+            (chat_id, time.time()),
         ).fetchone()
         return None if row is None else (row[0], row[1], row[2], row[3])
 

@@ -8,7 +8,7 @@ the simulated clock, e.g. ``wait: 25h``). Every conversation runs on its own cha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -272,10 +272,14 @@ def run(
     engine: Engine,
     clock: ManualClock,
     conversations: Iterable[SimConversation],
-    *,
-    on_wait: Callable[[Engine, datetime], None] | None = None,
 ) -> list[TurnRecord]:
-    """Play every conversation through ``engine`` and compare with the expectations."""
+    """Play every conversation through ``engine`` and compare with the expectations.
+
+    Follow-ups are on: a ``wait`` turn moves the clock through the due follow-ups, and what
+    they sent is that turn's replies (so ``expect: {reply_contains: ...}`` checks them).
+    """
+    sent: list[TurnResult] = []
+    engine.enable_follow_ups(sent.append, autorun=False)
     records: list[TurnRecord] = []
     for number, conv in enumerate(conversations, start=1):
         chat_id = conv.chat_id or f"sim-{abs(hash((conv.file, conv.name))) % 10**9}-{number}@c.us"
@@ -289,9 +293,12 @@ def run(
             elif turn.kind == "handback":
                 result = engine.hand_back(chat_id)
             else:
-                clock.advance(timedelta(seconds=turn.seconds))
-                if on_wait is not None:
-                    on_wait(engine, clock.now())
+                assert engine.follow_ups is not None
+                sent.clear()
+                engine.follow_ups.scheduler.advance_to(
+                    clock.now() + timedelta(seconds=turn.seconds)
+                )
+                result = _waited(engine, chat_id, [r for r in sent if r.chat_id == chat_id])
             if result is not None:
                 record.intent = result.intent
                 record.source = result.source
@@ -312,6 +319,26 @@ def run(
             records.append(record)
             clock.advance(timedelta(seconds=30))
     return records
+
+
+def _waited(engine: Engine, chat_id: str, fired: Sequence[TurnResult]) -> TurnResult:
+    """A wait turn as a result: what the follow-ups sent and where the conversation is."""
+    from clinicflow.engine import TurnResult
+
+    conv = engine.state_of(chat_id) or {}
+    return TurnResult(
+        chat_id=chat_id,
+        replies=tuple(reply for result in fired for reply in result.replies),
+        events=tuple(event for result in fired for event in result.events),
+        script_id=conv.get("script_id"),
+        state=conv.get("state"),
+        slots=dict(conv.get("slots", {})),
+        status=str(conv.get("status", "bot")),
+        lead_status=str(conv.get("lead_status", "new")),
+        intent=None,
+        confidence=0.0,
+        source="fallback",
+    )
 
 
 def coverage(engine: Engine, records: Sequence[TurnRecord]) -> dict[str, dict[str, Any]]:

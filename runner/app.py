@@ -23,10 +23,11 @@ from typing import Any
 from aiohttp import web
 
 from clinicflow.clock import Clock, SystemClock
-from clinicflow.engine import Engine
+from clinicflow.dashboard import add_dashboard_routes
+from clinicflow.engine import Engine, TurnResult
 from clinicflow.errors import WebhookError
 from clinicflow.inbox import Inbox
-from clinicflow.outbox import Backoff, Outbox, Sender
+from clinicflow.outbox import Backoff, Outbox, OutMessage, Sender
 from clinicflow.storage import connect
 from clinicflow.waha import WahaClient
 from clinicflow.webhooks import Ignored, Inbound, SessionStatus, is_patient_chat, parse_webhook
@@ -66,6 +67,12 @@ def create_app(
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     staff_api.add_routes(app)
+    add_dashboard_routes(
+        app,
+        get_store=lambda: app[ENGINE].store,
+        get_catalog=lambda: app[ENGINE].catalog,
+        staff_token=config.staff_token,
+    )
     return app
 
 
@@ -112,6 +119,13 @@ def _resources(
             staff_chat_ids([s.phone for s in engine.catalog.clinic.staff]),
         )  # fmt: skip
         app[ENGINE], app[WAHA], app[RUNTIME] = engine, waha, runtime
+        loop = asyncio.get_running_loop()
+
+        def send_follow_up(result: TurnResult) -> None:
+            # Called from the scheduler's thread: hand over to the loop that owns the outbox.
+            loop.call_soon_threadsafe(_queue_follow_up, runtime, result)
+
+        engine.enable_follow_ups(send_follow_up)
         inbox.prune_envelopes()
         recovered = processor.recover()
         sender.kick_all()
@@ -129,6 +143,9 @@ def _resources(
             for task in runtime.tasks:
                 task.cancel()
             await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            if engine.follow_ups is not None:  # waits for a follow-up being sent right now
+                await asyncio.to_thread(engine.follow_ups.close)
+                engine.follow_ups = None
             await processor.close()
             await sender.close()
             conn.close()
@@ -141,6 +158,16 @@ def _resources(
             log_event("stopped")
 
     return resources
+
+
+def _queue_follow_up(runtime: Runtime, result: TurnResult) -> None:
+    """Put a follow-up in the outbox once (its batch id is unique to that follow-up)."""
+    batch = str(result.extra.get("batch_id") or "")
+    if not batch or runtime.outbox.has_batch(batch):
+        return
+    messages = [OutMessage(result.chat_id, text, "follow_up", batch) for text in result.replies]
+    runtime.processor.commit((), messages)
+    log_event("follow_up", chat=result.chat_id)
 
 
 def _sender_event(metrics: Metrics, name: str, fields: dict[str, object]) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from clinicflow.clock import Clock, SystemClock
@@ -208,10 +209,12 @@ class Processor:
         if handoff:
             self.metrics.inc("handoffs", reason=str(handoff.get("reason", "unknown")))
             brief = handoff.get("brief")
+            notify_at = handoff.get("notify_at")  # set when the clinic is closed (not urgent)
+            hold = datetime.fromisoformat(notify_at).timestamp() if notify_at else None
             if isinstance(brief, str) and brief:
                 for staff in self.engine.catalog.clinic.staff:
                     target = f"{staff.phone}@c.us"
-                    out.append(OutMessage(target, brief, "handoff_notice", batch_id, ids))
+                    out.append(OutMessage(target, brief, "handoff_notice", batch_id, ids, hold))
             log_event(
                 "handoff", chat=result.chat_id, reason=handoff.get("reason"),
                 urgent=bool(handoff.get("urgent")),

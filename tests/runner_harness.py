@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from clinicflow.clock import ManualClock
 from clinicflow.engine import Engine
 from clinicflow.loader import load_catalog
 from clinicflow.testing.fake_waha import FakeWaha
@@ -130,7 +131,7 @@ async def make_live(waha: FakeWaha, data_dir: Path, embedder: Any) -> AsyncItera
     opened: list[tuple[TestServer, aiohttp.ClientSession, Engine]] = []
 
     async def make(**overrides: Any) -> Live:
-        engine = Engine(load_catalog(), data_dir=data_dir, embedder=embedder)
+        engine = Engine(load_catalog(), data_dir=data_dir, embedder=embedder, clock=ManualClock())
         transcriber = overrides.pop("transcriber", None)
         app = create_app(base_config(waha, data_dir, **overrides), engine=engine,
                          transcriber=transcriber)  # fmt: skip

@@ -1,0 +1,180 @@
+"""Follow-ups for one engine: planned after each bot message, cancelled when anything happens.
+
+:class:`FollowUpService` joins the pure rules of :mod:`clinicflow.followups` and the durable
+:class:`~clinicflow.scheduler.FollowUpScheduler` to an :class:`~clinicflow.engine.Engine`:
+
+- after a turn (or a hand-back) that left the bot waiting in a script state with follow-ups,
+  the first follow-up is planned from the bot's message;
+- any inbound message, hand-off, take-over, close, opt-out or booking cancels the chat's job
+  (the engine calls :meth:`cancel`), and a job that fires for a conversation that moved on is
+  recognised as stale and ignored;
+- a follow-up that fires is written to the history like a bot message and handed to
+  ``on_send`` (the runner puts it in its outbox; ``clinicflow simulate`` collects it), then the
+  next one is planned; when none is left, a "give up" job marks the lead lost if she never
+  answers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from clinicflow.clock import iso
+from clinicflow.dialogue import ROUTING, Turn
+from clinicflow.followups import Dropped, plan_follow_up, plan_give_up
+from clinicflow.scheduler import FiredFollowUp, FollowUpScheduler
+
+if TYPE_CHECKING:
+    from clinicflow.engine import Engine, TurnResult
+
+OnSend = Callable[["TurnResult"], None]
+
+
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class FollowUpService:
+    """Plans, cancels and sends the follow-ups of one engine (see module docstring).
+
+    Args:
+        engine: the engine whose conversations get follow-ups.
+        on_send: receives each follow-up as a :class:`~clinicflow.engine.TurnResult` whose
+            ``extra`` has ``kind="follow_up"`` and a ``batch_id`` unique to that follow-up.
+        autorun: fire jobs in real time (default: only with the system clock).
+    """
+
+    def __init__(self, engine: Engine, on_send: OnSend, *, autorun: bool | None = None) -> None:
+        self.engine = engine
+        self.on_send = on_send
+        self.scheduler = FollowUpScheduler(
+            engine.data_dir,
+            on_fire=self._fire,
+            clock=engine.clock,
+            hours=engine.hours,
+            autorun=autorun,
+        )
+        self.scheduler.start()
+        self._lock = threading.Lock()
+        self._pending = {job.chat_id for job in self.scheduler.pending_all()}
+
+    def close(self) -> None:
+        self.scheduler.shutdown()
+
+    # -- planning and cancelling ------------------------------------------------------------
+
+    def cancel(self, chat_id: str) -> None:
+        """Drop the chat's pending job (cheap when it has none)."""
+        with self._lock:
+            if chat_id not in self._pending:
+                return
+            self._pending.discard(chat_id)
+        self.scheduler.cancel(chat_id)
+
+    def after_bot_message(self, chat_id: str, conv: dict[str, Any], at: datetime) -> None:
+        """Plan the first follow-up of the state the bot just spoke in."""
+        self._plan(chat_id, conv, at, index=0)
+
+    def _plan(self, chat_id: str, conv: dict[str, Any], at: datetime, *, index: int) -> None:
+        script = self.engine.dialogue.script_of(conv)
+        name = conv.get("state")
+        if script is None or not name or name == ROUTING or not script.has_state(name):
+            return
+        plan = plan_follow_up(
+            state=script.state(name),
+            script=script,
+            sent_so_far=int(conv.get("follow_ups_sent", 0)),
+            last_inbound_at=_when(conv.get("last_inbound_at")),
+            bot_message_at=at,
+            hours=self.engine.hours,
+            opted_out=bool(conv.get("opted_out")),
+            status=str(conv.get("status")),
+            index=index,
+        )
+        if isinstance(plan, Dropped):
+            if plan.recordable:
+                self.engine.record_event(
+                    chat_id, "follow_up_dropped", reason=plan.reason, state=name, index=index
+                )
+            if index > 0:  # the last follow-up went unanswered: give her until the window ends
+                give_up = plan_give_up(
+                    last_inbound_at=_when(conv.get("last_inbound_at")), last_follow_up_at=at
+                )
+                self._schedule(chat_id, give_up, name, index, conv, kind="give_up")
+            return
+        self._schedule(chat_id, plan.fire_at, name, index, conv, deadline=plan.window_ends_at)
+
+    def _schedule(
+        self,
+        chat_id: str,
+        when: datetime,
+        state: str,
+        index: int,
+        conv: dict[str, Any],
+        *,
+        kind: str = "follow_up",
+        deadline: datetime | None = None,
+    ) -> None:
+        with self._lock:
+            self._pending.add(chat_id)
+        self.scheduler.schedule(
+            chat_id,
+            when,
+            state,
+            index,
+            str(conv.get("digest")),
+            since=conv.get("last_outbound_at"),
+            deadline=deadline,
+            kind="give_up" if kind == "give_up" else "follow_up",
+        )
+
+    # -- firing -----------------------------------------------------------------------------
+
+    def _fire(self, fired: FiredFollowUp) -> None:
+        with self._lock:
+            self._pending.discard(fired.chat_id)
+        engine = self.engine
+        with engine.lock:
+            conv = engine.state_of(fired.chat_id)
+            if conv is None or not self._still_valid(conv, fired):
+                return
+            turn = Turn(chat_id=fired.chat_id, text="", now=fired.fired_at, conv=conv)
+            if fired.kind == "give_up":
+                if conv.get("lead_status") not in ("handed_off", "scheduled", "lost"):
+                    conv.update(lead_status="lost", lost_reason="no_answer")
+                    conv.setdefault("lead_times", {})["lost"] = iso(fired.fired_at)
+                    turn.event("lead_lost", reason="no_answer")
+                    engine.write_change(fired.chat_id, turn)
+                return
+            if fired.dropped is not None:
+                turn.event("follow_up_dropped", reason=fired.dropped, state=fired.state)
+                engine.write_change(fired.chat_id, turn)
+                return
+            result = self._send(conv, turn, fired)
+        self.on_send(result)
+        self._plan(fired.chat_id, conv, fired.fired_at, index=fired.index + 1)
+
+    def _still_valid(self, conv: dict[str, Any], fired: FiredFollowUp) -> bool:
+        """The job answers the conversation's current bot message, in the same state."""
+        return (
+            conv.get("status") == "bot"
+            and not conv.get("opted_out")
+            and conv.get("state") == fired.state
+            and conv.get("digest") == fired.digest
+            and (conv.get("last_outbound_at") or "") == fired.since
+        )
+
+    def _send(self, conv: dict[str, Any], turn: Turn, fired: FiredFollowUp) -> TurnResult:
+        script = self.engine.dialogue.script_of(conv)
+        assert script is not None
+        follow = script.state(fired.state).follow_ups[fired.index]
+        self.engine.dialogue.say(conv, turn, follow.say)
+        conv["follow_ups_sent"] = int(conv.get("follow_ups_sent", 0)) + 1
+        conv["last_outbound_at"] = iso(fired.fired_at)
+        turn.meta["out_kind"] = "follow_up"
+        turn.event("follow_up_sent", state=fired.state, index=fired.index)
+        self.engine.write_change(fired.chat_id, turn)
+        batch = f"followup:{fired.chat_id}:{fired.since}:{fired.index}"
+        return self.engine.result_of(turn, extra={"kind": "follow_up", "batch_id": batch})
