@@ -514,20 +514,11 @@ class Dialogue:
         resume: str | None = None,
         note: str = "",
     ) -> None:
-        closed = self.hours is not None and not self.hours.is_open(turn.now)
-        if announce and not (closed and not urgent):
-            self.say(conv, turn, self.text("urgent" if urgent else "handoff"))
-        notify_at: str | None = None
-        if closed:
-            # Honest about when a person will answer; urgent ones still reach the staff now.
-            assert self.hours is not None
-            opening = self.hours.next_opening(turn.now)
-            when = self.hours.describe_opening(opening, turn.now)
-            self.say(conv, turn, self.text("out_of_hours"), proxima_abertura=when)
-            if urgent:
-                self.say(conv, turn, self.text("emergency"))
-            else:
-                notify_at = iso(opening)
+        if urgent:
+            self.urgent_notice(conv, turn)
+            notify_at = None
+        else:
+            notify_at = self.closed_notice(conv, turn, announce=announce)
         conv["status"] = "waiting_human"
         conv["resume_state"] = resume if resume is not None else conv.get("state")
         conv["handoff_reason"] = reason
@@ -543,6 +534,26 @@ class Dialogue:
         turn.event(
             "handoff_requested", reason=reason, urgent=bool(urgent), note=note, queued=notify_at
         )
+
+    def urgent_notice(self, conv: dict[str, Any], turn: Turn) -> None:
+        """Where to go now; when the clinic is closed, also when a person will answer and the
+        emergency numbers (the staff are alerted at once either way)."""
+        self.say(conv, turn, self.text("urgent"))
+        if self.hours is not None and not self.hours.is_open(turn.now):
+            self.closed_notice(conv, turn, announce=False)
+            self.say(conv, turn, self.text("emergency"))
+
+    def closed_notice(self, conv: dict[str, Any], turn: Turn, *, announce: bool) -> str | None:
+        """The hand-off line; when closed, honest about the next opening. Returns when to tell
+        the staff (ISO instant of the next opening) or None for now."""
+        if self.hours is None or self.hours.is_open(turn.now):
+            if announce:
+                self.say(conv, turn, self.text("handoff"))
+            return None
+        opening = self.hours.next_opening(turn.now)
+        when = self.hours.describe_opening(opening, turn.now)
+        self.say(conv, turn, self.text("out_of_hours"), proxima_abertura=when)
+        return iso(opening)
 
     def close(self, conv: dict[str, Any], turn: Turn, why: str) -> None:
         conv["status"] = "closed"

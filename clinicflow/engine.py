@@ -567,7 +567,7 @@ class Engine:
                 # Safety first even while a person has the chat: she is told where to go now,
                 # once, and the staff get an urgent brief.
                 conv["urgent"] = True
-                self.dialogue.say(conv, turn, self.dialogue.text("urgent"))
+                self.dialogue.urgent_notice(conv, turn)
                 turn.handoff = {"reason": "urgent", "urgent": True, "red_flags": list(flags)}
                 turn.event("handoff_escalated", red_flags=list(flags))
             return Command(update=_state(conv), goto="persist")

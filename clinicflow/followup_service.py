@@ -49,6 +49,9 @@ class FollowUpService:
     def __init__(self, engine: Engine, on_send: OnSend, *, autorun: bool | None = None) -> None:
         self.engine = engine
         self.on_send = on_send
+        # Set before start(): an overdue job may fire the moment the scheduler starts.
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
         self.scheduler = FollowUpScheduler(
             engine.data_dir,
             on_fire=self._fire,
@@ -57,8 +60,8 @@ class FollowUpService:
             autorun=autorun,
         )
         self.scheduler.start()
-        self._lock = threading.Lock()
-        self._pending = {job.chat_id for job in self.scheduler.pending_all()}
+        with self._lock:
+            self._pending |= {job.chat_id for job in self.scheduler.pending_all()}
 
     def close(self) -> None:
         self.scheduler.shutdown()
@@ -151,10 +154,21 @@ class FollowUpService:
             if fired.dropped is not None:
                 turn.event("follow_up_dropped", reason=fired.dropped, state=fired.state)
                 engine.write_change(fired.chat_id, turn)
+                if fired.index > 0:  # an earlier follow-up went unanswered: she may still be lost
+                    last = _when(conv.get("last_outbound_at")) or fired.fired_at
+                    give_up = plan_give_up(
+                        last_inbound_at=_when(conv.get("last_inbound_at")), last_follow_up_at=last
+                    )
+                    when = max(fired.fired_at, give_up)
+                    self._schedule(
+                        fired.chat_id, when, fired.state, fired.index, conv, kind="give_up"
+                    )
                 return
             result = self._send(conv, turn, fired)
+            # Planned under the lock: a message she sends meanwhile must see (and cancel) it,
+            # not be overwritten by it.
+            self._plan(fired.chat_id, conv, fired.fired_at, index=fired.index + 1)
         self.on_send(result)
-        self._plan(fired.chat_id, conv, fired.fired_at, index=fired.index + 1)
 
     def _still_valid(self, conv: dict[str, Any], fired: FiredFollowUp) -> bool:
         """The job answers the conversation's current bot message, in the same state."""

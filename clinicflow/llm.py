@@ -11,12 +11,16 @@ with the local result.
 a short backoff, only for failures worth retrying and only while the budget allows; the SDK's
 own retries are switched off so that it never sleeps behind our back. ``google.genai`` is
 imported on first use only, so ``import clinicflow.llm`` stays cheap.
+
+:meth:`GeminiLLM.transcribe` (and ``atranscribe``) turns a voice note into text under the same
+policy; the engine never calls it, the runner does (see ``runner.app``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -27,11 +31,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 from clinicflow.errors import LLMError
 from clinicflow.llm_policy import (
     EPSILON_S,
+    MAX_AUDIO_BYTES,
     OUTCOMES,
     RETRYABLE,
+    TRANSCRIBE_BUDGET_S,
+    TRANSCRIBE_PROMPT,
+    TRANSCRIBE_SYSTEM,
+    TRANSCRIBE_TIMEOUT_S,
     Attempts,
+    arun_attempts,
+    audio_mime,
     classify,
-    interpret,
+    run_attempts,
+    transcript,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +51,7 @@ if TYPE_CHECKING:
     from google import genai
 
 logger = logging.getLogger(__name__)
+Request = Callable[[float], dict[str, Any]]  # attempt timeout -> generate_content kwargs
 
 
 @dataclass(frozen=True)
@@ -188,9 +201,9 @@ class GeminiLLM:
         self._aio: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[genai.Client], Session]]
         self._aio = {}
 
-    def _attempts(self, budget_s: float | None) -> Attempts:
+    def _attempts(self, budget_s: float | None, timeout_s: float | None = None) -> Attempts:
         return Attempts(
-            timeout_s=self.config.timeout_s,
+            timeout_s=timeout_s or self.config.timeout_s,
             retries=self.config.retries,
             budget_s=self.config.turn_budget_s if budget_s is None else budget_s,
             backoff_s=self.backoff_s,
@@ -212,18 +225,23 @@ class GeminiLLM:
         return genai.Client(api_key=self.config.api_key, http_options=options)
 
     def _request(
-        self, system: str, prompt: str, schema: dict[str, Any] | None, timeout_s: float
+        self,
+        system: str,
+        contents: Any,
+        schema: dict[str, Any] | None,
+        timeout_s: float,
+        temperature: float = 0.1,
     ) -> dict[str, Any]:
         from google.genai import types
 
         config = types.GenerateContentConfig(
             system_instruction=system or None,
-            temperature=0.1,
+            temperature=temperature,
             response_mime_type="application/json" if schema is not None else None,
             response_schema=schema,
             http_options=types.HttpOptions(timeout=max(1, int(timeout_s * 1000))),
         )
-        return {"model": self.model, "contents": prompt, "config": config}
+        return {"model": self.model, "contents": contents, "config": config}
 
     def generate(
         self,
@@ -235,27 +253,8 @@ class GeminiLLM:
         budget_s: float | None = None,
     ) -> LLMReply:
         """See :meth:`LLM.generate`. Never raises for service failures."""
-        attempts = self._attempts(budget_s)
-        data: Any = None
-        text: str | None = None
-        while (timeout := attempts.timeout()) is not None:
-            usage = None
-            try:
-                if self._client is None:
-                    self._client = self._new_client()
-                response = self._client.models.generate_content(
-                    **self._request(system, prompt, schema, timeout)
-                )
-                usage = response.usage_metadata
-                outcome, data, text = interpret(response, schema)
-            except Exception as exc:  # every failure becomes an outcome, by contract
-                outcome, data, text = classify(exc), None, None
-                logger.info("gemini %s attempt %d: %s", purpose, attempts.count, outcome)
-            pause = attempts.done(outcome, usage)
-            if pause is None:
-                break
-            time.sleep(pause)
-        return self._reply(attempts, purpose, data, text)
+        request = functools.partial(self._request, system, prompt, schema)
+        return self._run(purpose, self._attempts(budget_s), request, schema)
 
     async def agenerate(
         self,
@@ -267,27 +266,76 @@ class GeminiLLM:
         budget_s: float | None = None,
     ) -> LLMReply:
         """See :meth:`LLM.agenerate`. Never raises for service failures."""
-        attempts = self._attempts(budget_s)
-        data: Any = None
-        text: str | None = None
-        while (timeout := attempts.timeout()) is not None:
-            usage = None
-            try:
-                client = await self._async_client()
-                # The SDK's aiohttp timeout is total already; this guards the budget anyway.
-                async with asyncio.timeout(timeout + EPSILON_S):
-                    response = await client.aio.models.generate_content(
-                        **self._request(system, prompt, schema, timeout)
-                    )
-                usage = response.usage_metadata
-                outcome, data, text = interpret(response, schema)
-            except Exception as exc:  # every failure becomes an outcome, by contract
-                outcome, data, text = classify(exc), None, None
-                logger.info("gemini %s attempt %d: %s", purpose, attempts.count, outcome)
-            pause = attempts.done(outcome, usage)
-            if pause is None:
-                break
-            await asyncio.sleep(pause)
+        request = functools.partial(self._request, system, prompt, schema)
+        return await self._arun(purpose, self._attempts(budget_s), request, schema)
+
+    def transcribe(
+        self, audio: bytes, mimetype: str, *, budget_s: float | None = None
+    ) -> tuple[str | None, LLMCall]:
+        """Transcribe a voice note (purpose ``"transcribe"``); blocks, like :meth:`generate`.
+
+        The audio goes inline, declared as ``mimetype`` without parameters. Returns the text
+        (None when the call failed or no speech was heard) and the call's record. Never raises
+        for service failures; empty audio or audio over ``MAX_AUDIO_BYTES`` (10 MB) is not
+        sent (outcome ``client_error``). ``budget_s`` defaults to 20 s, the retry included.
+        """
+        plan = self._transcription(audio, mimetype, budget_s)
+        if isinstance(plan, LLMCall):
+            return None, plan
+        reply = self._run("transcribe", *plan, None)
+        return transcript(reply.text), reply.call
+
+    async def atranscribe(
+        self, audio: bytes, mimetype: str, *, budget_s: float | None = None
+    ) -> tuple[str | None, LLMCall]:
+        """:meth:`transcribe` without blocking the event loop."""
+        plan = self._transcription(audio, mimetype, budget_s)
+        if isinstance(plan, LLMCall):
+            return None, plan
+        reply = await self._arun("transcribe", *plan, None)
+        return transcript(reply.text), reply.call
+
+    def _transcription(
+        self, audio: bytes, mimetype: str, budget_s: float | None
+    ) -> tuple[Attempts, Request] | LLMCall:
+        if not 0 < len(audio) <= MAX_AUDIO_BYTES:
+            logger.info("gemini transcribe: audio of %d bytes not sent", len(audio))
+            return LLMCall(self.model, "client_error", 0, 0, 0.0, 0, "transcribe")
+        budget = TRANSCRIBE_BUDGET_S if budget_s is None else budget_s
+        attempts = self._attempts(budget, max(self.config.timeout_s, TRANSCRIBE_TIMEOUT_S))
+
+        def request(timeout_s: float) -> dict[str, Any]:
+            from google.genai import types  # imported by the client already
+
+            contents = [
+                types.Part.from_text(text=TRANSCRIBE_PROMPT),
+                types.Part.from_bytes(data=audio, mime_type=audio_mime(mimetype)),
+            ]
+            return self._request(TRANSCRIBE_SYSTEM, contents, None, timeout_s, temperature=0.0)
+
+        return attempts, request
+
+    def _run(
+        self, purpose: str, attempts: Attempts, request: Request, schema: dict[str, Any] | None
+    ) -> LLMReply:
+        def attempt(timeout_s: float) -> Any:
+            if self._client is None:
+                self._client = self._new_client()
+            return self._client.models.generate_content(**request(timeout_s))
+
+        data, text = run_attempts(attempts, attempt, schema, purpose)
+        return self._reply(attempts, purpose, data, text)
+
+    async def _arun(
+        self, purpose: str, attempts: Attempts, request: Request, schema: dict[str, Any] | None
+    ) -> LLMReply:
+        async def attempt(timeout_s: float) -> Any:
+            client = await self._async_client()
+            # The SDK's aiohttp timeout is total already; this guards the budget anyway.
+            async with asyncio.timeout(timeout_s + EPSILON_S):
+                return await client.aio.models.generate_content(**request(timeout_s))
+
+        data, text = await arun_attempts(attempts, attempt, schema, purpose)
         return self._reply(attempts, purpose, data, text)
 
     def _reply(self, attempts: Attempts, purpose: str, data: Any, text: str | None) -> LLMReply:

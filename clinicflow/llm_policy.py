@@ -3,14 +3,20 @@
 The policy behind :class:`clinicflow.llm.GeminiLLM`, kept apart so that it reads (and is
 tested) without the SDK: :class:`Attempts` decides each attempt's timeout and whether one more
 attempt fits in the budget; :func:`classify` turns an exception from the SDK or its HTTP
-library into an outcome; :func:`interpret` turns an accepted response into one.
+library into an outcome; :func:`interpret` turns an accepted response into one. The voice-note
+transcription's instruction and limits live here too (:data:`TRANSCRIBE_SYSTEM`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+logger = logging.getLogger("clinicflow.llm")
 
 OUTCOMES = (
     "ok",
@@ -136,4 +142,115 @@ def interpret(response: Any, schema: dict[str, Any] | None) -> tuple[str, Any, s
     return "ok", data, text
 
 
-__all__ = ["OUTCOMES", "RETRYABLE", "Attempts", "answer_text", "classify", "interpret"]
+def run_attempts(
+    attempts: Attempts, attempt: Callable[[float], Any], schema: dict[str, Any] | None, purpose: str
+) -> tuple[Any, str | None]:
+    """Call ``attempt(timeout_s)`` (it returns an SDK response) until the policy stops.
+
+    Returns the (data, text) of the last attempt; the outcome and totals are in ``attempts``.
+    """
+    data: Any = None
+    text: str | None = None
+    while (timeout := attempts.timeout()) is not None:
+        usage = None
+        try:
+            response = attempt(timeout)
+            usage = response.usage_metadata
+            outcome, data, text = interpret(response, schema)
+        except Exception as exc:  # every failure becomes an outcome, by contract
+            outcome, data, text = classify(exc), None, None
+            logger.info("gemini %s attempt %d: %s", purpose, attempts.count, outcome)
+        pause = attempts.done(outcome, usage)
+        if pause is None:
+            break
+        time.sleep(pause)
+    return data, text
+
+
+async def arun_attempts(
+    attempts: Attempts,
+    attempt: Callable[[float], Awaitable[Any]],
+    schema: dict[str, Any] | None,
+    purpose: str,
+) -> tuple[Any, str | None]:
+    """:func:`run_attempts` for a coroutine ``attempt``; the backoff does not block the loop."""
+    data: Any = None
+    text: str | None = None
+    while (timeout := attempts.timeout()) is not None:
+        usage = None
+        try:
+            response = await attempt(timeout)
+            usage = response.usage_metadata
+            outcome, data, text = interpret(response, schema)
+        except Exception as exc:  # every failure becomes an outcome, by contract
+            outcome, data, text = classify(exc), None, None
+            logger.info("gemini %s attempt %d: %s", purpose, attempts.count, outcome)
+        pause = attempts.done(outcome, usage)
+        if pause is None:
+            break
+        await asyncio.sleep(pause)
+    return data, text
+
+
+# -- voice notes ---------------------------------------------------------------------------
+
+TRANSCRIBE_SYSTEM = (
+    "Você recebe a mensagem de voz que um paciente mandou pelo WhatsApp para uma clínica. "
+    "Sua tarefa: transcreva exatamente o que é dito, em português, sem resumir, corrigir, "
+    "traduzir, responder nem comentar. Responda apenas com o texto falado. "
+    "Se não houver fala compreensível, responda apenas [inaudível]."
+)
+"""The system instruction of a transcription (the audio goes in the user content)."""
+
+TRANSCRIBE_PROMPT = "transcreva este áudio"
+"""The text part sent beside the audio."""
+
+NO_SPEECH = "[inaudível]"
+"""What the model answers, as instructed, when the audio holds no intelligible speech."""
+
+MAX_AUDIO_BYTES = 10 * 1024 * 1024
+"""Larger audio is not sent (Gemini takes at most 20 MB of inline data per request, base64
+inflates by a third): the call ends at once with outcome ``client_error``."""
+
+TRANSCRIBE_BUDGET_S = 20.0
+"""The default wall-clock budget of one transcription, retry included."""
+
+TRANSCRIBE_TIMEOUT_S = 12.0
+"""The floor of one transcription attempt's timeout (an audio takes longer than a text)."""
+
+
+def audio_mime(mimetype: str) -> str:
+    """The media type to declare to Gemini: parameters dropped, ``audio/ogg`` when unknown.
+
+    WAHA announces voice notes as ``audio/ogg; codecs=opus``; Gemini lists bare types.
+    """
+    bare = mimetype.split(";", 1)[0].strip().lower()
+    return bare if "/" in bare else "audio/ogg"
+
+
+def transcript(text: str | None) -> str | None:
+    """The transcribed text, or None when it is empty or the model heard no speech."""
+    cleaned = (text or "").strip()
+    if not cleaned or cleaned.strip(" .").lower() == NO_SPEECH:
+        return None
+    return cleaned
+
+
+__all__ = [
+    "MAX_AUDIO_BYTES",
+    "NO_SPEECH",
+    "OUTCOMES",
+    "RETRYABLE",
+    "TRANSCRIBE_BUDGET_S",
+    "TRANSCRIBE_PROMPT",
+    "TRANSCRIBE_SYSTEM",
+    "TRANSCRIBE_TIMEOUT_S",
+    "Attempts",
+    "answer_text",
+    "arun_attempts",
+    "audio_mime",
+    "classify",
+    "interpret",
+    "run_attempts",
+    "transcript",
+]

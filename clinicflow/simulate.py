@@ -279,7 +279,8 @@ def run(
     they sent is that turn's replies (so ``expect: {reply_contains: ...}`` checks them).
     """
     sent: list[TurnResult] = []
-    engine.enable_follow_ups(sent.append, autorun=False)
+    # An engine reused across runs keeps its service: point it at this run's list.
+    engine.enable_follow_ups(sent.append, autorun=False).on_send = sent.append
     records: list[TurnRecord] = []
     for number, conv in enumerate(conversations, start=1):
         chat_id = conv.chat_id or f"sim-{abs(hash((conv.file, conv.name))) % 10**9}-{number}@c.us"

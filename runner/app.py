@@ -22,13 +22,13 @@ from typing import Any
 
 from aiohttp import web
 
-from clinicflow.clock import Clock, SystemClock
+from clinicflow.clock import Clock, SystemClock, iso
 from clinicflow.dashboard import add_dashboard_routes
 from clinicflow.engine import Engine, TurnResult
 from clinicflow.errors import WebhookError
 from clinicflow.inbox import Inbox
 from clinicflow.outbox import Backoff, Outbox, OutMessage, Sender
-from clinicflow.storage import connect
+from clinicflow.storage import Row, connect
 from clinicflow.waha import WahaClient
 from clinicflow.webhooks import Ignored, Inbound, SessionStatus, is_patient_chat, parse_webhook
 from clinicflow.webhooks import verify_hmac as _verify
@@ -57,8 +57,9 @@ def create_app(
         engine: an engine to use (and leave open); None builds one from ``config``.
         waha: a WAHA client to use (and leave open); None opens one on ``config.waha_url``.
         clock: the time source of the idle hand-back; default the system clock.
-        transcriber: ``(audio, mimetype) -> text`` for voice notes; None acknowledges them
-            like any other media.
+        transcriber: ``(audio, mimetype) -> text`` for voice notes; None transcribes them
+            with the engine's Gemini when it has one (a key is configured), else acknowledges
+            them like any other media.
     """
     app = web.Application(client_max_size=config.max_body)
     app[CONFIG] = config
@@ -108,9 +109,10 @@ def _resources(
             on_event=lambda name, fields: _sender_event(metrics, name, fields),
         )
         inbox = Inbox(conn)
+        transcribe = transcriber or _gemini_transcriber(engine, metrics)
         processor = Processor(
             engine, inbox, outbox, sender, waha, metrics,
-            burst_quiet=config.burst_quiet, transcriber=transcriber, clock=clock,
+            burst_quiet=config.burst_quiet, transcriber=transcribe, clock=clock,
         )  # fmt: skip
         metrics.gauges["clinicflow_outbox_depth"] = outbox.depth
         metrics.gauges["clinicflow_inbox_pending"] = lambda: float(len(inbox.pending()))
@@ -158,6 +160,41 @@ def _resources(
             log_event("stopped")
 
     return resources
+
+
+def _gemini_transcriber(engine: Engine, metrics: Metrics) -> Transcriber | None:
+    """Voice notes through the engine's Gemini, if it has one; each call is recorded in the
+    ``understanding`` table (purpose ``transcribe``, no chat: the transcriber is not told)."""
+    from clinicflow.llm import GeminiLLM
+
+    llm = engine.llm
+    if not isinstance(llm, GeminiLLM):
+        return None
+
+    async def transcribe(audio: bytes, mimetype: str) -> str | None:
+        text, call = await llm.atranscribe(audio, mimetype)
+        metrics.inc("llm_calls")
+        log_event("transcription", outcome=call.outcome, ms=call.ms, heard=text is not None)
+        row = Row(
+            "understanding",
+            {
+                "source": "llm",
+                "purpose": call.purpose,
+                "model": call.model,
+                "outcome": call.outcome,
+                "tokens_in": call.tokens_in,
+                "tokens_out": call.tokens_out,
+                "ms": round(call.ms, 2),
+                "at": iso(engine.clock.now()),
+            },
+        )
+        try:
+            await asyncio.to_thread(engine.store.write, [row])
+        except Exception as exc:  # the record is not worth losing the transcript over
+            log_event("transcription_not_recorded", 30, error=repr(exc))
+        return text
+
+    return transcribe
 
 
 def _queue_follow_up(runtime: Runtime, result: TurnResult) -> None:

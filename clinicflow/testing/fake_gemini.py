@@ -37,7 +37,9 @@ Where answers come from, first match wins:
 
 1. the queue, ``fake.enqueue(reply, ...)``, consumed one per request;
 2. rules, ``fake.on(pattern, reply)``, searched (``re.search``) in the prompt text, which is
-   the system instruction and every text part of ``contents`` joined by newlines;
+   the system instruction and every text part of ``contents`` joined by newlines, an inline
+   file (``inlineData``, e.g. a voice note to transcribe) standing as a line
+   ``[inlineData audio/ogg 1234 bytes]``;
 3. ``fake.default_reply``.
 
 A reply is a ``str`` (sent as is), a ``dict``/``list`` (JSON-encoded into the text part), or a
@@ -49,12 +51,16 @@ Failures, consumed in the order they were asked for, one per request:
 client timeout the client gives up first), ``fake.malformed_next(n, kind="body")`` (an invalid
 JSON body; ``kind="text"`` sends a valid response whose text is not JSON).
 
-Every request is recorded in ``fake.requests`` as a :class:`GeminiRequest`.
+Every request is recorded in ``fake.requests`` as a :class:`GeminiRequest`; its ``media``
+lists the inline files (media type, decoded size). Inline data that is not valid base64 gets
+Google's 400 ``INVALID_ARGUMENT``, as the real API answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import hashlib
 import json
@@ -86,6 +92,16 @@ GOOGLE_STATUS = {
 
 _PATH = re.compile(r"^/(?P<ver>[^/]+)/models/(?P<model>[^/:]+):(?P<action>[A-Za-z]+)$")
 _EMBED_DIM = 768
+_URLSAFE = str.maketrans("-_", "+/")
+
+
+@dataclass(frozen=True)
+class InlineMedia:
+    """An ``inlineData`` part of a request: its declared type and decoded size (-1: not
+    valid base64)."""
+
+    mime_type: str
+    size: int
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,7 @@ class GeminiRequest:
     headers: dict[str, str]
     json: Any
     prompt: str
+    media: tuple[InlineMedia, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,19 +133,50 @@ class _Rule:
     reply: Reply
 
 
-def prompt_text(body: Any) -> str:
-    """Return the text of a generateContent body: system instruction, then contents."""
+def _parts(body: Any) -> list[dict[str, Any]]:
+    """Every part of a generateContent body: system instruction, then contents."""
     if not isinstance(body, dict):
-        return ""
-    texts: list[str] = []
+        return []
     contents = body.get("contents") or []
     if isinstance(contents, dict):
         contents = [contents]
+    found: list[dict[str, Any]] = []
     for content in [body.get("systemInstruction"), *contents]:
         if isinstance(content, dict):
-            for part in content.get("parts") or []:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    texts.append(part["text"])
+            found += [p for p in content.get("parts") or [] if isinstance(p, dict)]
+    return found
+
+
+def _inline(part: dict[str, Any]) -> InlineMedia | None:
+    # Proto JSON: camelCase or the proto's snake_case names (google-genai sends
+    # ``inlineData: {"data", "mime_type"}``), standard or URL-safe base64.
+    blob = part.get("inlineData", part.get("inline_data"))
+    if not isinstance(blob, dict):
+        return None
+    data = str(blob.get("data") or "").translate(_URLSAFE)
+    try:
+        size = len(base64.b64decode(data, validate=True))
+    except (binascii.Error, ValueError):
+        size = -1
+    return InlineMedia(str(blob.get("mimeType", blob.get("mime_type")) or ""), size)
+
+
+def inline_media(body: Any) -> tuple[InlineMedia, ...]:
+    """The inline files (``inlineData`` parts) of a generateContent body, in order."""
+    return tuple(m for m in map(_inline, _parts(body)) if m is not None)
+
+
+def prompt_text(body: Any) -> str:
+    """Return the text of a generateContent body: system instruction, then contents.
+
+    Text parts as they are, inline files as ``[inlineData <mime type> <size> bytes]``.
+    """
+    texts: list[str] = []
+    for part in _parts(body):
+        if isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif (media := _inline(part)) is not None:
+            texts.append(f"[inlineData {media.mime_type} {media.size} bytes]")
     return "\n".join(texts)
 
 
@@ -287,6 +335,7 @@ class FakeGemini:
             headers=dict(request.headers),
             json=body,
             prompt=prompt_text(body),
+            media=inline_media(body),
         )
         with self._lock:
             self.requests.append(record)
@@ -297,6 +346,8 @@ class FakeGemini:
             return denied
         if not isinstance(body, dict):
             return google_error(400, "Invalid JSON payload received.")
+        if any(m.size < 0 for m in record.media):
+            return google_error(400, "Invalid value at 'inline_data.data': Base64 decoding failed.")
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
         if fault is not None and fault.kind == "fail":
@@ -387,4 +438,12 @@ class FakeGemini:
         return web.json_response({"embedding": out[0] if out else {"values": []}})
 
 
-__all__ = ["FakeGemini", "GeminiRequest", "estimate_tokens", "google_error", "prompt_text"]
+__all__ = [
+    "FakeGemini",
+    "GeminiRequest",
+    "InlineMedia",
+    "estimate_tokens",
+    "google_error",
+    "inline_media",
+    "prompt_text",
+]
