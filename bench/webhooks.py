@@ -167,24 +167,18 @@ async def _wait_done(db: sqlite3.Connection, n: int) -> None:
 
 async def _watch(db: sqlite3.Connection, done: dict[str, asyncio.Event]) -> None:
     """One poller for every chat: set the event of each message the runner finished."""
-    last = 0
     while True:
-        for _row_id, message_id in db.execute(
-            "SELECT id, message_id FROM inbox WHERE id > ? AND status IN ('done', 'error') "
-            "ORDER BY id",
-            (last,),
-        ).fetchall():
-            if message_id in done:
+        waiting = [m for m, event in done.items() if not event.is_set()]
+        for start in range(0, len(waiting), 500):
+            chunk = waiting[start : start + 500]
+            marks = ",".join("?" for _ in chunk)
+            for (message_id,) in db.execute(
+                f"SELECT message_id FROM inbox WHERE status IN ('done', 'error') "
+                f"AND message_id IN ({marks})",
+                chunk,
+            ).fetchall():
                 done[message_id].set()
-        pending = db.execute(
-            "SELECT MIN(id) FROM inbox WHERE status NOT IN ('done', 'error', 'ignored')"
-        ).fetchone()[0]
-        last = (pending - 1) if pending else last_id(db)
         await asyncio.sleep(0.005)
-
-
-def last_id(db: sqlite3.Connection) -> int:
-    return int(db.execute("SELECT COALESCE(MAX(id), 0) FROM inbox").fetchone()[0])
 
 
 def main() -> None:

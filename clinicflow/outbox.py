@@ -219,12 +219,14 @@ class Sender:
         self.on_event = on_event or (lambda name, fields: None)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
+        self._unseen: set[str] = set()  # chats with something new to mark as read
         self._closed = False
 
     def kick(self, chat_id: str) -> None:
         """Make sure the chat's task runs (and wakes up now if it is backing off)."""
         if self._closed:
             return
+        self._unseen.add(chat_id)
         task = self._tasks.get(chat_id)
         if task is not None and not task.done():
             self._wake[chat_id].set()
@@ -271,12 +273,17 @@ class Sender:
     async def _send_one(self, chat_id: str, row_id: int, text: str, attempts: int) -> None:
         started = time.perf_counter()
         try:
-            await self._presence(self.waha.send_seen(chat_id))
-            await self._presence(self.waha.start_typing(chat_id))
+            # WAHA's anti-ban sequence: seen (once per new batch), typing for a pause
+            # proportional to the text, then the text. With the pause disabled (0) the typing
+            # indicator would flash for nothing, so it is skipped too.
+            if chat_id in self._unseen:
+                await self._presence(self.waha.send_seen(chat_id))
+                self._unseen.discard(chat_id)
             pause = min(self.typing_delay_max, len(text) / self.CHARS_PER_SECOND)
             if pause > 0:
+                await self._presence(self.waha.start_typing(chat_id))
                 await asyncio.sleep(pause)
-            await self._presence(self.waha.stop_typing(chat_id))
+                await self._presence(self.waha.stop_typing(chat_id))
             waha_id = await self.waha.send_text(chat_id, text)
         except ChannelError as exc:
             if exc.retryable:

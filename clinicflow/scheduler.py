@@ -174,6 +174,8 @@ class FollowUpScheduler:
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        # APScheduler logs every add/remove at INFO: one line per turn, with the chat id.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         with _RUNNING_LOCK:
             if self.key in _RUNNING:
                 raise RuntimeError(f"a follow-up scheduler already runs for {self.key}")

@@ -25,13 +25,25 @@ PATIENT = "5511988887777@c.us"
 AUTH = {"Authorization": f"Bearer {STAFF_TOKEN}"}
 
 
+async def test_no_typing_indicator_when_the_pause_is_disabled(make_live: MakeLive) -> None:
+    live = await make_live(typing_delay_max=0)
+    assert await live.say(PATIENT, "oi") == [200]
+    await live.settle()
+    paths = [c.path for c in live.waha.calls if c.json and c.json.get("chatId") == PATIENT]
+    assert paths[0] == "/api/sendSeen" and "/api/startTyping" not in paths
+    assert paths.count("/api/sendText") == len(live.sent_to(PATIENT)) >= 2
+
+
 async def test_patient_message_answered_with_seen_and_typing(make_live: MakeLive) -> None:
-    live = await make_live()
+    live = await make_live(typing_delay_max=0.01)
     assert await live.say(PATIENT, "oi") == [200]
     await live.settle()
     assert live.sent_to(PATIENT)
     paths = [c.path for c in live.waha.calls if c.json and c.json.get("chatId") == PATIENT]
+    # Seen once for the new message, then typing before each reply.
     assert paths[:4] == ["/api/sendSeen", "/api/startTyping", "/api/stopTyping", "/api/sendText"]
+    assert paths[4:7] == ["/api/startTyping", "/api/stopTyping", "/api/sendText"]
+    assert paths.count("/api/sendSeen") == 1
     assert all(c.headers.get("X-Api-Key") == API_KEY for c in live.waha.calls)
     async with live.http.get(live.url("/health")) as r:
         health = await r.json()
