@@ -311,21 +311,8 @@ class Engine:
     def record_event(self, chat_id: str, type_: str, **data: Any) -> None:
         """Store one event of a conversation outside a turn."""
         conv = self.state_of(chat_id) or {}
-        self.store.write(
-            [
-                Row(
-                    "events",
-                    {
-                        "chat_id": chat_id,
-                        "type": type_,
-                        "script_id": conv.get("script_id") or "",
-                        "state": conv.get("state") or "",
-                        "data": json.dumps(data, ensure_ascii=False, default=str),
-                        "at": iso(self.clock.now()),
-                    },
-                )
-            ]
-        )
+        where = {"script_id": conv.get("script_id") or "", "state": conv.get("state") or ""}
+        self.store.write([history.event_row(chat_id, type_, data, where, iso(self.clock.now()))])
 
     async def ahandle(self, chat_id: str, text: str | None, **meta: Any) -> TurnResult:
         """:meth:`handle` for asyncio code: runs the turn in a worker thread."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from clinicflow.clock import iso
 from clinicflow.dialogue import Turn
+from clinicflow.llm import LLMCall
 from clinicflow.model import Script
 from clinicflow.storage import Row
 
@@ -59,19 +60,7 @@ def turn_rows(
         )
         for reply in turn.replies
     ]
-    rows += [
-        Row(
-            "events",
-            {
-                "chat_id": chat,
-                "type": event.type,
-                **where,
-                "data": json.dumps(event.data, ensure_ascii=False, default=str),
-                "at": now,
-            },
-        )
-        for event in turn.events
-    ]
+    rows += [event_row(chat, event.type, event.data, where, now) for event in turn.events]
     u = turn.understanding
     if inbound and u is not None:
         rows.append(
@@ -87,28 +76,47 @@ def turn_rows(
                 },
             )
         )
-    rows += [
-        Row(
-            "understanding",
-            {
-                "chat_id": chat,
-                "source": "llm",
-                "purpose": call.purpose,
-                "model": call.model,
-                "outcome": call.outcome,
-                "tokens_in": call.tokens_in,
-                "tokens_out": call.tokens_out,
-                "ms": round(call.ms, 2),
-                "at": now,
-            },
-        )
-        for call in turn.llm_calls
-    ]
+    rows += [llm_call_row(chat, call, now) for call in turn.llm_calls]
     if handoff is not None:
         rows.append(Row("handoffs", dict(handoff)))
     rows.append(Row("conversations", conversation_row(conv, chat, script, now)))
     rows.append(Row("leads", lead_row(conv, chat, now)))
     return rows
+
+
+def event_row(
+    chat: str, type_: str, data: Mapping[str, Any], where: Mapping[str, str], at: str
+) -> Row:
+    """One ``events`` row; ``where`` holds the conversation's ``script_id`` and ``state``."""
+    return Row(
+        "events",
+        {
+            "chat_id": chat,
+            "type": type_,
+            "script_id": where.get("script_id") or "",
+            "state": where.get("state") or "",
+            "data": json.dumps(data, ensure_ascii=False, default=str),
+            "at": at,
+        },
+    )
+
+
+def llm_call_row(chat: str, call: LLMCall, at: str) -> Row:
+    """One ``understanding`` row for an LLM call (model, tokens, ms, outcome)."""
+    return Row(
+        "understanding",
+        {
+            "chat_id": chat,
+            "source": "llm",
+            "purpose": call.purpose,
+            "model": call.model,
+            "outcome": call.outcome,
+            "tokens_in": call.tokens_in,
+            "tokens_out": call.tokens_out,
+            "ms": round(call.ms, 2),
+            "at": at,
+        },
+    )
 
 
 def conversation_row(

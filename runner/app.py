@@ -26,9 +26,10 @@ from clinicflow.clock import Clock, SystemClock, iso
 from clinicflow.dashboard import add_dashboard_routes
 from clinicflow.engine import Engine, TurnResult
 from clinicflow.errors import WebhookError
+from clinicflow.history import llm_call_row
 from clinicflow.inbox import Inbox
 from clinicflow.outbox import Backoff, Outbox, OutMessage, Sender
-from clinicflow.storage import Row, connect
+from clinicflow.storage import connect
 from clinicflow.waha import WahaClient
 from clinicflow.webhooks import Ignored, Inbound, SessionStatus, is_patient_chat, parse_webhook
 from clinicflow.webhooks import verify_hmac as _verify
@@ -175,19 +176,7 @@ def _gemini_transcriber(engine: Engine, metrics: Metrics) -> Transcriber | None:
         text, call = await llm.atranscribe(audio, mimetype)
         metrics.inc("llm_calls")
         log_event("transcription", outcome=call.outcome, ms=call.ms, heard=text is not None)
-        row = Row(
-            "understanding",
-            {
-                "source": "llm",
-                "purpose": call.purpose,
-                "model": call.model,
-                "outcome": call.outcome,
-                "tokens_in": call.tokens_in,
-                "tokens_out": call.tokens_out,
-                "ms": round(call.ms, 2),
-                "at": iso(engine.clock.now()),
-            },
-        )
+        row = llm_call_row("", call, iso(engine.clock.now()))
         try:
             await asyncio.to_thread(engine.store.write, [row])
         except Exception as exc:  # the record is not worth losing the transcript over
