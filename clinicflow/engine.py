@@ -1,84 +1,37 @@
-"""The conversation engine: one turn through a LangGraph graph.
+"""The conversation engine: the public API over one catalog and one data directory.
 
-    load → guards → understand → safety → advance → respond → persist
-
-Each node is a method below. The graph state is the conversation's small JSON-plain state
-(script id and digest, FSM state, slots, counters, status), checkpointed by LangGraph's
-SqliteSaver under the chat id (``thread_id``). The turn's working data (the text, replies,
-events) travels in the run's context, never in the checkpoint, and the history goes to the
-tables of :class:`clinicflow.storage.Store`. Only the newest checkpoint of a chat is kept, so
-storage grows linearly with the conversation.
-
-A conversation waiting for a human is a ``status`` the guards honour (record, stay silent)
-rather than a LangGraph ``interrupt()``: every inbound message is a new run, and a paused
-thread would need every message during the human's turn to be a resume command.
+:class:`Engine` takes a patient message (:meth:`Engine.handle`) through the LangGraph graph
+of :mod:`clinicflow.steps` and returns a :class:`TurnResult`; it also carries the staff's
+out-of-turn operations (hand-back, take-over, close, booked), hot reload and follow-ups.
+Only the newest checkpoint of a chat is kept, so storage grows linearly with the conversation.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any
 
-from clinicflow import brief as briefs
-from clinicflow import history, lead
+from clinicflow import history
 from clinicflow.clock import Clock, SystemClock, iso
-from clinicflow.dialogue import ROUTING, Dialogue, Event, Turn, acts_on
+from clinicflow.dialogue import Dialogue, Event, Turn
 from clinicflow.errors import ConversationError
 from clinicflow.flow import Flow
 from clinicflow.hours import BusinessHours
 from clinicflow.model import Catalog, Script
+from clinicflow.steps import Steps, _state, build_graph
 from clinicflow.storage import Row, Store
 from clinicflow.text import PhraseMatcher
 from clinicflow.understanding import Understander, Understanding
 
 if TYPE_CHECKING:
-    from langgraph.runtime import Runtime
-    from langgraph.types import Command
-
     from clinicflow.embeddings import Embedder
     from clinicflow.followup_service import FollowUpService, OnSend
     from clinicflow.llm import LLM
-
-
-class ConvState(TypedDict, total=False):
-    """The checkpointed state of one conversation: small and JSON-plain."""
-
-    script_id: str | None
-    digest: str | None
-    version: str | None
-    state: str | None
-    resume_state: str | None
-    slots: dict[str, Any]
-    attempts: dict[str, int]
-    repairs: int
-    status: str
-    lead_status: str
-    lead_times: dict[str, str]
-    lost_reason: str | None
-    score: int
-    turns: int
-    follow_ups_sent: int
-    opted_out: bool
-    handoff_reason: str | None
-    urgent: bool
-    origin: str
-    push_name: str
-    started_at: str
-    last_inbound_at: str
-    last_outbound_at: str
-
-
-def _state(conv: Mapping[str, Any]) -> ConvState:
-    return cast(ConvState, {k: v for k, v in conv.items() if k in ConvState.__annotations__})
-
-
-MAX_TEXT = 4000  # characters understood per message; the history keeps up to 20k
 
 
 @dataclass(frozen=True)
@@ -144,6 +97,7 @@ class Engine:
         self._scripts: dict[str, Script] = {}
         self._flows: dict[str, Flow] = {}
         self.index = Index.open(catalog, self.data_dir, self.embedder, progress=progress)
+        self.steps = Steps(self)
         self._install(catalog)
         self._graph = self._build_graph()
 
@@ -187,10 +141,10 @@ class Engine:
             catalog,
             self._scripts,
             self._flows,
-            answerer=self._answer if self.llm else None,
+            answerer=self.steps.answer if self.llm else None,
             hours=self.hours,
         )
-        self._campaigns = PhraseMatcher(
+        self.campaigns = PhraseMatcher(
             (c.id, pattern) for c in catalog.clinic.campaigns for pattern in c.patterns
         )
 
@@ -208,7 +162,7 @@ class Engine:
             self._install(catalog)
         return catalog
 
-    def _restore_version(self, digest: str) -> Script | None:
+    def restore_version(self, digest: str) -> Script | None:
         """A script version a conversation pinned, from memory or the stored source."""
         if digest in self._scripts:
             return self._scripts[digest]
@@ -229,27 +183,11 @@ class Engine:
 
     def _build_graph(self) -> Any:
         from langgraph.checkpoint.sqlite import SqliteSaver
-        from langgraph.graph import END, START, StateGraph
 
         from clinicflow.storage import connect
 
         self._saver_conn = connect(self.store.path)
-        self._saver = SqliteSaver(self._saver_conn)
-        graph: Any = StateGraph(ConvState, context_schema=Turn)
-        graph.add_node("load", self._node_load)
-        graph.add_node("guards", self._node_guards, destinations=("understand", "persist"))
-        graph.add_node("understand", self._node_understand)
-        graph.add_node("safety", self._node_safety, destinations=("advance", "respond"))
-        graph.add_node("advance", self._node_advance)
-        graph.add_node("respond", self._node_respond)
-        graph.add_node("persist", self._node_persist)
-        graph.add_edge(START, "load")
-        graph.add_edge("load", "guards")
-        graph.add_edge("understand", "safety")
-        graph.add_edge("advance", "respond")
-        graph.add_edge("respond", "persist")
-        graph.add_edge("persist", END)
-        return graph.compile(checkpointer=self._saver)
+        return build_graph(self.steps, SqliteSaver(self._saver_conn))
 
     # -- public API -------------------------------------------------------------------------
 
@@ -431,7 +369,7 @@ class Engine:
         turn = Turn(chat_id=chat_id, text="", now=self.clock.now())
         turn.conv = self.state_of(chat_id) or {}
         if not turn.conv.get("status") or turn.conv.get("status") == "closed":
-            self._fresh(turn.conv, turn)
+            self.steps.fresh(turn.conv, turn)
         self.dialogue.start_script(turn.conv, turn, script)
         turn.conv["last_outbound_at"] = iso(turn.now)
         self.write_change(chat_id, turn)
@@ -448,7 +386,7 @@ class Engine:
         turn = Turn(chat_id=chat_id, text="", now=self.clock.now())
         turn.conv = self.state_of(chat_id) or {}
         if not turn.conv.get("status"):
-            self._fresh(turn.conv, turn)
+            self.steps.fresh(turn.conv, turn)
             turn.conv["origin"] = "staff"
         if turn.conv.get("status") != "human":
             turn.conv["status"] = "human"
@@ -491,306 +429,3 @@ class Engine:
             self.follow_ups = None
         self._saver_conn.close()
         self.store.close()
-
-    # -- nodes ------------------------------------------------------------------------------
-
-    def _node_load(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
-        turn = runtime.context
-        conv: dict[str, Any] = dict(state)
-        now = iso(turn.now)
-        if not conv.get("status"):
-            self._fresh(conv, turn)
-        conv["turns"] = int(conv.get("turns", 0)) + 1
-        conv["last_inbound_at"] = now
-        if turn.meta.get("push_name") and not conv.get("push_name"):
-            conv["push_name"] = str(turn.meta["push_name"])[:80]
-        digest = conv.get("digest")
-        if digest and self._restore_version(digest) is None:
-            # The pinned version is gone for good: restart on the current one, say so in events.
-            turn.event("script_version_lost", script=conv.get("script_id"))
-            conv.update(script_id=None, digest=None, state=None)
-        turn.conv = conv
-        return _state(conv)
-
-    def _fresh(self, conv: dict[str, Any], turn: Turn) -> None:
-        conv.update(
-            status="bot",
-            lead_status="new",
-            score=0,
-            slots={},
-            attempts={},
-            repairs=0,
-            turns=0,
-            follow_ups_sent=0,
-            opted_out=False,
-            started_at=iso(turn.now),
-            origin=self._origin(turn),
-        )
-        turn.event("conversation_started", origin=conv["origin"])
-
-    def _origin(self, turn: Turn) -> str:
-        referral = turn.meta.get("referral")
-        if referral:
-            wanted = str(referral.get("source_id") or referral.get("title") or "")
-            for campaign in self.catalog.clinic.campaigns:
-                if campaign.id == wanted or campaign.name == wanted:
-                    return campaign.id
-            found = self._campaigns.keys(str(referral.get("title") or ""))
-            return found[0] if found else "ad_referral"
-        found = self._campaigns.keys(turn.text)
-        return found[0] if found else "organic"
-
-    def _node_guards(self, state: ConvState, runtime: Runtime[Turn]) -> Command[Any]:
-        from langgraph.types import Command
-
-        turn = runtime.context
-        conv = turn.conv
-        status = conv.get("status")
-        if status in ("waiting_human", "human"):
-            turn.silent = True
-            flags = self.understander.red_flags(turn.text, self.dialogue.script_of(conv))
-            turn.event("message_while_" + status, red_flags=list(flags))
-            if flags and not conv.get("urgent"):
-                # Safety first even while a person has the chat: she is told where to go now,
-                # once, and the staff get an urgent brief.
-                conv["urgent"] = True
-                self.dialogue.urgent_notice(conv, turn)
-                turn.handoff = {"reason": "urgent", "urgent": True, "red_flags": list(flags)}
-                turn.event("handoff_escalated", red_flags=list(flags))
-            return Command(update=_state(conv), goto="persist")
-        if conv.get("opted_out"):
-            mentions = self.understander.script_mentions(turn.text)
-            wants = set(self.understander.rule_intents(turn.text)) & {
-                "schedule",
-                "human",
-                "ask_price",
-                "ask_info",
-                "ask_location",
-                "ask_hours",
-                "ask_insurance",
-            }
-            if not (mentions or wants):
-                turn.silent = True
-                turn.event("message_after_opt_out")
-                return Command(update=_state(conv), goto="persist")
-            conv["opted_out"] = False
-            turn.event("opted_in")
-        if status == "closed":
-            conv.update(status="bot", script_id=None, digest=None, state=None, attempts={})
-            conv["repairs"] = 0
-            turn.event("reopened")
-        return Command(update=_state(conv), goto="understand")
-
-    def _node_understand(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
-        turn = runtime.context
-        conv = turn.conv
-        script = self.dialogue.script_of(conv)
-        expects_choice = conv.get("state") == ROUTING
-        expects_yes_no = False
-        if script is not None and conv.get("state") not in (None, ROUTING):
-            current = script.state(conv["state"])
-            slot = script.slot(current.collect) if current.collect else None
-            expects_choice = current.menu is not None or (
-                slot is not None and slot.type == "choice"
-            )
-            expects_yes_no = slot is not None and slot.type == "yes_no"
-        text = turn.text[:MAX_TEXT]
-        u = self.understander.understand(
-            text, script=script, expects_choice=expects_choice, expects_yes_no=expects_yes_no
-        )
-        if self.llm is not None and not u.confident:
-            u = self._ask_llm(conv, turn, u)
-        turn.understanding = u
-        turn.event("message_in", intent=u.intent or "", source=u.source)
-        return _state(conv)
-
-    def _ask_llm(self, conv: dict[str, Any], turn: Turn, local: Understanding) -> Understanding:
-        """Gemini's reading of the message when the local cascade is not sure."""
-        from clinicflow.gemini import understand_with_llm
-
-        assert self.llm is not None
-        budget = self._llm_budget(turn)
-        if budget is None:
-            return local
-        result, call = understand_with_llm(
-            self.llm,
-            budget_s=budget,
-            catalog=self.catalog,
-            script=self.dialogue.script_of(conv),
-            conv=conv,
-            history=self.store.messages(turn.chat_id, limit=6),
-            text=turn.text[:MAX_TEXT],
-            local=local,
-            today=self.dialogue.today(turn),
-        )
-        if call is not None:
-            turn.llm_calls.append(call)
-        return result
-
-    def _llm_budget(self, turn: Turn) -> float | None:
-        """Seconds left for LLM calls in this turn; None once a call failed or time is short.
-
-        One budget covers the whole turn (understanding, answer, summary), so a slow or
-        failing Gemini delays a reply by at most ``llm_budget_s``.
-        """
-        if any(call.outcome != "ok" for call in turn.llm_calls):
-            return None
-        left = self.llm_budget_s - (perf_counter() - turn.started)
-        return left if left >= 0.3 else None
-
-    def _answer(self, conv: dict[str, Any], turn: Turn, script: Script | None) -> str | None:
-        """Gemini's grounded answer, checked; None when it cannot answer safely."""
-        from clinicflow.gemini import answer_with_llm
-
-        assert self.llm is not None
-        budget = self._llm_budget(turn)
-        if budget is None:
-            return None
-        text, call = answer_with_llm(
-            self.llm,
-            budget_s=budget,
-            catalog=self.catalog,
-            script=script,
-            question=turn.text[:MAX_TEXT],
-            history=self.store.messages(turn.chat_id, limit=6),
-        )
-        if call is not None:
-            turn.llm_calls.append(call)
-        return text
-
-    def _summary(
-        self, conv: dict[str, Any], turn: Turn, history: list[dict[str, Any]]
-    ) -> str | None:
-        """A generated, checked 2–3 line summary for the brief (None: compose locally)."""
-        if self.llm is None or turn.handoff is None:
-            return None
-        from clinicflow.gemini import summarize_with_llm
-
-        budget = self._llm_budget(turn)
-        if budget is None:
-            return None
-        summary, call = summarize_with_llm(
-            self.llm,
-            budget_s=budget,
-            catalog=self.catalog,
-            script=self.dialogue.script_of(conv),
-            slots=conv.get("slots", {}),
-            reason=turn.handoff["reason"],
-            history=history,
-        )
-        if call is not None:
-            turn.llm_calls.append(call)
-        return summary
-
-    def _node_safety(self, state: ConvState, runtime: Runtime[Turn]) -> Command[Any]:
-        from langgraph.types import Command
-
-        turn = runtime.context
-        conv = turn.conv
-        u = turn.understanding
-        assert u is not None
-        d = self.dialogue
-        kind = turn.meta.get("kind") or "text"
-        if kind != "text" and not u.red_flags and not turn.text.strip():
-            # A photo, document, location or untranscribed audio: acknowledge, keep the step.
-            turn.event("media_received", kind=kind)
-            d.say(conv, turn, d.text("media_received"))
-            if conv.get("state") not in (None, ROUTING):
-                d.reprompt(conv, turn)
-            return Command(update=_state(conv), goto="respond")
-        if u.red_flags or (u.intent == "urgent" and acts_on(u)):
-            turn.event("red_flag", flags=list(u.red_flags))
-            d.handoff(conv, turn, "urgent", urgent=True)
-            return Command(update=_state(conv), goto="respond")
-        if u.intent == "opt_out" and acts_on(u):
-            d.say(conv, turn, d.text("opt_out"))
-            conv["opted_out"] = True
-            conv["lead_status"] = "lost"
-            conv["lost_reason"] = "opt_out"
-            turn.event("opted_out")
-            d.close(conv, turn, "opt_out")
-            return Command(update=_state(conv), goto="respond")
-        weak = u.source == "embedding" and not u.sure
-        routing_hint = conv.get("state") in (None, ROUTING) and bool(u.scripts or u.similar_script)
-        if u.intent in ("bot_check", "medical_advice") and not (weak or routing_hint):
-            turn.event("safety_reply", kind=u.intent)
-            d.say(conv, turn, d.text(u.intent))
-            if conv.get("state") is None:
-                d.routing_menu(conv, turn, intro=False)
-            else:
-                d.reprompt(conv, turn)
-            return Command(update=_state(conv), goto="respond")
-        return Command(update=_state(conv), goto="advance")
-
-    def _node_advance(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
-        turn = runtime.context
-        self.dialogue.step(turn.conv, turn)
-        return _state(turn.conv)
-
-    def _node_respond(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
-        turn = runtime.context
-        conv = turn.conv
-        if not turn.replies and not turn.silent and conv.get("status") == "bot":
-            self.dialogue.say(conv, turn, self.dialogue.text("not_understood"))
-        script = self.dialogue.script_of(conv)
-        scoring = lead.effective(
-            self.catalog.clinic.lead_scoring, script.lead_scoring if script else None
-        )
-        conv["score"] = int(conv.get("score", 0)) + lead.score(
-            ((e.type, e.data) for e in turn.events), scoring
-        )
-        if not conv.get("opted_out"):
-            conv["lead_status"] = lead.advance(
-                conv.get("lead_status", "new"),
-                turns=int(conv["turns"]),
-                score_now=int(conv["score"]),
-                scoring=scoring,
-                handed_off=conv.get("status") == "waiting_human",
-            )
-        times = conv.setdefault("lead_times", {})
-        times.setdefault(conv["lead_status"], iso(turn.now))
-        if turn.replies:
-            conv["last_outbound_at"] = iso(turn.now)
-        return _state(conv)
-
-    def _node_persist(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
-        turn = runtime.context
-        conv = turn.conv
-        # First the brief: composing it may call the LLM, and that call is recorded too.
-        handoff = self._handoff_row(conv, turn, iso(turn.now)) if turn.handoff else None
-        script = self.dialogue.script_of(conv)
-        self.store.write(history.turn_rows(conv, turn, script, handoff))
-        return _state(conv)
-
-    # -- rows -------------------------------------------------------------------------------
-
-    def _handoff_row(self, conv: dict[str, Any], turn: Turn, now: str) -> dict[str, Any]:
-        assert turn.handoff is not None
-        script = self.dialogue.script_of(conv)
-        history = self.store.messages(turn.chat_id, limit=6)
-        history.append({"direction": "in", "text": turn.text})
-        history += [{"direction": "out", "text": reply} for reply in turn.replies]
-        brief = briefs.compose(
-            chat_id=turn.chat_id,
-            clinic=self.catalog.clinic,
-            script=script,
-            slots=conv.get("slots", {}),
-            reason=turn.handoff["reason"],
-            urgent=bool(turn.handoff["urgent"]),
-            red_flags=turn.handoff["red_flags"],
-            messages=history,
-            push_name=conv.get("push_name"),
-            summary=self._summary(conv, turn, history),
-        )
-        turn.handoff["brief"] = brief.text()
-        return {
-            "chat_id": turn.chat_id,
-            "reason": turn.handoff["reason"],
-            "urgent": int(bool(turn.handoff["urgent"])),
-            "red_flags": json.dumps(turn.handoff["red_flags"]),
-            "brief": json.dumps(brief.as_dict(), ensure_ascii=False),
-            "status": "open",
-            "script_id": conv.get("script_id") or "",
-            "state": conv.get("state") or "",
-            "at": now,
-        }
