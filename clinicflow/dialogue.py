@@ -174,11 +174,10 @@ class Dialogue:
         if state.menu:
             self.show_menu(conv, turn, state)
             return
-        self.leave(conv, turn, state, hops, waiting_ok=True)
+        self.leave(conv, turn, state, hops)
 
-    def leave(
-        self, conv: dict[str, Any], turn: Turn, state: State, hops: int, waiting_ok: bool = False
-    ) -> None:
+    def leave(self, conv: dict[str, Any], turn: Turn, state: State, hops: int) -> None:
+        """Take the state's automatic way out (``when`` branches, then ``next``), if any."""
         flow = self.flows[conv["digest"]]
         target = flow.fire(state.name, "advance", conv["slots"])
         if target is not None:
@@ -208,7 +207,8 @@ class Dialogue:
         state = script.state(conv["state"])
         if state.collect:
             slot = script.slot(state.collect)
-            if slot is not None:
+            # An answer already given is not asked again (after a hand-back, say).
+            if slot is not None and conv.get("slots", {}).get(slot.name) is None:
                 self.ask(conv, turn, slot)
         elif state.menu:
             self.show_menu(conv, turn, state)
@@ -251,7 +251,9 @@ class Dialogue:
         script = self.script_of(conv)
         escalation = u.intent in ESCALATIONS or u.intent == "schedule"
         if script is None or conv.get("state") == ROUTING:
-            if escalation and acts_on(u) and u.source != "embedding":
+            # Before a procedure is chosen only a firm request (not a similarity guess) may
+            # pre-empt routing.
+            if escalation and u.source != "embedding":
                 # "Quero agendar uma consulta ginecológica": pick the script (so the brief
                 # names the procedure), then book through the script's own state for it.
                 chosen = self.catalog.script(u.scripts[0]) if u.scripts else None
@@ -309,10 +311,7 @@ class Dialogue:
         if self.route(conv, turn, u):
             conv["repairs"] = 0
             return
-        if answered:
-            self.routing_menu(conv, turn, intro=False)
-            return
-        if self.answer_faq(conv, turn, u):
+        if answered or self.answer_faq(conv, turn, u):
             self.routing_menu(conv, turn, intro=False)
             return
         first = conv.get("state") != ROUTING
@@ -320,7 +319,7 @@ class Dialogue:
             self.routing_menu(conv, turn, intro=True)
             return
         if u.intent in ("thanks", "goodbye"):
-            self.say(conv, turn, self.text(u.intent if u.intent == "thanks" else "goodbye"))
+            self.say(conv, turn, self.text(u.intent))
             return
         self.not_understood(conv, turn)
 
