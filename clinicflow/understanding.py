@@ -266,7 +266,13 @@ class Understander:
         return faq if score >= self.thresholds.faq_accept else None
 
     def faq_for_intent(self, intent: str, script: Script | None) -> FAQ | None:
-        """The FAQ a rule-level question intent points to (the script's own first)."""
+        """The FAQ a question intent points to (the script's own first).
+
+        Only for the intents one answer covers (price, location, hours, insurance):
+        ``ask_info`` spans every FAQ, so only a close match by similarity may answer it.
+        """
+        if intent == "ask_info":
+            return None
         pools = ([*script.faq] if script else []) + list(self.catalog.clinic.faq)
         return next((faq for faq in pools if faq.intent == intent), None)
 
@@ -359,8 +365,9 @@ class Understander:
                     source="embedding",
                     sure=score >= self.thresholds.embedding_sure,
                 )
-                if intent in QUESTION_INTENTS and result.faq is None:
-                    result = replace(result, faq=self.faq_for_intent(intent, script))
+                # No canonical FAQ from a similarity guess: "queria saber sobre menopausa"
+                # sits near "queria saber o valor" but is not a price question. Only a close
+                # FAQ question (found above) answers it.
                 return result
             return replace(base, confidence=round(score, 3))
         return base
