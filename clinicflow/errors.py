@@ -1,11 +1,16 @@
 """The one exception tree of clinicflow.
 
 Every error the library raises on purpose derives from :class:`ClinicflowError`, so a caller
-can catch them all with one ``except``. Errors carry data, not only a message::
+can catch them all with one ``except``. Errors carry data, not only a message. The four
+defined beside the code that raises them are drawn here too::
 
     ClinicflowError                 root; ``exit_code`` tells the CLI how to exit
     ├── ScriptError                 a catalog file is broken (``problems``: file:line:col list)
     │   └── CatalogNotFound         the catalog folder or a file in it cannot be read at all
+    ├── ConditionSyntaxError        a ``when`` condition does not parse (conditions.py; ``col``)
+    ├── BadTimeText                 a duration or opening-hours text is wrong (durations.py)
+    ├── HoursError                  no opening found in the hours and holidays (hours.py)
+    ├── ConfigError                 the runner's configuration is invalid (runner/config.py)
     ├── SimulationError             a ``clinicflow simulate`` test file is invalid
     ├── ConversationError           a turn cannot be processed (unknown chat, bad state)
     ├── StorageError                the SQLite history or the LanceDB index failed
