@@ -7,6 +7,7 @@ comes from the catalog's texts, rendered with :func:`clinicflow.templates.render
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -17,7 +18,7 @@ from clinicflow import slots as slot_values
 from clinicflow.clock import iso
 from clinicflow.flow import Flow
 from clinicflow.hours import BusinessHours
-from clinicflow.model import Catalog, Script, Slot, State
+from clinicflow.model import Catalog, Menu, Script, Slot, State
 from clinicflow.templates import render
 from clinicflow.text import PhraseMatcher
 from clinicflow.understanding import QUESTION_INTENTS, Understanding
@@ -32,6 +33,16 @@ ESCALATIONS = {
     "complaint": "complaint",
     "reschedule_cancel": "schedule",
 }
+
+
+@functools.lru_cache(maxsize=512)
+def _menu_matcher(menu: Menu) -> PhraseMatcher:
+    """A menu's options by label and synonyms, built once per menu (menus are frozen)."""
+    return PhraseMatcher(
+        (str(n), phrase)
+        for n, item in enumerate(menu.items, start=1)
+        for phrase in (item.label, *item.synonyms)
+    )
 
 
 def acts_on(u: Understanding) -> bool:
@@ -409,12 +420,7 @@ class Dialogue:
         assert state.menu is not None
         number = u.choice
         if number is None:
-            matcher = PhraseMatcher(
-                (str(n), phrase)
-                for n, item in enumerate(state.menu.items, start=1)
-                for phrase in (item.label, *item.synonyms)
-            )
-            keys = matcher.keys(turn.text)
+            keys = _menu_matcher(state.menu).keys(turn.text)
             number = int(keys[0]) if len(keys) == 1 else None
         if number is not None and 1 <= number <= len(state.menu.items):
             turn.event("menu_choice", option=number)
