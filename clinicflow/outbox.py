@@ -25,7 +25,9 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from clinicflow.clock import Clock, SystemClock
 from clinicflow.errors import ChannelError
 from clinicflow.waha import WahaClient
 
@@ -42,6 +44,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     status TEXT NOT NULL DEFAULT 'pending',
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL DEFAULT 0,
+    hold_until REAL NOT NULL DEFAULT 0,
     last_error TEXT,
     created_at REAL NOT NULL,
     sent_at REAL,
@@ -64,7 +67,17 @@ class OutMessage:
     kind: str = "reply"
     batch_id: str | None = None
     source_message_ids: tuple[str, ...] = ()
-    not_before: float | None = None  # unix time; a hand-off notice held until the clinic opens
+    not_before: float | None = None  # unix time on the clinic's clock: held until the opening
+
+
+class PendingRow(NamedTuple):
+    """A row waiting to be sent (see :meth:`Outbox.next_for`)."""
+
+    id: int
+    text: str
+    attempts: int
+    next_attempt_at: float  # real unix time of the next try (retry backoff)
+    hold_until: float  # unix time on the clinic's clock before which it must not leave
 
 
 @dataclass(frozen=True)
@@ -82,21 +95,35 @@ class Backoff:
 class Outbox:
     """The ``outbox`` table.
 
+    Two times gate a row. ``hold_until`` is the clinic's business time (unix seconds on
+    ``clock``): a hand-off notice waits for the opening. ``next_attempt_at`` is real time
+    (``time.time()``): the retry backoff after a failed send, which is about the network and
+    so never follows a test's or a simulation's clock.
+
     Args:
         conn: a connection to the clinic's database, used from one thread.
+        clock: the clinic's clock (the engine's); default the system clock.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, clock: Clock | None = None) -> None:
         self.conn = conn
+        self.clock: Clock = clock or SystemClock()
         with conn:
             conn.executescript(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+            if "hold_until" not in columns:  # a data dir from before holds had their own clock
+                conn.execute("ALTER TABLE outbox ADD COLUMN hold_until REAL NOT NULL DEFAULT 0")
+
+    def business_now(self) -> float:
+        """The clinic clock's current unix time (what ``hold_until`` is compared with)."""
+        return self.clock.now().timestamp()
 
     def insert(self, messages: Iterable[OutMessage]) -> None:
         """Add rows inside the caller's open transaction (``with conn:``)."""
         now = time.time()
         self.conn.executemany(
             "INSERT INTO outbox (chat_id, text, kind, batch_id, source_message_ids, created_at, "
-            "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "hold_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     m.chat_id,
@@ -121,18 +148,21 @@ class Outbox:
         found = self.conn.execute("SELECT 1 FROM outbox WHERE batch_id = ? LIMIT 1", (batch_id,))
         return found.fetchone() is not None
 
-    def next_for(self, chat_id: str) -> tuple[int, str, int, float] | None:
-        """The oldest pending row of a chat: ``(id, text, attempts, next_attempt_at)``."""
+    def next_for(self, chat_id: str) -> PendingRow | None:
+        """The oldest pending row of a chat, or None."""
         # In order, except that a hand-off notice held for the opening hour waits behind
         # everything else (an urgent notice at night must not queue behind it).
         row = self.conn.execute(
-            "SELECT id, text, attempts, next_attempt_at FROM outbox "
+            "SELECT id, text, attempts, next_attempt_at, hold_until FROM outbox "
             "WHERE status = 'pending' AND chat_id = ? "
-            "ORDER BY (kind = 'handoff_notice' AND attempts = 0 AND next_attempt_at > ?), id "
-            "LIMIT 1",
-            (chat_id, time.time()),
+            "ORDER BY (hold_until > ?), id LIMIT 1",
+            (chat_id, self.business_now()),
         ).fetchone()
-        return None if row is None else (row[0], row[1], row[2], row[3])
+        return None if row is None else PendingRow(*row)
+
+    def seconds_until_due(self, row: PendingRow) -> float:
+        """How long ``row`` must still wait: its retry backoff and its business-hours hold."""
+        return max(row.next_attempt_at - time.time(), row.hold_until - self.business_now())
 
     def pending_chats(self) -> list[str]:
         """Chats with rows still to send."""
@@ -261,9 +291,11 @@ class Sender:
                 if self._tasks.get(chat_id) is asyncio.current_task():
                     del self._tasks[chat_id]
                 return
-            row_id, text, attempts, next_at = row
-            wait = next_at - time.time()
+            row_id, text, attempts = row.id, row.text, row.attempts
+            wait = self.outbox.seconds_until_due(row)
             if wait > 0:
+                # A hold on a manual clock never elapses by sleeping: whoever moves the clock
+                # kicks the sender (kick_all), which ends this wait.
                 wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), wait)
@@ -308,4 +340,4 @@ class Sender:
             self.on_event("presence_refused", {"error": str(exc)})
 
 
-__all__ = ["KINDS", "Backoff", "OutMessage", "Outbox", "Sender"]
+__all__ = ["KINDS", "Backoff", "OutMessage", "Outbox", "PendingRow", "Sender"]

@@ -57,14 +57,18 @@ def create_app(
         config: settings (see :class:`runner.config.RunnerConfig`).
         engine: an engine to use (and leave open); None builds one from ``config``.
         waha: a WAHA client to use (and leave open); None opens one on ``config.waha_url``.
-        clock: the time source of the idle hand-back; default the system clock.
+        clock: the clinic's time source for everything the runner decides by the hour: the
+            engine it builds (hours, follow-ups), the hand-off notices held until the opening,
+            the idle hand-back and the dashboard. Default: the given engine's clock, else the
+            system clock. Network timing (retry backoff, burst merging) stays on real time.
         transcriber: ``(audio, mimetype) -> text`` for voice notes; None transcribes them
             with the engine's Gemini when it has one (a key is configured), else acknowledges
             them like any other media.
     """
     app = web.Application(client_max_size=config.max_body)
     app[CONFIG] = config
-    app.cleanup_ctx.append(_resources(engine, waha, clock or SystemClock(), transcriber))
+    clock = clock or (engine.clock if engine is not None else SystemClock())
+    app.cleanup_ctx.append(_resources(engine, waha, clock, transcriber))
     app.router.add_post("/webhooks/waha", webhook)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
@@ -74,6 +78,7 @@ def create_app(
         get_store=lambda: app[ENGINE].store,
         get_catalog=lambda: app[ENGINE].catalog,
         staff_token=config.staff_token,
+        clock=clock,
     )
     return app
 
@@ -93,7 +98,7 @@ def _resources(
 
             llm = llm_from_config(config.llm)
             engine = await asyncio.to_thread(
-                Engine.from_catalog, config.catalog, data_dir=config.data_dir, llm=llm
+                Engine.from_catalog, config.catalog, data_dir=config.data_dir, llm=llm, clock=clock
             )
         waha = given_waha or WahaClient(
             config.waha_url, config.waha_api_key, config.waha_session, timeout_s=15
@@ -101,7 +106,7 @@ def _resources(
         await waha.start()
         conn = connect(engine.store.path)
         metrics = Metrics()
-        outbox = Outbox(conn)
+        outbox = Outbox(conn, clock)
         sender = Sender(
             outbox,
             waha,

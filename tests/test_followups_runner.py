@@ -45,19 +45,6 @@ def sp(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=SP)
 
 
-def ahead(live: Live, weekday: int, hour: int, opens_after: timedelta) -> datetime:
-    """A São Paulo time after today (the outbox holds by real time) on ``weekday`` at ``hour``
-    whose next opening is ``opens_after`` later (no holiday in between)."""
-    day = (datetime.now(SP) + timedelta(days=7)).date()
-    while True:
-        day += timedelta(days=1)
-        if day.weekday() != weekday:
-            continue
-        when = datetime(day.year, day.month, day.day, hour, tzinfo=SP)
-        if live.engine.hours.next_opening(when) == when + opens_after:
-            return when
-
-
 def clock_of(live: Live) -> ManualClock:
     clock = live.engine.clock
     assert isinstance(clock, ManualClock)
@@ -190,7 +177,8 @@ async def _patient_answered(live: Live, chat: str) -> None:
 async def test_handoff_notice_held_while_closed(make_live: MakeLive) -> None:
     live = await make_live()
     clock = clock_of(live)
-    saturday = ahead(live, 5, 14, 42 * H)  # a Saturday afternoon after today: closed
+    saturday = sp("2026-11-28T14:00")  # a Saturday afternoon: closed until Monday 08:00
+    assert live.engine.hours.next_opening(saturday) == saturday + 42 * H
     clock.set(saturday)
     await live.say(PATIENT, "quero falar com uma atendente")
     await _patient_answered(live, PATIENT)
@@ -202,15 +190,17 @@ async def test_handoff_notice_held_while_closed(make_live: MakeLive) -> None:
     for staff in (STAFF_PHONE, SECOND_STAFF):
         [notice] = outbox(live, staff)
         assert notice["kind"] == "handoff_notice" and notice["status"] == "pending"
-        assert notice["next_attempt_at"] == opening
+        assert notice["hold_until"] == opening
     await asyncio.sleep(0.3)
     assert live.sent_to(STAFF_PHONE) == [] and live.sent_to(SECOND_STAFF) == []
 
-    # The opening arrives (the outbox counts real time): the held notice goes out, once.
-    with live.runtime.conn:
-        live.runtime.conn.execute(
-            "UPDATE outbox SET next_attempt_at = 0 WHERE kind = 'handoff_notice'"
-        )
+    # A minute before the opening (on the clinic's clock) it still waits …
+    clock.set(saturday + 42 * H - timedelta(minutes=1))
+    live.runtime.sender.kick_all()
+    await asyncio.sleep(0.3)
+    assert live.sent_to(STAFF_PHONE) == []
+    # … and at the opening the held notice goes out, once.
+    clock.set(saturday + 42 * H)
     live.runtime.sender.kick_all()
     await live.settle()
     assert len(live.sent_to(STAFF_PHONE)) == 1 and len(live.sent_to(SECOND_STAFF)) == 1
@@ -219,7 +209,8 @@ async def test_handoff_notice_held_while_closed(make_live: MakeLive) -> None:
 async def test_urgent_handoff_at_night_reaches_staff_at_once(make_live: MakeLive) -> None:
     live = await make_live()
     clock = clock_of(live)
-    night = ahead(live, 1, 22, 10 * H)  # a Tuesday night after today
+    night = sp("2026-11-24T22:00")  # a Tuesday night: closed until Wednesday 08:00
+    assert live.engine.hours.next_opening(night) == night + 10 * H
     clock.set(night)
     # A non-urgent hand-off first: its notice is held for Wednesday 08:00 …
     await live.say(OTHER, "quero falar com uma atendente")

@@ -297,12 +297,16 @@ async def test_runner_builds_the_transcriber_from_the_configured_key(
     waha: FakeWaha, data_dir: Path, afake: FakeGemini
 ) -> None:
     gemini = LLMConfig(api_key=afake.api_key, base_url=afake.url)
-    server = TestServer(create_app(base_config(waha, data_dir, llm=gemini)))
+    # A weekday at 10:00 in São Paulo: the staff notice goes out at once whatever the real
+    # hour (the clock reaches the engine the runner builds).
+    clock = ManualClock(datetime(2026, 11, 24, 13, 0, tzinfo=UTC))
+    server = TestServer(create_app(base_config(waha, data_dir, llm=gemini), clock=clock))
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as http:
             live = Live(waha, server.app, server, http, server.app[ENGINE])
         assert isinstance(live.engine.llm, GeminiLLM)
+        assert live.engine.clock is clock
         await waha.emit(live.hook, "message", waha.voice_message(PATIENT, AUDIO), retries=0)
         await live.settle()
         assert [t["text"] for t in live.turns(PATIENT)] == [SAID]
