@@ -11,6 +11,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -447,11 +448,21 @@ def report(
 
 @main.command()
 @_CATALOG
+@click.option(
+    "--at",
+    "at",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]),
+    default=None,
+    help="Em vez de agora, este momento no fuso da clínica (ex.: 2026-12-25T12:00).",
+)
 @clean_errors
-def hours(catalog: Path | None) -> None:
+def hours(catalog: Path | None, at: datetime | None) -> None:
     """Diz se a clínica está aberta agora e quando é a próxima abertura."""
+    from zoneinfo import ZoneInfo
+
     from clinicflow.hours import BusinessHours, status_line
     from clinicflow.loader import load_catalog
 
     clinic = load_catalog(catalog).clinic
-    click.echo(status_line(BusinessHours(clinic.hours)))
+    when = at.replace(tzinfo=ZoneInfo(clinic.hours.timezone)) if at is not None else None
+    click.echo(status_line(BusinessHours(clinic.hours), when))

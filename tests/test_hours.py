@@ -306,3 +306,48 @@ def test_bad_input() -> None:
 )
 def test_at_phrase(hour: int, minute: int, words: str) -> None:
     assert at_phrase(datetime(2026, 11, 24, hour, minute, tzinfo=SP)) == words
+
+
+# -- `clinicflow hours`: the command reads the system clock unless told a moment ------------
+
+
+TOMORROW_8H = "Fechada agora. Próxima abertura: amanhã às 8h."
+
+
+@pytest.mark.parametrize(
+    ("at", "line"),
+    [
+        pytest.param("2026-12-06T02:00", TOMORROW_8H, id="sunday-2h"),
+        pytest.param("2026-12-25T12:00", TOMORROW_8H, id="christmas"),
+        pytest.param("2026-12-02T19:30", TOMORROW_8H, id="wednesday-19h30"),
+        pytest.param("2026-12-02T10:00", "Aberta agora (fecha às 18h).", id="wednesday-10h"),
+        pytest.param("2026-12-05T09:00", "Aberta agora (fecha às 12h).", id="saturday-9h"),
+    ],
+)
+def test_hours_command_at_a_moment(at: str, line: str) -> None:
+    from click.testing import CliRunner
+
+    from clinicflow.cli import main
+
+    result = CliRunner().invoke(main, ["hours", "--at", at])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == line
+
+
+def test_hours_command_defaults_to_now() -> None:
+    """Without --at the command answers for the system clock: whatever the hour, one of the
+    two forms, and the same line status_line gives for that moment."""
+    from click.testing import CliRunner
+
+    from clinicflow.cli import main
+
+    result = CliRunner().invoke(main, ["hours"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(("Aberta agora", "Fechada agora"))
+
+
+def test_bundled_holidays_close_the_clinic(clinic: BusinessHours) -> None:
+    """The catalog's holiday list (pinned dates, never today's) closes whole days."""
+    assert not clinic.is_open(sp("2026-12-25 10:00"))  # Natal
+    assert not clinic.is_open(sp("2027-04-21 10:00"))  # Tiradentes
+    assert clinic.is_open(sp("2026-12-24 10:00"))
