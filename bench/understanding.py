@@ -1,10 +1,17 @@
-"""Benchmark: accuracy of the offline understanding on held-out phrasings.
+"""Benchmark: how well the offline understanding reads patients, on labelled sets.
 
-Reads tests/data/intent_eval.yaml (phrasings kept apart from the catalog's examples), runs the
-same cascade as ``clinicflow classify`` and prints one JSON line: overall accuracy, accuracy
-per intent, urgent recall and look-alike false alarms, and ms per message. ``--sweep`` also
-prints the accuracy for a grid of embedding thresholds (how the defaults were chosen).
-Usage: python bench/understanding.py [--sweep] [--errors]
+For each set (YAML ``cases: [{text, intent, category?, lookalike?}]``) it prints one JSON line:
+intent accuracy and per-intent precision/recall through ``Engine.classify`` (the path of
+``clinicflow classify``); urgent recall and look-alike false alarms both through ``classify``
+and through the engine — each emergency and look-alike sent in a new conversation after "Oi"
+and at a script question, counting urgent hand-offs; opt-out honoured through the engine;
+and ms per message. No key, no network.
+
+Sets: ``tests/data/understanding_tune.yaml`` (thresholds are chosen on it) and
+``tests/data/understanding_blind.yaml`` (written without seeing the catalog or the training
+corpus; scored, never tuned against). ``--sweep`` prints accuracy and urgent figures over a
+grid of thresholds — use it on the tuning set only.
+Usage: python bench/understanding.py [--file F ...] [--errors] [--sweep]
 """
 
 from __future__ import annotations
@@ -14,76 +21,158 @@ import json
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from clinicflow.clock import ManualClock
 from clinicflow.engine import Engine
 from clinicflow.loader import load_catalog
 
-EVAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "intent_eval.yaml"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+SETS = (DATA / "understanding_tune.yaml", DATA / "understanding_blind.yaml")
+TUESDAY_10H = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # the clinic is open
 
 
-def evaluate(engine: Engine, cases: list[dict[str, str]]) -> tuple[dict[str, object], list[str]]:
-    per: dict[str, Counter[str]] = defaultdict(Counter)
-    errors: list[str] = []
+def classify_all(engine: Engine, cases: list[dict[str, Any]]) -> tuple[list[str], float]:
     started = time.perf_counter()
-    for case in cases:
-        got = engine.classify(case["text"]).intent or "out_of_scope"
-        per[case["intent"]]["total"] += 1
-        if got == case["intent"]:
-            per[case["intent"]]["ok"] += 1
-        else:
-            errors.append(f"{case['intent']:>17} <- {got:<17} {case['text']}")
-    ms = (time.perf_counter() - started) * 1000 / max(len(cases), 1)
-    total = sum(c["total"] for c in per.values())
-    ok = sum(c["ok"] for c in per.values())
+    got = [engine.classify(case["text"]).intent or "out_of_scope" for case in cases]
+    return got, (time.perf_counter() - started) * 1000 / max(len(cases), 1)
+
+
+def training_texts(engine: Engine) -> set[str]:
+    """Normalised texts the model learned from (the corpus and the catalog's own)."""
+    from clinicflow.text import normalize
+    from clinicflow.understanding.classifier import catalog_examples
+    from clinicflow.understanding.corpus import load_corpus
+
+    examples = [*load_corpus().examples, *catalog_examples(engine.catalog)]
+    return {normalize(example.text) for example in examples}
+
+
+def unseen_figures(cases: list[dict[str, Any]], got: list[str], seen: set[str]) -> dict[str, Any]:
+    """Accuracy and urgent recall on the cases whose text is not training data (independent
+    writers still write some of the same short messages)."""
+    from clinicflow.text import normalize
+
+    keep = [i for i, case in enumerate(cases) if normalize(case["text"]) not in seen]
+    urgent = [i for i in keep if cases[i]["intent"] == "urgent"]
     return {
-        "accuracy": round(ok / total, 4),
-        "cases": total,
-        "per_intent": {k: round(v["ok"] / v["total"], 3) for k, v in sorted(per.items())},
-        "ms_per_message": round(ms, 2),
-    }, errors
-
-
-def red_flags(engine: Engine, data: dict[str, list[str]]) -> tuple[dict[str, object], list[str]]:
-    misses = [t for t in data.get("urgent", []) if engine.classify(t).intent != "urgent"]
-    alarms = [t for t in data.get("not_urgent", []) if engine.classify(t).intent == "urgent"]
-    figures = {
-        "urgent_recall": round(1 - len(misses) / max(len(data.get("urgent", [])), 1), 4),
-        "urgent_cases": len(data.get("urgent", [])),
-        "lookalike_false_alarms": len(alarms),
-        "lookalike_cases": len(data.get("not_urgent", [])),
+        "unseen_cases": len(keep),
+        "accuracy_unseen": round(sum(got[i] == cases[i]["intent"] for i in keep) / len(keep), 4),
+        "urgent_recall_classify_unseen": round(
+            sum(got[i] == "urgent" for i in urgent) / max(len(urgent), 1), 4
+        ),
     }
-    return figures, [f"missed urgent: {t}" for t in misses] + [f"false alarm: {t}" for t in alarms]
+
+
+def intent_figures(cases: list[dict[str, Any]], got: list[str]) -> dict[str, Any]:
+    truth = [case["intent"] for case in cases]
+    hits = Counter(t for t, g in zip(truth, got, strict=True) if t == g)
+    wanted, said = Counter(truth), Counter(got)
+    per = {
+        intent: {
+            "precision": round(hits[intent] / said[intent], 3) if said[intent] else None,
+            "recall": round(hits[intent] / wanted[intent], 3),
+            "n": wanted[intent],
+        }
+        for intent in sorted(wanted)
+    }
+    return {"accuracy": round(sum(hits.values()) / len(cases), 4), "per_intent": per}
+
+
+def through_engine(engine: Engine, text: str, chat: str, *, at_question: bool) -> Any:
+    if at_question:
+        engine.start(chat, "diu")
+    else:
+        engine.handle(chat, "Oi")
+    return engine.handle(chat, text)
+
+
+def safety_figures(engine: Engine, cases: list[dict[str, Any]], got: list[str]) -> dict[str, Any]:
+    urgent = [i for i, c in enumerate(cases) if c["intent"] == "urgent"]
+    lookalikes = [i for i, c in enumerate(cases) if c.get("lookalike")]
+    opt_outs = [i for i, c in enumerate(cases) if c["intent"] == "opt_out"]
+    engine_urgent = {"greeting": 0, "question": 0}
+    engine_alarms = {"greeting": 0, "question": 0}
+    misses: list[str] = []
+    alarms: list[str] = []
+    for at_question in (False, True):
+        where = "question" if at_question else "greeting"
+        for i in urgent + lookalikes:
+            result = through_engine(
+                engine, cases[i]["text"], f"b{i}-{where}", at_question=at_question
+            )
+            handed = bool(result.handoff and result.handoff.get("urgent"))
+            if cases[i]["intent"] == "urgent":
+                engine_urgent[where] += handed
+                if not handed:
+                    misses.append(f"[{where}] {cases[i]['text']}")
+            elif handed:
+                engine_alarms[where] += 1
+                alarms.append(f"[{where}] {cases[i]['text']}")
+    honoured = 0
+    for i in opt_outs:
+        result = through_engine(engine, cases[i]["text"], f"o{i}", at_question=False)
+        honoured += "opted_out" in result.event_types
+    n_urgent = max(len(urgent), 1)
+    return {
+        "urgent_recall_classify": round(sum(got[i] == "urgent" for i in urgent) / n_urgent, 4),
+        "urgent_recall_engine_after_greeting": round(engine_urgent["greeting"] / n_urgent, 4),
+        "urgent_recall_engine_at_question": round(engine_urgent["question"] / n_urgent, 4),
+        "urgent_cases": len(urgent),
+        "lookalike_false_alarms_classify": sum(got[i] == "urgent" for i in lookalikes),
+        "lookalike_false_alarms_engine": engine_alarms,
+        "lookalike_cases": len(lookalikes),
+        "opt_out_honoured": f"{honoured}/{len(opt_outs)}",
+        "_errors": misses + alarms,
+    }
+
+
+def sweep(engine: Engine, cases: list[dict[str, Any]]) -> None:
+    base = engine.catalog.clinic.understanding
+    for accept in (0.25, 0.30, 0.35, 0.40, 0.45):
+        for sure in (0.5, 0.6, 0.7):
+            engine.understander.thresholds = replace(base, intent_accept=accept, intent_sure=sure)
+            got, _ = classify_all(engine, cases)
+            figures = intent_figures(cases, got)
+            print(json.dumps({"accept": accept, "sure": sure, "accuracy": figures["accuracy"]}))
+    engine.understander.thresholds = base
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--file", type=Path, action="append", help="evaluation set (YAML)")
+    parser.add_argument("--errors", action="store_true", help="print the misses to stderr")
     parser.add_argument("--sweep", action="store_true")
-    parser.add_argument("--errors", action="store_true")
-    parser.add_argument("--file", type=Path, default=EVAL, help="evaluation set (YAML)")
     args = parser.parse_args()
-    data = yaml.safe_load(args.file.read_text("utf-8"))
-    catalog = load_catalog()
-    engine = Engine(catalog, data_dir=tempfile.mkdtemp(prefix="clinicflow-eval-"))
-    figures, errors = evaluate(engine, data["cases"])
-    flags, flag_errors = red_flags(engine, data.get("red_flags", {}))
-    print(json.dumps({"bench": "understanding", "set": args.file.name, **figures, **flags}))
-    if args.errors:
-        print("\n".join(errors + flag_errors), file=sys.stderr)
-    if args.sweep:
-        base = catalog.clinic.understanding
-        for accept in (0.30, 0.35, 0.40, 0.45, 0.50):
-            for margin in (0.55, 0.65, 0.75):
-                tuned = replace(base, embedding_accept=accept, embedding_sure=margin)
-                engine.understander.thresholds = tuned
-                result, _ = evaluate(engine, data["cases"])
-                print(
-                    json.dumps({"accept": accept, "margin": margin, "accuracy": result["accuracy"]})
-                )
+    data = Path(tempfile.mkdtemp(prefix="clinicflow-eval-"))
+    engine = Engine(load_catalog(), data_dir=data, clock=ManualClock(TUESDAY_10H))
+    seen = training_texts(engine)
+    for path in args.file or SETS:
+        cases = yaml.safe_load(path.read_text("utf-8"))["cases"]
+        got, ms = classify_all(engine, cases)
+        figures = intent_figures(cases, got)
+        unseen = unseen_figures(cases, got, seen)
+        safety = safety_figures(engine, cases, got)
+        errors = safety.pop("_errors")
+        head = {"bench": "understanding", "set": path.name, "cases": len(cases)}
+        tail = {"ms_per_message": round(ms, 2)}
+        print(json.dumps({**head, **figures, **unseen, **safety, **tail}))
+        if args.errors:
+            wrong = [
+                f"{c['intent']:>17} <- {g:<17} {c['text']}"
+                for c, g in zip(cases, got, strict=True)
+                if c["intent"] != g
+            ]
+            print("\n".join(wrong + errors), file=sys.stderr)
+        if args.sweep:
+            sweep(engine, cases)
+    engine.close_resources()
 
 
 if __name__ == "__main__":

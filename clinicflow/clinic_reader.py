@@ -46,7 +46,7 @@ REQUIRED_TEXTS = (
     "emergency",
 )
 
-_THRESHOLDS = ("embedding_accept", "embedding_sure", "faq_accept", "route_accept")
+_THRESHOLDS = ("intent_accept", "intent_sure", "faq_accept", "route_accept")
 
 
 def _hours(r: Reader, node: YNode | None) -> Hours:
@@ -99,12 +99,15 @@ def _intents(r: Reader, node: YNode | None) -> tuple[IntentDef, ...]:
     table = r.mapping(node, "intents", ANY_KEY)
     out: list[IntentDef] = []
     for name, value in table.items() if table else ():
-        entry = r.mapping(value, f"a intenção '{name}'", ("keywords", "examples"))
+        entry = r.mapping(value, f"a intenção '{name}'", ("keywords", "examples", "exact"))
         out.append(
             IntentDef(
                 name=name,
                 examples=tuple(r.texts(entry.get("examples"), "os exemplos")) if entry else (),
                 keywords=tuple(r.texts(entry.get("keywords"), "as palavras-chave"))
+                if entry
+                else (),
+                exact=tuple(r.texts(entry.get("exact"), "as mensagens exatas (exact)"))
                 if entry
                 else (),
                 pos=table.key_pos[name] if table else value.pos,

@@ -22,6 +22,7 @@ from clinicflow.model import Catalog, Menu, Script, Slot, State
 from clinicflow.templates import render
 from clinicflow.text import PhraseMatcher
 from clinicflow.understanding import QUESTION_INTENTS, Understanding
+from clinicflow.understanding.safety import guidance_key
 
 MAX_HOPS = 25  # automatic transitions in one turn before the bot gives up (lint finds loops)
 DEFAULT_MAX_ATTEMPTS = 3
@@ -47,12 +48,8 @@ def _menu_matcher(menu: Menu) -> PhraseMatcher:
 
 def acts_on(u: Understanding) -> bool:
     """Whether an intent is firm enough to hand off or jump for: rules, choices, the LLM, or
-    an embedding match above ``embedding_sure`` (a weaker guess is only a hint). A complaint
-    is never taken from similarity alone: "adoro o atendimento" sits close to "péssimo
-    atendimento" in embedding space, and a false complaint hand-off is worse than none."""
-    if u.source != "embedding":
-        return True
-    return u.sure and u.intent != "complaint"
+    the model above ``intent_sure`` (a weaker guess is only a hint)."""
+    return u.source != "model" or u.sure
 
 
 # Answers a question the FAQ does not cover, grounded on the catalog (see clinicflow.gemini);
@@ -262,16 +259,18 @@ class Dialogue:
         script = self.script_of(conv)
         escalation = u.intent in ESCALATIONS or u.intent == "schedule"
         if script is None or conv.get("state") == ROUTING:
-            # Before a procedure is chosen only a firm request (not a similarity guess) may
-            # pre-empt routing.
-            if escalation and u.source != "embedding":
-                # "Quero agendar uma consulta ginecológica": pick the script (so the brief
-                # names the procedure), then book through the script's own state for it.
-                chosen = self.catalog.script(u.scripts[0]) if u.scripts else None
-                if chosen is not None:
-                    self.select_script(conv, turn, chosen)
+            # Before a procedure is chosen, a firm request for a person or a complaint
+            # pre-empts routing; so does booking when no procedure is named. Booking a named
+            # procedure ("Oi, quero colocar DIU", "gostaria de agendar uma consulta
+            # ginecológica") starts its script: the secretary gets the procedure and the
+            # answers the script collects, and the script's own booking step follows.
+            names = bool(u.scripts or u.similar_script)
+            booking_named = u.intent == "schedule" and names
+            if escalation and acts_on(u) and not booking_named:
                 self.escalate(conv, turn, str(u.intent))
             else:
+                if booking_named:
+                    turn.event("booking_wanted")
                 self.step_routing(conv, turn, u)
             return
         state = script.state(conv["state"])
@@ -518,9 +517,10 @@ class Dialogue:
         announce: bool = True,
         resume: str | None = None,
         note: str = "",
+        category: str | None = None,
     ) -> None:
         if urgent:
-            self.urgent_notice(conv, turn)
+            self.urgent_notice(conv, turn, category)
             notify_at = None
         else:
             notify_at = self.closed_notice(conv, turn, announce=announce)
@@ -529,24 +529,35 @@ class Dialogue:
         conv["handoff_reason"] = reason
         conv["urgent"] = bool(urgent or conv.get("urgent"))
         u = turn.understanding
-        flags = [*u.red_flags, *u.urgent_symptoms] if u is not None else []
+        flags = [*u.red_flags, *u.urgent_symptoms] if u is not None and urgent else []
         turn.handoff = {
             "reason": reason,
             "urgent": bool(urgent),
             "red_flags": flags,
+            "category": category,
+            "sure": u.safety.sure if u is not None and urgent else True,
             "notify_at": notify_at,  # None: tell the staff now; else at the next opening
         }
         turn.event(
             "handoff_requested", reason=reason, urgent=bool(urgent), note=note, queued=notify_at
         )
 
-    def urgent_notice(self, conv: dict[str, Any], turn: Turn) -> None:
-        """Where to go now; when the clinic is closed, also when a person will answer and the
-        emergency numbers (the staff are alerted at once either way)."""
-        self.say(conv, turn, self.text("urgent"))
+    def urgent_notice(self, conv: dict[str, Any], turn: Turn, category: str | None) -> None:
+        """Where to go now, in the words of the emergency's category (SAMU 192; CVV 188 only
+        for self-harm; 190/180 for violence); when the clinic is closed, also when a person
+        will answer and the emergency numbers (the staff are alerted at once either way)."""
+        self.say(conv, turn, self.guidance("urgent", category))
         if self.hours is not None and not self.hours.is_open(turn.now):
             self.closed_notice(conv, turn, announce=False)
-            self.say(conv, turn, self.text("emergency"))
+            self.say(conv, turn, self.guidance("emergency", category))
+
+    def guidance(self, base: str, category: str | None) -> str:
+        """The clinic's ``<base>_<category>`` text when it has one, else ``<base>``."""
+        key = guidance_key(category, base)
+        try:
+            return self.text(key)
+        except KeyError:
+            return self.text(base)
 
     def closed_notice(self, conv: dict[str, Any], turn: Turn, *, announce: bool) -> str | None:
         """The hand-off line; when closed, honest about the next opening. Returns when to tell

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from clinicflow.embeddings import Embedder
     from clinicflow.followup_service import FollowUpService, OnSend
     from clinicflow.llm import LLM
+    from clinicflow.understanding.classifier import IntentModel
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ class Engine:
         embedder: sentence embedder; default the bundled USE multilingual model.
         llm: optional language model (None: local understanding only).
         clock: time source; default the system clock.
-        progress: show a progress bar while the embedding index is (re)built.
+        progress: show progress while the embedding index is (re)built and the intent model
+            trained (the first start on a data dir, or after the catalog changed).
         llm_budget_s: wall-clock seconds all LLM calls of one turn may take together.
     """
 
@@ -97,6 +99,7 @@ class Engine:
         self._scripts: dict[str, Script] = {}
         self._flows: dict[str, Flow] = {}
         self.index = Index.open(catalog, self.data_dir, self.embedder, progress=progress)
+        self.model = self._open_model(catalog, progress=progress)
         self.steps = Steps(self)
         self._install(catalog)
         self._graph = self._build_graph()
@@ -136,7 +139,7 @@ class Engine:
             )
         self.store.write(rows)
         self.hours = BusinessHours(catalog.clinic.hours, self.clock)
-        self.understander = Understander(catalog, self.index)
+        self.understander = Understander(catalog, self.index, self.model)
         self.dialogue = Dialogue(
             catalog,
             self._scripts,
@@ -157,10 +160,21 @@ class Engine:
         from clinicflow.loader import load_catalog
 
         catalog = load_catalog(path if path is not None else self.catalog.root)
+        index = Index.open(catalog, self.data_dir, self.embedder)
+        model = self._open_model(catalog)
         with self.lock:
-            self.index = Index.open(catalog, self.data_dir, self.embedder)
+            self.index, self.model = index, model
             self._install(catalog)
         return catalog
+
+    def _open_model(self, catalog: Catalog, *, progress: bool = False) -> IntentModel:
+        """The intent model for this catalog (trained once, then read from the data dir)."""
+        from clinicflow.understanding.classifier import IntentModel
+        from clinicflow.understanding.corpus import load_corpus
+
+        return IntentModel.open(
+            load_corpus(), catalog, self.data_dir, self.embedder, progress=progress
+        )
 
     def restore_version(self, digest: str) -> Script | None:
         """A script version a conversation pinned, from memory or the stored source."""
@@ -415,12 +429,7 @@ class Engine:
 
     def classify(self, text: str) -> Understanding:
         """The intent of a message out of any conversation (``clinicflow classify``)."""
-        u = self.understander.understand(text if isinstance(text, str) else "")
-        if u.intent is None and u.red_flags:
-            from dataclasses import replace
-
-            u = replace(u, intent="urgent", confidence=1.0, source="rule")
-        return u
+        return self.understander.understand(text if isinstance(text, str) else "")
 
     def close_resources(self) -> None:
         """Stop the follow-ups and close the database connections."""

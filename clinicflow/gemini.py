@@ -38,10 +38,17 @@ from clinicflow.llm_prompts import (
     understand_system,
     understanding_schema,
 )
-from clinicflow.model import INTENTS, Catalog, Script, Slot, State
+from clinicflow.model import EMERGENCY_CATEGORIES, INTENTS, Catalog, Script, Slot, State
 from clinicflow.templates import render
 from clinicflow.text import PhraseMatcher, fold, has_letters_or_digits, words
-from clinicflow.understanding import QUESTION_INTENTS, Understanding, numbered_choice, yes_no
+from clinicflow.understanding import (
+    NOT_URGENT,
+    QUESTION_INTENTS,
+    SafetyVerdict,
+    Understanding,
+    numbered_choice,
+    yes_no,
+)
 
 if TYPE_CHECKING:
     from clinicflow.llm import LLM, LLMCall
@@ -107,17 +114,23 @@ def worth_asking(
 ) -> bool:
     """Whether the LLM can add anything the local path will not already handle this turn.
 
-    Never for an empty or emoji-only message, a numbered choice, a yes/no, a rule hit, red
-    flags, a FAQ the dialogue will answer, a procedure the message names, an awaited slot the
-    local parsers read, or a menu option named by its words. A confident embedding hit is
-    not sent either, unless the step awaits a slot the message did not give locally (the
-    engine decides whether to ask in that case; today it asks only when not confident).
+    Always when the safety detector saw a symptom it did not call urgent (a second look).
+    Never for an empty or emoji-only message, a local urgent verdict (final), a numbered
+    choice, a yes/no, a rule hit, a FAQ the dialogue will answer, a procedure the message
+    names, an awaited slot the local parsers read, or a menu option named by its words. A
+    confident model reading is not sent either, unless the step awaits a slot the message did
+    not give locally (the engine decides whether to ask in that case; today it asks only when
+    not confident).
     """
-    if not has_letters_or_digits(text) or local.source in ("choice", "rule"):
+    if not has_letters_or_digits(text) or local.urgent:
+        return False  # an urgent verdict is final: Gemini may raise urgency, never lower it
+    if local.second_look:
+        return True  # a symptom the local path did not call urgent: always a second look
+    if local.source in ("choice", "rule"):
         return False
     if numbered_choice(text) is not None or yes_no(text) is not None:
         return False
-    if local.faq is not None or local.scripts or local.red_flags:
+    if local.faq is not None or local.scripts:
         return False
     step = _step(script, conv)
     if script is None or step is None:
@@ -186,6 +199,9 @@ def parse_understanding(
     symptoms = data.get("urgent_symptoms") or []
     if not isinstance(symptoms, list) or not all(isinstance(s, str) for s in symptoms):
         return None
+    category = data.get("emergency_category")
+    if category is not None and category not in EMERGENCY_CATEGORIES:
+        category = None
     procedure = data.get("procedure")
     if procedure is not None and catalog.script(str(procedure)) is None:
         return None
@@ -200,6 +216,7 @@ def parse_understanding(
         source="llm",
         llm_slots=tuple(found),
         urgent_symptoms=tuple(s.strip()[:80] for s in symptoms[:5] if s.strip()),
+        safety=SafetyVerdict(urgent=True, category=category) if chosen == "urgent" else NOT_URGENT,
         procedure=str(procedure) if procedure else None,
     )
 
@@ -228,9 +245,10 @@ def understand_with_llm(
 
     Returns the new understanding (an :class:`LLMUnderstanding`, ``source="llm"``) or
     ``local`` unchanged when the LLM is not worth asking, fails, or answers anything that
-    does not validate; and the call made (None when none was). Local red flags, choice and
-    FAQ always stay; a safety flag the LLM raises (urgent, medical advice, human, complaint)
-    decides the intent.
+    does not validate; and the call made (None when none was). The local choice and FAQ
+    always stay; a safety flag the LLM raises (urgent, medical advice, human, complaint)
+    decides the intent. Urgency only goes up: a local urgent verdict is never asked about,
+    and Gemini's urgent verdict joins the local safety evidence.
     """
     if not worth_asking(catalog, script, conv, text, local, today):
         return local, None
@@ -248,7 +266,15 @@ def understand_with_llm(
     if parsed is None:
         logger.info("gemini understand: reply did not validate; local result stands")
         return local, replace(reply.call, outcome="malformed")
-    intent = "urgent" if local.red_flags else parsed.intent
+    intent = parsed.intent
+    safety = local.safety
+    if parsed.safety.urgent:
+        safety = replace(
+            local.safety,
+            urgent=True,
+            sure=True,
+            category=local.safety.category or parsed.safety.category,
+        )
     scripts = local.scripts
     if not scripts and step is None and parsed.procedure:
         scripts = (parsed.procedure,)
@@ -261,7 +287,8 @@ def understand_with_llm(
         faq_score=local.faq_score,
         scripts=scripts,
         script_score=local.script_score,
-        rule_intents=local.rule_intents,
+        ranked=local.ranked,
+        safety=safety,
     )
     return result, reply.call
 

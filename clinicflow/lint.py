@@ -17,7 +17,17 @@ from pathlib import Path
 from clinicflow import conditions
 from clinicflow.lint_flow import Report, check_graph, edges, hint
 from clinicflow.loader import Reading, check
-from clinicflow.model import FAQ, HANDOFF_REASONS, INTENTS, Clinic, Pos, Script, State
+from clinicflow.model import (
+    EMERGENCY_CATEGORIES,
+    FAQ,
+    HANDOFF_REASONS,
+    INTENTS,
+    Clinic,
+    Pos,
+    RedFlag,
+    Script,
+    State,
+)
 from clinicflow.problems import Problem
 from clinicflow.templates import placeholders
 from clinicflow.text import normalize
@@ -34,6 +44,18 @@ def _check_intent(rep: Report, intent: str, pos: Pos, extra: tuple[str, ...] = (
             f"'{intent}' não é uma intenção conhecida"
             f"{hint(intent, INTENTS + extra)} (veja a lista em docs/script-language.md)",
         )
+
+
+def _check_red_flags(rep: Report, flags: Iterable[RedFlag]) -> None:
+    for i, flag in enumerate(flags):
+        if flag.category is not None and flag.category not in EMERGENCY_CATEGORIES:
+            rep.add(
+                rep.at(f"red_flags.{i}.category", f"red_flags.{i}"),
+                "unknown-category",
+                f"'{flag.category}' não é uma categoria de emergência conhecida"
+                f"{hint(flag.category, EMERGENCY_CATEGORIES)} "
+                f"(categorias: {', '.join(EMERGENCY_CATEGORIES)})",
+            )
 
 
 def _check_texts(
@@ -184,6 +206,7 @@ def _slot_uses(cond: conditions.Condition) -> Iterator[tuple[str, int]]:
 def _check_script_misc(script: Script, clinic: Clinic | None, rep: Report) -> None:
     slots = {slot.name for slot in script.slots}
     _check_texts(rep, _script_texts(script, rep), slots, clinic)
+    _check_red_flags(rep, script.red_flags)
     if not script.triggers.keywords and not script.triggers.examples:
         rep.add(
             rep.at("triggers", "id"),
@@ -241,6 +264,7 @@ def check_clinic(clinic: Clinic) -> list[Problem]:
     for event, _ in clinic.lead_scoring.weights:
         _check_intent(rep, event, rep.at(f"lead_scoring.weights.{event}#key"), SCORE_EVENTS)
     _check_faq_intents(clinic.faq, rep)
+    _check_red_flags(rep, clinic.red_flags)
     texts = [(text, rep.at(f"texts.{key}")) for key, text in clinic.texts]
     texts += [(faq.answer, rep.at(f"faq.{i}.answer")) for i, faq in enumerate(clinic.faq)]
     _check_texts(rep, texts, None, clinic)

@@ -13,7 +13,7 @@ from typing import Any
 
 from clinicflow import slots as slot_values
 from clinicflow.brief import REASON_LABELS
-from clinicflow.model import INTENTS, Catalog, Script, Slot, State
+from clinicflow.model import EMERGENCY_CATEGORIES, INTENTS, Catalog, Script, Slot, State
 from clinicflow.templates import render
 
 HISTORY_TURNS = 6
@@ -122,6 +122,11 @@ def understanding_schema(catalog: Catalog, script: Script | None, routing: bool)
         "confidence": {"type": "NUMBER"},
         "urgent": {"type": "BOOLEAN"},
         "urgent_symptoms": {"type": "ARRAY", "items": {"type": "STRING"}},
+        "emergency_category": {
+            "type": "STRING",
+            "enum": list(EMERGENCY_CATEGORIES),
+            "nullable": True,
+        },
         "medical_advice": {"type": "BOOLEAN"},
         "wants_human": {"type": "BOOLEAN"},
         "complaint": {"type": "BOOLEAN"},
@@ -175,9 +180,16 @@ def understand_system(catalog: Catalog, script: Script | None, step: State | Non
             f"Fatos da clínica:\n{facts_block(catalog)}",
             waiting_for(catalog, script, step),
             f"Intenções permitidas (campo intent):\n{intents}",
-            "Marque urgent=true se ela descreve agora sintomas graves (sangramento intenso, dor "
-            "forte, febre com dor, desmaio, falta de ar, dor no peito, gravidez com dor ou "
-            "sangramento, pensamentos de se machucar) e liste-os em urgent_symptoms. Marque "
+            "Marque urgent=true se ela descreve algo acontecendo agora, com ela ou com alguém "
+            "que está com ela, que precisa de atendimento urgente (sangramento intenso, febre "
+            "depois de procedimento, dor forte, falta de ar ou reação alérgica com inchaço de "
+            "boca, olhos ou garganta, sinais de AVC como boca torta ou fala enrolada, dor no "
+            "peito, perna inchada, vermelha e doendo, desmaio, pensamentos de se machucar, "
+            "gravidez com dor ou sangramento, ferida de cirurgia abrindo ou com pus, violência, "
+            "vômitos sem parar), liste-os em urgent_symptoms e dê a emergency_category. Fatos "
+            "do passado que já passaram, perguntas gerais e histórias de outras pessoas não "
+            "são urgentes. Na dúvida sobre um sintoma que está acontecendo agora, marque "
+            "urgent=true. Marque "
             "medical_advice=true se ela pede diagnóstico, opinião sobre sintoma ou exame, ou "
             "indicação ou dose de remédio. wants_human=true se pede uma pessoa; complaint=true "
             "se reclama. confidence vai de 0 a 1. Não invente dados: slots só com o que está "

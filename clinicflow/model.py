@@ -33,6 +33,23 @@ INTENTS: tuple[str, ...] = (
     "out_of_scope",
 )
 
+#: Emergency categories of the safety detector (each with its own guidance to the patient).
+EMERGENCY_CATEGORIES: tuple[str, ...] = (
+    "bleeding",
+    "fever_infection",
+    "severe_pain",
+    "breathing_allergy",
+    "stroke",
+    "chest_pain",
+    "thrombosis",
+    "fainting",
+    "self_harm",
+    "pregnancy",
+    "wound",
+    "violence",
+    "dehydration",
+)
+
 #: The closed set of reasons a conversation is handed to a human.
 HANDOFF_REASONS: tuple[str, ...] = (
     "schedule",
@@ -192,6 +209,7 @@ class RedFlag:
     id: str
     phrases: tuple[str, ...]
     description: str = ""
+    category: str | None = None  # an emergency category (its guidance); None: the generic one
     pos: Pos = NOWHERE
 
 
@@ -262,11 +280,16 @@ class Script:
 
 @dataclass(frozen=True)
 class IntentDef:
-    """Examples and rule keywords for one intent of the closed vocabulary."""
+    """The catalog's own phrasings of one intent of the closed vocabulary.
+
+    ``examples`` and ``keywords`` train the intent model on top of the shipped corpus;
+    ``exact`` phrases decide the intent when they are the whole message ("atendente").
+    """
 
     name: str
     examples: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    exact: tuple[str, ...] = ()
     pos: Pos = NOWHERE
 
 
@@ -306,8 +329,8 @@ class Hours:
 class Understanding:
     """Confidence thresholds of the understanding cascade (measured; see bench/)."""
 
-    embedding_accept: float = 0.40  # nearest example below this: not understood
-    embedding_sure: float = 0.65  # below this, Gemini (when configured) gets a say
+    intent_accept: float = 0.35  # the model's best intent below this: not understood
+    intent_sure: float = 0.60  # below this a guess never hands off; Gemini gets a say
     faq_accept: float = 0.70  # nearest FAQ question at least this similar: answer it
     route_accept: float = 0.70  # nearest trigger example at least this similar: route
     pos: Pos = NOWHERE

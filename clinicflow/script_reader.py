@@ -96,7 +96,9 @@ def read_red_flags(r: Reader, node: YNode | None, where: str) -> tuple[RedFlag, 
     out: list[RedFlag] = []
     for index, item in enumerate(r.seq(node, f"red_flags de {where}")):
         what = f"o sinal de alerta nº {index + 1} de {where}"
-        entry = r.mapping(item, what, ("id", "description", "phrases"), ("id", "phrases"))
+        entry = r.mapping(
+            item, what, ("id", "description", "phrases", "category"), ("id", "phrases")
+        )
         if entry is None:
             continue
         flag_id = r.text(entry.get("id"), f"o id de {what}") or f"alerta{index + 1}"
@@ -112,6 +114,7 @@ def read_red_flags(r: Reader, node: YNode | None, where: str) -> tuple[RedFlag, 
                 id=flag_id,
                 phrases=tuple(r.texts(entry.get("phrases"), f"as frases de '{flag_id}'")),
                 description=r.text(entry.get("description"), "a descrição", allow_empty=True) or "",
+                category=r.text(entry.get("category"), "a categoria") or None,
                 pos=entry.pos,
             )
         )

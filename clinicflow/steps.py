@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from clinicflow.llm import LLM
 
 MAX_TEXT = 4000  # characters understood per message; the history keeps up to 20k
+# After an opt-out, the bot answers again only when she asks for something.
+_ASKS_AGAIN = frozenset(
+    {"schedule", "human", "ask_price", "ask_info", "ask_location", "ask_hours", "ask_insurance"}
+)
 
 
 class ConvState(TypedDict, total=False):
@@ -172,27 +176,30 @@ class Steps:
         status = conv.get("status")
         if status in ("waiting_human", "human"):
             turn.silent = True
-            flags = self.understander.red_flags(turn.text, self.dialogue.script_of(conv))
-            turn.event("message_while_" + status, red_flags=list(flags))
-            if flags and not conv.get("urgent"):
+            verdict = self.understander.assess(turn.text[:MAX_TEXT], self.dialogue.script_of(conv))
+            flags = list(verdict.signs) if verdict.urgent else []
+            turn.event("message_while_" + status, red_flags=flags)
+            if verdict.urgent and not conv.get("urgent"):
                 # Safety first even while a person has the chat: she is told where to go now,
                 # once, and the staff get an urgent brief.
                 conv["urgent"] = True
-                self.dialogue.urgent_notice(conv, turn)
-                turn.handoff = {"reason": "urgent", "urgent": True, "red_flags": list(flags)}
-                turn.event("handoff_escalated", red_flags=list(flags))
+                self.dialogue.urgent_notice(conv, turn, verdict.category)
+                turn.handoff = {
+                    "reason": "urgent",
+                    "urgent": True,
+                    "red_flags": flags,
+                    "category": verdict.category,
+                    "sure": verdict.sure,
+                }
+                turn.event("handoff_escalated", red_flags=flags, category=verdict.category)
             return Command(update=_state(conv), goto="persist")
         if conv.get("opted_out"):
             mentions = self.understander.script_mentions(turn.text)
-            wants = set(self.understander.rule_intents(turn.text)) & {
-                "schedule",
-                "human",
-                "ask_price",
-                "ask_info",
-                "ask_location",
-                "ask_hours",
-                "ask_insurance",
-            }
+            intent, confidence = self.understander.intent_of(turn.text[:MAX_TEXT])
+            wants = (
+                intent in _ASKS_AGAIN
+                and confidence >= self.catalog.clinic.understanding.intent_sure
+            )
             if not (mentions or wants):
                 turn.silent = True
                 turn.event("message_after_opt_out")
@@ -222,7 +229,7 @@ class Steps:
         u = self.understander.understand(
             text, script=script, expects_choice=expects_choice, expects_yes_no=expects_yes_no
         )
-        if self.llm is not None and not u.confident:
+        if self.llm is not None and (not u.confident or u.second_look):
             u = self._ask_llm(conv, turn, u)
         turn.understanding = u
         turn.event("message_in", intent=u.intent or "", source=u.source)
@@ -315,16 +322,22 @@ class Steps:
         assert u is not None
         d = self.dialogue
         kind = turn.meta.get("kind") or "text"
-        if kind != "text" and not u.red_flags and not turn.text.strip():
+        if kind != "text" and not u.urgent and not turn.text.strip():
             # A photo, document, location or untranscribed audio: acknowledge, keep the step.
             turn.event("media_received", kind=kind)
             d.say(conv, turn, d.text("media_received"))
             if conv.get("state") not in (None, ROUTING):
                 d.reprompt(conv, turn)
             return Command(update=_state(conv), goto="respond")
-        if u.red_flags or (u.intent == "urgent" and acts_on(u)):
-            turn.event("red_flag", flags=list(u.red_flags))
-            d.handoff(conv, turn, "urgent", urgent=True)
+        if u.urgent:
+            turn.event(
+                "red_flag",
+                flags=list(u.red_flags),
+                category=u.safety.category,
+                sure=u.safety.sure,
+                source=u.source,
+            )
+            d.handoff(conv, turn, "urgent", urgent=True, category=u.safety.category)
             return Command(update=_state(conv), goto="respond")
         if u.intent == "opt_out" and acts_on(u):
             d.say(conv, turn, d.text("opt_out"))
@@ -334,7 +347,7 @@ class Steps:
             turn.event("opted_out")
             d.close(conv, turn, "opt_out")
             return Command(update=_state(conv), goto="respond")
-        weak = u.source == "embedding" and not u.sure
+        weak = u.source == "model" and not u.sure
         routing_hint = conv.get("state") in (None, ROUTING) and bool(u.scripts or u.similar_script)
         if u.intent in ("bot_check", "medical_advice") and not (weak or routing_hint):
             turn.event("safety_reply", kind=u.intent)

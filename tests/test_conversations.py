@@ -161,7 +161,7 @@ def test_cli_simulate_json_records(folder_run: Result) -> None:
         assert isinstance(record["replies"], list)
         assert record["llm_calls"] == 0  # --llm none: never an LLM call
         if record["kind"] == "user":
-            assert record["source"] in ("choice", "rule", "embedding", "llm", "fallback")
+            assert record["source"] in ("choice", "rule", "model", "llm", "fallback")
             assert 0.0 <= record["confidence"] <= 1.0
     assert len(stats) == 1 and stats[0]["llm_calls"] == 0
     assert stats[0]["user_turns"] == sum(1 for r in turns if r["kind"] == "user")

@@ -26,7 +26,7 @@ from clinicflow.engine import Engine, TurnResult
 from clinicflow.errors import ConversationError, ScriptError
 from clinicflow.loader import bundled_catalog_path
 
-SOURCES = ("choice", "rule", "embedding", "llm", "fallback")
+SOURCES = ("choice", "rule", "model", "llm", "fallback")
 STATUSES = ("bot", "waiting_human", "human", "closed")
 LEAD_STATUSES = ("new", "engaged", "qualified", "handed_off", "scheduled", "lost")
 HANDOFF_REASONS = ("schedule", "human_request", "urgent", "complaint", "not_understood", "other")
@@ -101,7 +101,7 @@ def test_result_fields_through_slots_faq_and_handoff(engine: Engine) -> None:
     assert r.slots == {"nome": "Ana"}
     assert "slot_filled" in r.event_types
     r = engine.handle(chat, "qual o valor?")
-    assert r.intent == "ask_price" and r.source in ("rule", "embedding")
+    assert r.intent == "ask_price" and r.source in ("rule", "model")
     assert "faq_answered" in r.event_types
     assert r.state == "pergunta_tipo"  # the digression returns to the step it was on
     r = engine.handle(chat, "quero falar com a secretária")

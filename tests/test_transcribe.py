@@ -309,7 +309,7 @@ async def test_runner_builds_the_transcriber_from_the_configured_key(
         assert isinstance(live.engine.llm, GeminiLLM)
         assert live.engine.clock is clock
         await waha.emit(live.hook, "message", waha.voice_message(PATIENT, AUDIO), retries=0)
-        await live.settle()
+        await live.settle(timeout=90)  # a cold runner: the first turn loads the embedding model
         assert [t["text"] for t in live.turns(PATIENT)] == [SAID]
         assert [r["outcome"] for r in _transcriptions(live)] == ["ok"]
     finally:

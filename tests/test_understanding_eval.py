@@ -1,101 +1,60 @@
-"""The held-out evaluation set (tests/data/intent_eval.yaml) stays held out.
+"""The evaluation sets stay apart from what the model learns from.
 
-None of its texts may appear, after :func:`clinicflow.text.normalize`, among the catalog's
-intent examples, FAQ questions or trigger examples: the similarity index is built from those,
-so an overlap would let the evaluation grade the index on its own training data. Accuracy is
-measured by the benchmark, never asserted here.
+Training data (the shipped corpus and the catalog's own intent examples, keywords, FAQ
+questions and red-flag phrases), the tuning set (``understanding_tune.yaml``, thresholds are
+chosen on it) and the test sets (``understanding_blind.yaml``, written without seeing the
+catalog or the corpus; the older ``intent_eval*.yaml``) are separate files by separate
+writers. Independent writers still write some of the same messages ("oi", "qual o valor?"):
+``bench/understanding.py`` reports each figure on the whole set and on the cases whose text is
+not in the training data. The only quality asserted here is the safety floor on the tuning set
+(every emergency urgent, at most one look-alike in fifty flagged), so a change that loses an
+emergency the thresholds were chosen to catch fails the suite.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from clinicflow.loader import load_catalog
-from clinicflow.text import normalize
+from clinicflow.clock import ManualClock
+from clinicflow.engine import Engine
+from clinicflow.model import EMERGENCY_CATEGORIES, INTENTS
 
-EVAL = Path(__file__).parent / "data" / "intent_eval.yaml"
-INTENTS = [
-    "greeting",
-    "thanks",
-    "goodbye",
-    "affirm",
-    "deny",
-    "ask_price",
-    "ask_info",
-    "ask_location",
-    "ask_hours",
-    "ask_insurance",
-    "schedule",
-    "reschedule_cancel",
-    "human",
-    "complaint",
-    "urgent",
-    "medical_advice",
-    "bot_check",
-    "opt_out",
-    "out_of_scope",
-]
+DATA = Path(__file__).parent / "data"
+TUNE = DATA / "understanding_tune.yaml"
+SETS = {"tune": TUNE, "blind": DATA / "understanding_blind.yaml"}
 
 
-def _catalog_texts() -> dict[str, list[str]]:
-    """Normalised catalog text → where it comes from."""
-    catalog = load_catalog(None)
-    seen: dict[str, list[str]] = {}
-
-    def add(text: str, where: str) -> None:
-        seen.setdefault(normalize(text), []).append(where)
-
-    for intent in catalog.clinic.intents:
-        for example in intent.examples:
-            add(example, f"clinic.yaml intents.{intent.name}.examples")
-    for faq in catalog.clinic.faq:
-        for question in faq.questions:
-            add(question, f"clinic.yaml faq {faq.id}")
-    for script in catalog.scripts:
-        for faq in script.faq:
-            for question in faq.questions:
-                add(question, f"{Path(script.path).name} faq {faq.id}")
-        for example in script.triggers.examples:
-            add(example, f"{Path(script.path).name} triggers.examples")
-    return seen
+def _cases(path: Path) -> list[dict[str, object]]:
+    return list(yaml.safe_load(path.read_text("utf-8"))["cases"])
 
 
-def _eval_sections() -> dict[str, list[str]]:
-    data = yaml.safe_load(EVAL.read_text("utf-8"))
-    sections = {"cases": [str(case["text"]) for case in data["cases"]]}
-    for name, texts in (data.get("red_flags") or {}).items():
-        sections[f"red_flags.{name}"] = [str(text) for text in texts]
-    return sections
-
-
-SECTIONS = _eval_sections()
-CATALOG = _catalog_texts()
-
-
-def test_eval_file_shape() -> None:
-    data = yaml.safe_load(EVAL.read_text("utf-8"))
-    assert data["cases"], "no cases"
-    for case in data["cases"]:
-        assert set(case) >= {"text", "intent"}, case
+@pytest.mark.parametrize("name", ["tune", "blind"])
+def test_set_shape(name: str) -> None:
+    for case in _cases(SETS[name]):
+        assert str(case["text"]).strip(), case
         assert case["intent"] in INTENTS, case
-        assert str(case["text"]).strip()
+        if case["intent"] == "urgent":
+            assert case.get("category") in EMERGENCY_CATEGORIES, case
+        else:
+            assert "category" not in case, case
 
 
-@pytest.mark.parametrize("section", sorted(SECTIONS))
-def test_eval_texts_are_not_catalog_examples(section: str) -> None:
-    overlaps = [
-        f"{text!r} == {', '.join(CATALOG[normalize(text)])}"
-        for text in SECTIONS[section]
-        if normalize(text) in CATALOG
-    ]
-    assert not overlaps, "held-out texts found in the catalog:\n" + "\n".join(overlaps)
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    eng = Engine.from_catalog(None, data_dir=tmp_path_factory.mktemp("eval"), clock=ManualClock())
+    yield eng
+    eng.close_resources()
 
 
-@pytest.mark.parametrize("section", sorted(SECTIONS))
-def test_eval_texts_are_unique(section: str) -> None:
-    texts = [normalize(text) for text in SECTIONS[section]]
-    repeated = sorted({t for t in texts if texts.count(t) > 1})
-    assert not repeated, f"repeated in {section}: {repeated}"
+def test_safety_floor_on_the_tuning_set(engine: Engine) -> None:
+    cases = _cases(TUNE)
+    missed = [c["text"] for c in cases if c["intent"] == "urgent"
+              and not engine.classify(str(c["text"])).urgent]  # fmt: skip
+    lookalikes = [c for c in cases if c.get("lookalike")]
+    alarms = [c["text"] for c in lookalikes if engine.classify(str(c["text"])).urgent]
+    assert not missed, f"emergencies not urgent: {missed}"
+    assert len(alarms) <= len(lookalikes) / 50, f"look-alikes flagged: {alarms}"

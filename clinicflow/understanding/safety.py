@@ -1,0 +1,199 @@
+"""The safety detector: does she describe something happening now that needs a person?
+
+Runs on every inbound message, whatever the conversation is doing (also while a human has
+the chat, and on voice-note transcripts), independently of the intent. Recall first: a false
+alarm costs a secretary a minute; a miss can cost a life.
+
+Three kinds of evidence, sentence by sentence (:mod:`clinicflow.understanding.context`):
+
+1. alarm signs in her own words (:mod:`clinicflow.understanding.signs`) and the catalog's
+   red-flag phrases, dropped when a negation governs them ("não estou sangrando");
+2. the trained model's probability that the message is urgent, computed on the sentences
+   that speak of now (a past, hypothetical or someone-else's sentence is left out);
+3. the context: past and over, another person not present, a general question, a message
+   saying it has passed.
+
+The verdict: a strong sign in a sentence about now, or a high probability, is urgent; a
+weaker sign with some probability is urgent too, marked ``sure=False`` (the bot never goes on
+with the script over a symptom it is unsure of). Anything else alarming is reported as
+``symptom`` so Gemini, when configured, takes a second look; Gemini may raise urgency, never
+lower it. Each category carries its own guidance (SAMU 192, CVV 188 only for self-harm, 190 and
+180 for violence), chosen by :func:`guidance_key`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from clinicflow.model import Catalog, RedFlag, Script
+from clinicflow.text import PhraseMatcher
+from clinicflow.understanding.context import Sentence, sentences
+from clinicflow.understanding.corpus import CATEGORIES
+from clinicflow.understanding.signs import SIGNS, Sign
+
+# Chosen on tests/data/understanding_tune.yaml (bench/understanding.py --sweep): every
+# emergency there caught, the fewest look-alikes flagged.
+P_SURE = 0.55  # the model alone: urgent
+P_WITH_SIGN = 0.12  # a weak sign about now plus this much: urgent, not sure
+P_SYMPTOM = 0.25  # below urgency, but worth Gemini's second look
+
+_NEGATED_BEFORE = re.compile(r"\b(?:nao|nunca|nem|sem|jamais)\b(?:\s+\w+){0,3}\s*$")
+
+#: Categories whose guidance is not the generic emergency one (clinic texts
+#: ``urgent_<category>`` / ``emergency_<category>`` override ``urgent`` / ``emergency``).
+OWN_GUIDANCE = ("self_harm", "violence")
+
+
+@dataclass(frozen=True)
+class SafetyVerdict:
+    """What the safety detector concluded about one message.
+
+    ``urgent`` hands off at once; ``sure`` is False when it does so on doubt (a symptom about
+    now, not certain). ``category`` is one of
+    :data:`~clinicflow.understanding.corpus.CATEGORIES` or None; ``signs`` are the alarm
+    signs and red-flag ids found in sentences about now; ``symptom`` says something alarming
+    was mentioned at all (past, someone else's, or too weak); ``discounted`` gives why
+    alarming sentences did not count (``past``, ``other_person``, ``hypothetical``,
+    ``resolved``).
+    """
+
+    urgent: bool = False
+    category: str | None = None
+    probability: float = 0.0
+    sure: bool = True
+    signs: tuple[str, ...] = ()
+    symptom: bool = False
+    discounted: tuple[str, ...] = ()
+
+
+NOT_URGENT = SafetyVerdict()
+
+# The model's probability of ``urgent`` for a text (the text's embedding is computed inside).
+Probability = Callable[[str], float]
+Category = Callable[[str], "tuple[str | None, float]"]
+
+
+@dataclass(frozen=True)
+class _Found:
+    sign: str
+    category: str
+    strong: bool
+
+
+class SafetyDetector:
+    """The detector over one catalog (its red-flag phrases join the built-in signs).
+
+    Thread-safe (read-only after construction).
+    """
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._flags: dict[str, PhraseMatcher] = {"clinic": self._matcher(catalog.clinic.red_flags)}
+        for script in catalog.scripts:
+            self._flags[script.id] = self._matcher(script.red_flags)
+        self._flag_category = {
+            flag.id: flag.category or ""
+            for flags in (catalog.clinic.red_flags, *(s.red_flags for s in catalog.scripts))
+            for flag in flags
+        }
+
+    @staticmethod
+    def _matcher(flags: tuple[RedFlag, ...]) -> PhraseMatcher:
+        return PhraseMatcher((flag.id, phrase) for flag in flags for phrase in flag.phrases)
+
+    def signs_in(self, sentence: Sentence) -> list[_Found]:
+        """Alarm signs and red-flag phrases in one sentence, without negated ones."""
+        found: list[_Found] = []
+        for sign in SIGNS:
+            for match in sign.pattern.finditer(sentence.norm):
+                if not _negated(sentence.norm, match.start(), sign):
+                    found.append(_Found(sign.id, sign.category, sign.strength == "strong"))
+                    break
+        for matcher in self._flags.values():
+            for flag in matcher.keys(sentence.norm):
+                found.append(_Found(flag, self._flag_category.get(flag, ""), True))
+        return found
+
+    def assess(
+        self,
+        text: str,
+        *,
+        probability: float,
+        probability_of: Probability | None = None,
+        category_of: Category | None = None,
+        script: Script | None = None,
+    ) -> SafetyVerdict:
+        """The verdict on ``text``.
+
+        Args:
+            probability: the model's p(urgent) for the whole message (0 without a model).
+            probability_of: p(urgent) of another text (the sentences about now), when some
+                sentences are discounted; None keeps ``probability``.
+            category_of: the model's emergency category of a text, when no sign names one.
+            script: unused by the rules today; kept so a script's context can weigh in.
+        """
+        parts = sentences(text)
+        if not parts:
+            return NOT_URGENT
+        now: list[Sentence] = []
+        reasons: list[str] = []
+        found_now: list[_Found] = []
+        found_any: list[_Found] = []
+        for part in parts:
+            in_part = self.signs_in(part)
+            found_any += in_part
+            if part.discounted:
+                if in_part:
+                    reasons += list(part.reasons)
+                continue
+            now.append(part)
+            found_now += in_part
+        if not now:
+            p_now = 0.0
+        elif len(now) == len(parts) or probability_of is None:
+            p_now = probability
+        else:
+            # Leaving a discounted sentence out may only lower the probability: read alone, a
+            # short clause ("sinto um enjoozinho leve") looks more alarming than in context.
+            p_now = min(probability, probability_of(" ".join(part.text for part in now)))
+        strong = [f for f in found_now if f.strong]
+        weak = [f for f in found_now if not f.strong]
+        urgent, sure = False, True
+        if strong or p_now >= P_SURE:
+            urgent = True
+        elif weak and p_now >= P_WITH_SIGN:
+            urgent, sure = True, False
+        signs = tuple(dict.fromkeys(f.sign for f in found_now))
+        if not urgent:
+            return SafetyVerdict(
+                probability=round(p_now, 3),
+                signs=signs,
+                symptom=bool(found_any) or probability >= P_SYMPTOM,
+                discounted=tuple(dict.fromkeys(reasons)),
+            )
+        category = next((f.category for f in [*strong, *weak] if f.category), None)
+        if category is None and category_of is not None:
+            category, _ = category_of(" ".join(part.text for part in now))
+        return SafetyVerdict(
+            urgent=True,
+            category=category if category in CATEGORIES else None,
+            probability=round(p_now, 3),
+            sure=sure,
+            signs=signs,
+            symptom=True,
+            discounted=tuple(dict.fromkeys(reasons)),
+        )
+
+
+def _negated(norm: str, start: int, sign: Sign) -> bool:
+    """Whether a negation cue governs the sign starting at ``start`` ("não estou sangrando")."""
+    if sign.pattern.pattern.startswith(r"\bnao"):
+        return False
+    return bool(_NEGATED_BEFORE.search(norm[:start]))
+
+
+def guidance_key(category: str | None, base: str) -> str:
+    """The clinic text for a category's guidance: ``urgent_self_harm`` for self-harm, say,
+    else ``base`` (``urgent`` or ``emergency``)."""
+    return f"{base}_{category}" if category in OWN_GUIDANCE else base

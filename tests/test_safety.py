@@ -1,0 +1,211 @@
+"""The safety detector on its own (signs and context, no model), then with the trained model
+through ``Engine.classify`` on the kinds issue 11 names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clinicflow.clock import ManualClock
+from clinicflow.engine import Engine
+from clinicflow.loader import load_catalog
+from clinicflow.model import EMERGENCY_CATEGORIES
+from clinicflow.text import normalize
+from clinicflow.understanding.context import mark_negations, sentences, without_negated
+from clinicflow.understanding.safety import SafetyDetector, guidance_key
+from clinicflow.understanding.signs import SIGNS
+
+DETECTOR = SafetyDetector(load_catalog())
+
+
+def signs_only(text: str, probability: float = 0.0) -> object:
+    return DETECTOR.assess(text, probability=probability)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        pytest.param("to enchendo o absorvente noturno de hora em hora", "bleeding", id="pad"),
+        pytest.param("tirei o diu ontem e to com 39 de febre", "fever_infection", id="fever-iud"),
+        pytest.param("to com uma dor insuportável no pé da barriga", "severe_pain", id="pain"),
+        pytest.param("a boca e os olhos tão inchando depois da injeção", "breathing_allergy", id="swelling"),  # noqa: E501
+        pytest.param("sinto a garganta fechando", "breathing_allergy", id="throat"),
+        pytest.param("a boca dela ficou torta de repente", "stroke", id="face"),
+        pytest.param("ela ta falando enrolado", "stroke", id="speech"),
+        pytest.param("aperto no peito desde cedo", "chest_pain", id="chest"),
+        pytest.param("minha panturrilha ta inchada, vermelha e quente", "thrombosis", id="calf"),
+        pytest.param("acabei de desmaiar no banheiro", "fainting", id="fainted"),
+        pytest.param("to pensando em tirar minha vida", "self_harm", id="self-harm"),
+        pytest.param("to grávida de 8 semanas e sangrando", "pregnancy", id="pregnancy"),
+        pytest.param("deu 2 risquinhos e eu uso diu", "pregnancy", id="pregnant-iud"),
+        pytest.param("os pontos da cirurgia abriram", "wound", id="wound"),
+        pytest.param("meu marido me bateu agora há pouco", "violence", id="violence"),
+        pytest.param("vomitei o dia todo e não paro nada no estômago", "dehydration", id="vomit"),
+    ],
+)  # fmt: skip
+def test_each_category_has_signs_in_her_own_words(text: str, category: str) -> None:
+    verdict = signs_only(text)
+    assert verdict.urgent and verdict.sure, verdict
+    assert verdict.category == category
+
+
+def test_every_sign_names_a_known_category() -> None:
+    assert {sign.category for sign in SIGNS} <= set(EMERGENCY_CATEGORIES)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        pytest.param("ano passado tive hemorragia no parto", "past", id="past"),
+        pytest.param("tive um desmaio na adolescência", "past", id="adolescence"),
+        pytest.param("minha irmã teve trombose", "other_person", id="sister"),
+        pytest.param("sangra muito depois de colocar o diu?", "hypothetical", id="general-question"),  # noqa: E501
+        pytest.param("e se eu desmaiar na hora?", "hypothetical", id="what-if"),
+        pytest.param("tenho pavor dos pontos abrirem", "hypothetical", id="fear"),
+        pytest.param("tive febre depois do diu. já passou", "resolved", id="resolved"),
+    ],
+)  # fmt: skip
+def test_context_discounts_a_sign_even_with_a_high_probability(text: str, reason: str) -> None:
+    verdict = signs_only(text, probability=0.99)
+    assert not verdict.urgent, verdict
+    assert verdict.symptom  # still worth Gemini's second look
+    assert reason in verdict.discounted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("não estou sangrando, só queria saber o valor", id="negated"),
+        pytest.param("to sangrando de raiva com esse boleto", id="figurative"),
+        pytest.param("quase desmaiei de calor na sala de espera kkk", id="figure-of-heat"),
+        pytest.param("adoro vcs, dormi super bem depois da consulta", id="substrings"),
+    ],
+)
+def test_look_alikes_raise_no_sign(text: str) -> None:
+    assert not signs_only(text).urgent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("já passou a dor, agora estou sangrando muito", id="resolved-then-now"),
+        pytest.param("a febre já passou mas agora estou sangrando muito", id="contrast"),
+        pytest.param("ano passado tive trombose. agora a perna ta inchada e vermelha", id="past-then-now"),  # noqa: E501
+        pytest.param("minha mãe tá aqui comigo e a boca dela entortou", id="someone-with-her"),
+        pytest.param("oi, queria saber o preço... na vdd hj to sangrando mto e tonta", id="buried"),
+    ],
+)  # fmt: skip
+def test_what_happens_now_still_counts(text: str) -> None:
+    verdict = signs_only(text)
+    assert verdict.urgent, verdict
+
+
+def test_a_weak_sign_needs_some_probability_and_is_not_sure() -> None:
+    assert not signs_only("to ficando tonta", probability=0.05).urgent
+    verdict = signs_only("to ficando tonta", probability=0.3)
+    assert verdict.urgent and not verdict.sure and verdict.category == "fainting"
+
+
+def test_the_model_alone_decides_above_its_threshold() -> None:
+    verdict = signs_only("nao to bem, preciso de ajuda agora", probability=0.9)
+    assert verdict.urgent and verdict.sure and verdict.signs == ()
+
+
+def test_the_catalog_red_flags_join_the_signs() -> None:
+    verdict = signs_only("acho que estou abortando")
+    assert verdict.urgent and "gravidez_dor_sangramento" in verdict.signs
+
+
+def test_guidance_by_category() -> None:
+    assert guidance_key("self_harm", "urgent") == "urgent_self_harm"
+    assert guidance_key("violence", "emergency") == "emergency_violence"
+    assert guidance_key("bleeding", "urgent") == "urgent"
+    assert guidance_key(None, "emergency") == "emergency"
+
+
+def test_negation_scopes() -> None:
+    norm = normalize("não quero marcar agora, só pesquisando")
+    assert mark_negations(norm) == "nao NEG_quero NEG_marcar NEG_agora so pesquisando"
+    assert without_negated(normalize("não quero falar com robô, quero uma pessoa")) == (
+        "quero uma pessoa"
+    )
+
+
+def test_sentences_split_at_a_contrast() -> None:
+    parts = sentences("tive febre mês passado, mas agora estou sangrando")
+    assert [p.past for p in parts] == [True, False]
+
+
+# -- with the trained model ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    eng = Engine.from_catalog(None, data_dir=tmp_path_factory.mktemp("safety"), clock=ManualClock())
+    yield eng
+    eng.close_resources()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "apliquei a canetinha e minha boca e meus olhos tão inchando, ta coçando tudo",
+        "tomei o antibiótico e apareceram placas vermelhas e sinto a garganta fechando",
+        "tirei o diu hj de manhã e agora to tremendo de frio, o termômetro marcou 39",
+        "minha perna esquerda tá inchada, vermelha e doendo desde ontem, tomo hormônio da menopausa",  # noqa: E501
+        "to menstruada faz 10 dias e hj ta vindo mto forte, encho o absorvente toda hora e to ficando tonta",  # noqa: E501
+    ],
+)  # fmt: skip
+def test_issue_emergencies_are_urgent(engine: Engine, text: str) -> None:
+    u = engine.classify(text)
+    assert u.intent == "urgent" and u.safety.urgent, u
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("PARE", "opt_out"),
+        ("Sair", "opt_out"),
+        ("stop", "opt_out"),
+        ("CANCELAR", "opt_out"),
+        ("não tenho interesse, por favor não me enviem mais nada", "opt_out"),
+        ("quero cancelar minha consulta de quinta", "reschedule_cancel"),
+        ("fui cobrada duas vezes no cartão pela consulta e ninguém resolveu", "complaint"),
+        ("a moça da recepção foi super grossa comigo", "complaint"),
+        ("socorro kkkk quanto custa isso 😂", "ask_price"),
+    ],
+)
+def test_issue_intents(engine: Engine, text: str, intent: str) -> None:
+    assert engine.classify(text).intent == intent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "não quero marcar agora, só to pesquisando",
+        "vou pensar e falar com meu marido, obg",
+        "adorei o atendimento de ontem, obrigada!",
+    ],
+)
+def test_issue_not_requests(engine: Engine, text: str) -> None:
+    u = engine.classify(text)
+    assert u.intent not in ("schedule", "bot_check", "complaint", "human", "urgent"), u
+
+
+def test_a_greeting_adds_no_confidence(engine: Engine) -> None:
+    plain = engine.classify("quero colocar DIU")
+    greeted = engine.classify("Oi, quero colocar DIU")
+    assert greeted.confidence <= plain.confidence + 0.05
+    assert greeted.source != "rule"
+
+
+def test_the_model_is_trained_once_and_cached(engine: Engine, tmp_path: Path) -> None:
+    files = list((engine.data_dir / "models").glob("intents-*.npz"))
+    assert len(files) == 1
+    again = Engine.from_catalog(None, data_dir=engine.data_dir, clock=ManualClock())
+    try:
+        assert again.model.digest == engine.model.digest
+    finally:
+        again.close_resources()
