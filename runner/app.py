@@ -263,11 +263,15 @@ async def webhook(request: web.Request) -> web.Response:
 
 
 def _from_a_browser(request: web.Request) -> str | None:
-    if request.headers.get("Origin") is not None:
-        return "cross-origin requests are refused (set WAHA_HMAC_KEY)"
-    mime = request.content_type.lower()
-    if mime in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
-        return f"content type {mime} is refused: WAHA posts application/json"
+    """Why an unsigned request looks like a browser's (None when it does not).
+
+    A page on another site can make a browser POST here without a CORS preflight (a
+    ``text/plain`` or form body); such a request always carries ``Origin`` (or ``Referer`` /
+    ``Sec-Fetch-*``), which WAHA never sends.
+    """
+    headers = request.headers
+    if "Origin" in headers or "Referer" in headers or "Sec-Fetch-Site" in headers:
+        return "requests from a browser are refused (set WAHA_HMAC_KEY)"
     return None
 
 

@@ -197,12 +197,17 @@ async def test_malformed_chat_ids_are_refused_and_logged_once(
 async def test_unsigned_webhooks_from_a_browser_are_refused(make_live: MakeLive) -> None:
     live = await make_live()
     body = live.waha.webhook("message", live.waha.text_message(PATIENT, "oi")).body
-    async with live.http.post(live.hook, data=body, headers={"Content-Type": "text/plain"}) as r:
-        assert r.status == 403
-    origin = {"Content-Type": "application/json", "Origin": "https://evil.example"}
-    async with live.http.post(live.hook, data=body, headers=origin) as r:
-        assert r.status == 403
+    for browser in (
+        {"Content-Type": "text/plain", "Origin": "https://evil.example"},
+        {"Content-Type": "application/x-www-form-urlencoded", "Origin": "null"},
+        {"Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site"},
+    ):
+        async with live.http.post(live.hook, data=body, headers=browser) as r:
+            assert r.status == 403
     assert live.runtime.conn.execute("SELECT COUNT(*) FROM inbox").fetchone()[0] == 0
+    # A plain client posting text (no browser headers) is not a browser.
+    async with live.http.post(live.hook, data=body.decode()) as r:
+        assert r.status == 200
 
 
 @pytest.mark.parametrize("path", ["/staff/conversations", "/dashboard"])
