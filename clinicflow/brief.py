@@ -7,13 +7,13 @@ internal ids, state names or scores: only what a person at the front desk needs.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from clinicflow import slots as slot_values
 from clinicflow.model import Clinic, Script
+from clinicflow.phones import display_phone, phone_of_chat_id
 
 REASON_LABELS = {
     "schedule": "quer agendar",
@@ -72,14 +72,11 @@ class Brief:
         }
 
 
-def phone_of(chat_id: str) -> str:
-    """A readable phone number from a WhatsApp chat id, when it carries one."""
-    if chat_id.endswith("@c.us") or chat_id.endswith("@s.whatsapp.net"):
-        digits = re.sub(r"\D", "", chat_id.split("@")[0])
-        if digits.startswith("55") and len(digits) in (12, 13):
-            ddd, rest = digits[2:4], digits[4:]
-            return f"+55 {ddd} {rest[:-4]}-{rest[-4:]}"
-        return f"+{digits}"
+def phone_of(chat_id: str, phone: str | None = None) -> str:
+    """A readable phone number: ``phone`` when known, else the one in a ``@c.us`` chat id."""
+    digits = phone or phone_of_chat_id(chat_id)
+    if digits:
+        return display_phone(digits)
     return "não disponível (contato sem número visível)"
 
 
@@ -95,8 +92,10 @@ def compose(
     messages: Sequence[Mapping[str, Any]],
     push_name: str | None = None,
     summary: str | None = None,
+    phone: str | None = None,
 ) -> Brief:
-    """The brief of a conversation being handed off."""
+    """The brief of a conversation being handed off (``phone``: her number when the chat id
+    does not show it, e.g. an ``@lid`` whose number WhatsApp revealed)."""
     collected: list[tuple[str, str]] = []
     name = ""
     if script is not None:
@@ -117,7 +116,7 @@ def compose(
     )
     return Brief(
         patient_name=name or push_name or "não informado",
-        phone=phone_of(chat_id),
+        phone=phone_of(chat_id, phone),
         procedure=procedure,
         reason=reason,
         urgent=urgent,

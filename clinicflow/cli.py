@@ -356,6 +356,11 @@ def _serve_epilog() -> str:
     "--config", "config_file", type=click.Path(path_type=Path), default=None,
     help="Arquivo TOML ou YAML com as configurações (CLINICFLOW_CONFIG).",
 )  # fmt: skip
+@click.option(
+    "--insecure", is_flag=True, default=None,
+    help="Aceita webhooks sem assinatura (sem WAHA_HMAC_KEY) num endereço que não é o local "
+    "(CLINICFLOW_INSECURE=1). Sem isso, o serviço se recusa a iniciar.",
+)  # fmt: skip
 @clean_errors
 def serve(
     host: str | None,
@@ -363,6 +368,7 @@ def serve(
     catalog: Path | None,
     data: Path | None,
     config_file: Path | None,
+    insecure: bool | None,
 ) -> None:
     """Atende o WhatsApp via WAHA: webhooks, respostas, API da equipe (docs/runner.md)."""
     from dataclasses import replace
@@ -371,7 +377,8 @@ def serve(
     from runner.config import RunnerConfig
 
     config = RunnerConfig.from_env(config_file=config_file)
-    overrides: dict[str, Any] = {"host": host, "port": port, "catalog": catalog, "data_dir": data}
+    overrides: dict[str, Any] = {"host": host, "port": port, "catalog": catalog, "data_dir": data,
+                                 "insecure": insecure or None}  # fmt: skip
     run(replace(config, **{k: v for k, v in overrides.items() if v is not None}))
 
 

@@ -11,6 +11,7 @@ import difflib
 from clinicflow.durations import BadTimeText, parse_day_hours, weekday
 from clinicflow.model import Campaign, Clinic, Hours, IntentDef, LeadScoring, Pos, Staff
 from clinicflow.model import Understanding as UnderstandingModel
+from clinicflow.phones import parse_phone, valid_country
 from clinicflow.script_reader import read_faq, read_lead_scoring, read_red_flags
 from clinicflow.yamlsrc import ANY_KEY, Reader, YNode, positions
 
@@ -116,7 +117,7 @@ def _intents(r: Reader, node: YNode | None) -> tuple[IntentDef, ...]:
     return tuple(out)
 
 
-def _staff(r: Reader, node: YNode | None) -> tuple[Staff, ...]:
+def _staff(r: Reader, node: YNode | None, country: str) -> tuple[Staff, ...]:
     out: list[Staff] = []
     for index, item in enumerate(r.seq(node, "staff")):
         entry = r.mapping(
@@ -124,10 +125,20 @@ def _staff(r: Reader, node: YNode | None) -> tuple[Staff, ...]:
         )
         if entry is None:
             continue
+        written = r.text(entry.get("phone"), "o telefone") or ""
+        phone = parse_phone(written, country)
+        if written and phone is None:
+            where = entry.get("phone")
+            r.report(
+                where.pos if where is not None else entry.pos,
+                "bad-phone",
+                f"'{written}' não é um número de telefone válido (escreva com DDD, por "
+                "exemplo +55 11 99999-0001)",
+            )
         out.append(
             Staff(
                 name=r.text(entry.get("name"), "o nome") or "",
-                phone=r.text(entry.get("phone"), "o telefone") or "",
+                phone=phone or written,
                 role=r.text(entry.get("role"), "a função (role)") or "secretary",
                 pos=entry.pos,
             )
@@ -184,8 +195,17 @@ def read_clinic(node: YNode | None, file: str) -> tuple[Clinic | None, Reader]:
     root = r.mapping(node, "clinic.yaml", CLINIC_KEYS, ("clinic", "texts"))
     if root is None:
         return None, r
-    info = r.mapping(root.get("clinic"), "clinic", ("name", "facts"), ("name",))
+    info = r.mapping(root.get("clinic"), "clinic", ("name", "facts", "country"), ("name",))
     name = (r.text(info.get("name"), "o nome da clínica") if info else None) or ""
+    country = (r.text(info.get("country"), "o país (country)") if info else None) or "BR"
+    if not valid_country(country):
+        where = info.get("country") if info else None
+        r.report(
+            where.pos if where is not None else root.pos,
+            "bad-type",
+            f"'{country}' não é um código de país (use o código ISO de duas letras, como BR)",
+        )
+        country = "BR"
     facts: list[tuple[str, str]] = []
     table = r.mapping(info.get("facts"), "clinic.facts", ANY_KEY) if info else None
     for key, value in table.items() if table else ():
@@ -200,7 +220,7 @@ def read_clinic(node: YNode | None, file: str) -> tuple[Clinic | None, Reader]:
             name=name,
             facts=tuple(facts),
             hours=_hours(r, root.get("hours")),
-            staff=_staff(r, root.get("staff")),
+            staff=_staff(r, root.get("staff"), country),
             intents=_intents(r, root.get("intents")),
             texts=_texts(r, root.get("texts"), root.pos),
             faq=read_faq(r, root.get("faq"), "clinic.yaml"),
@@ -211,6 +231,7 @@ def read_clinic(node: YNode | None, file: str) -> tuple[Clinic | None, Reader]:
             understanding=_understanding(r, root.get("understanding")),
             path=file,
             pos=root.pos,
+            country=country.upper(),
             positions=tuple(positions(root).items()),
         ),
         r,

@@ -303,7 +303,11 @@ def _authorized(request: web.Request, token: str | None) -> bool:
         given = header[len("Bearer ") :].strip()
     if not token:
         return False
-    return hmac.compare_digest(given.encode(), token.encode())
+    # surrogateescape: a header with undecodable bytes ("Bearer \xff") is a wrong token, not
+    # an error.
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), token.encode("utf-8", "surrogateescape")
+    )
 
 
 def _period(query: Any, tz: str, now: datetime) -> tuple[datetime, datetime | None]:

@@ -214,10 +214,13 @@ class Engine:
         push_name: str | None = None,
         referral: Mapping[str, Any] | None = None,
         kind: str = "text",
+        phone: str | None = None,
     ) -> TurnResult:
         """Process one patient message and return what to reply.
 
         Never raises for bad input: empty, emoji-only or huge texts get a sensible reply.
+        ``phone`` (E.164 digits) is her number when ``chat_id`` does not show it (an
+        ``@lid``); the hand-off brief shows it.
         """
         if not isinstance(chat_id, str) or not chat_id.strip():
             raise ConversationError("a chat id is required")
@@ -231,6 +234,7 @@ class Engine:
                 "push_name": push_name,
                 "referral": dict(referral) if referral else None,
                 "kind": kind,
+                "phone": phone,
             },
         )
         started = turn.started = perf_counter()

@@ -1,18 +1,32 @@
 """The durable inbox: every inbound WhatsApp message, stored once, before WAHA gets its 200.
 
 Rows live in the ``inbox`` table of the clinic's SQLite file (beside the engine's history).
-``UNIQUE(session, message_id)`` makes the dedupe atomic: WAHA's retries, the ``message`` /
-``message.any`` pair and engine duplicates all hit ``INSERT OR IGNORE`` and only the first
-copy becomes a row, even when two copies arrive at the same instant. Envelope ids are kept
-too (``inbox_envelopes``), so a byte-identical retry is recognised before anything else.
+The dedupe is atomic (one write transaction per message, ``UNIQUE(session, message_id)``):
+WAHA's retries, the ``message`` / ``message.any`` pair and engine duplicates hit
+``INSERT OR IGNORE`` and only the first copy becomes a row, even when two copies arrive at the
+same instant. WhatsApp's own message key (``wa_key``) catches the copies WAHA files under
+another id: one message delivered under both the ``@lid`` and the ``@c.us`` id is stored once.
+A key counts as the same message when the row is the same person's, or the ids are a lid and
+a phone (the twins); two phones whose keys happen to collide are two messages. Envelope ids
+are kept too (``inbox_envelopes``), so a byte-identical retry is recognised before anything
+else.
 
-A row moves ``received → processing → done`` (or ``ignored`` / ``error``)::
+A row's ``chat_id`` is the person's identity (:mod:`clinicflow.identity`), recorded in the
+same transaction; the id she wrote from is in ``meta["from"]``. The twin id of a duplicate is
+linked to the original's identity.
+
+A row moves ``received → processing → done`` (or ``ignored`` / ``error`` / ``revoked``)::
 
     received     stored, acknowledged, waiting for its chat's worker
     processing   part of a batch (``batch_id``) handed to the engine
     done         the turn ran and its replies are in the outbox (same transaction)
-    ignored      nothing to do (e.g. a takeover for an unknown chat)
+    ignored      nothing to do (a takeover for an unknown chat, a protocol message)
     error        the engine failed on it; logged, never retried in a loop
+    revoked      she deleted it for everyone before its turn ran: kept, never answered
+
+An edit or a revoke of a message still ``received`` is applied at the door, in the edit's
+own insert transaction (:meth:`Inbox.add`): the turn then runs on the new text, or not at
+all. Later edits and revokes stay ``received`` for the worker to record.
 
 After a crash, :meth:`Inbox.pending` returns what was not finished; a ``processing`` batch is
 checked against the engine's history before it runs again (see ``runner.processor``).
@@ -27,6 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from clinicflow.identity import Identities, Person
 from clinicflow.webhooks import Inbound
 
 _SCHEMA = """
@@ -54,6 +69,8 @@ CREATE TABLE IF NOT EXISTS inbox_envelopes (
 """
 
 OPEN = ("received", "processing")
+# Kinds whose text an edit may replace (not events, not staff commands).
+_EDITABLE = ("text", "image", "video", "document", "other")
 
 
 @dataclass(frozen=True)
@@ -70,12 +87,17 @@ class InboxItem:
     meta: dict[str, Any]
     status: str
     batch_id: str | None
+    wa_key: str | None = None
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the inbox tables if they are missing (idempotent)."""
+    """Create the inbox tables if they are missing, and add what older files lack."""
     with conn:
         conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(inbox)")}
+        if "wa_key" not in columns:
+            conn.execute("ALTER TABLE inbox ADD COLUMN wa_key TEXT")
+        conn.execute("CREATE INDEX IF NOT EXISTS inbox_key ON inbox (session, wa_key)")
 
 
 class Inbox:
@@ -84,23 +106,38 @@ class Inbox:
     Args:
         conn: a connection to the clinic's database (:func:`clinicflow.storage.connect`).
             Use it from one thread (the runner's event loop).
+        identities: the identity tables on the same connection (default: opened here).
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, identities: Identities | None = None) -> None:
         self.conn = conn
         ensure_schema(conn)
+        self.identities = identities or Identities(conn)
+        if not conn.execute("SELECT 1 FROM wa_ids LIMIT 1").fetchone():
+            # A data dir from before identities: each chat so far is its own person.
+            with conn:
+                conn.execute(
+                    "INSERT OR IGNORE INTO wa_ids (wa_id, identity, seen_at) "
+                    "SELECT chat_id, chat_id, MIN(received_at) FROM inbox GROUP BY chat_id"
+                )
 
-    def add(self, inbound: Inbound, *, kind: str | None = None) -> bool:
+    def add(
+        self, inbound: Inbound, *, kind: str | None = None, person: Person | None = None
+    ) -> bool:
         """Store one inbound message unless it is already known.
 
         Args:
             inbound: the parsed webhook.
-            kind: overrides ``inbound.kind`` (``takeover``, ``staff_command``).
+            kind: overrides ``inbound.kind`` (``takeover``, ``staff_command``, ``staff_note``).
+            person: who wrote it (:meth:`Identities.resolve`); the row is filed under her
+                identity and her ids are recorded with it. None: filed under the chat id.
 
         Returns:
-            True when the message is new; False for a duplicate (same envelope, or same
-            message id in the same session).
+            True when the message is new; False for a duplicate (same envelope, same message
+            id, or same WhatsApp key in the same session).
         """
+        person = person or Person(inbound.chat_id, None, inbound.chat_id, (inbound.chat_id,))
+        kind = kind or inbound.kind
         meta = {
             "push_name": inbound.push_name,
             "referral": inbound.referral,
@@ -108,6 +145,9 @@ class Inbox:
             "media_mimetype": inbound.media_mimetype,
             "media_error": inbound.media_error,
             "event": inbound.event,
+            "from": inbound.chat_id,
+            "phone": person.phone,
+            "target_key": inbound.target_key,
         }
         now = time.time()
         with self.conn:
@@ -119,22 +159,88 @@ class Inbox:
                 )
                 if seen.rowcount == 0:
                     return False
+            twin = self._same_message(inbound, person)
+            if twin is not None:  # the same message under her other id: learn that id
+                self.identities.link(person.ids, twin, now)
+                return False
+            status = "received"
+            if kind == "edit" and self._edit_pending(inbound, person.identity):
+                status = "done"  # applied at the door: her turn runs on the new text
+            elif kind == "revoke" and self._revoke_pending(inbound, person.identity):
+                status = "done"
             cursor = self.conn.execute(
                 "INSERT OR IGNORE INTO inbox (session, message_id, envelope_id, chat_id, "
-                "timestamp, text, kind, meta, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "timestamp, text, kind, meta, received_at, status, wa_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     inbound.session,
                     inbound.message_id,
                     inbound.envelope_id,
-                    inbound.chat_id,
+                    person.identity,
                     inbound.timestamp,
                     inbound.text,
-                    kind or inbound.kind,
+                    kind,
                     json.dumps(meta, ensure_ascii=False),
                     now,
+                    status,
+                    inbound.wa_key or None,
                 ),
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount == 1:
+                self.identities.record(person, now, wrote=kind != "takeover")
+                return True
+            return False
+
+    def _same_message(self, inbound: Inbound, person: Person) -> str | None:
+        """The identity of a stored copy of this message (same WhatsApp key), if any."""
+        if not inbound.wa_key:
+            return None
+        rows = self.conn.execute(
+            "SELECT chat_id, meta FROM inbox WHERE session = ? AND wa_key = ?",
+            (inbound.session, inbound.wa_key),
+        ).fetchall()
+        for chat_id, meta in rows:
+            written_from = json.loads(meta or "{}").get("from") or chat_id
+            servers = {str(written_from).rpartition("@")[2], inbound.chat_id.rpartition("@")[2]}
+            if chat_id == person.identity or servers == {"lid", "c.us"}:
+                return str(chat_id)
+        return None
+
+    def _edit_pending(self, inbound: Inbound, identity: str) -> bool:
+        if not inbound.target_key or not inbound.text:
+            return False  # an encrypted edit: the new text is unknown
+        row = self.conn.execute(
+            "SELECT id, text, meta FROM inbox WHERE session = ? AND wa_key = ? AND chat_id = ? "
+            f"AND status = 'received' AND kind IN ({', '.join('?' * len(_EDITABLE))})",
+            (inbound.session, inbound.target_key, identity, *_EDITABLE),
+        ).fetchone()
+        if row is None:
+            return False
+        meta = json.loads(row[2] or "{}")
+        meta.setdefault("edited_from", row[1])
+        self.conn.execute(
+            "UPDATE inbox SET text = ?, meta = ? WHERE id = ?",
+            (inbound.text, json.dumps(meta, ensure_ascii=False), row[0]),
+        )
+        return True
+
+    def _revoke_pending(self, inbound: Inbound, identity: str) -> bool:
+        if not inbound.target_key:
+            return False
+        cursor = self.conn.execute(
+            "UPDATE inbox SET status = 'revoked', processed_at = ? WHERE session = ? "
+            "AND wa_key = ? AND chat_id = ? AND status = 'received'",
+            (time.time(), inbound.session, inbound.target_key, identity),
+        )
+        return cursor.rowcount > 0
+
+    def by_key(self, session: str, wa_key: str, chat_id: str) -> InboxItem | None:
+        """The row of a chat with this WhatsApp key (the message an edit or revoke is about)."""
+        row = self.conn.execute(
+            "SELECT * FROM inbox WHERE session = ? AND wa_key = ? AND chat_id = ?",
+            (session, wa_key, chat_id),
+        ).fetchone()
+        return None if row is None else _item(row)
 
     def pending(self, chat_id: str | None = None) -> list[InboxItem]:
         """Unfinished rows (received or processing), in ``payload.timestamp`` order.
@@ -191,9 +297,8 @@ class Inbox:
 
 
 def _item(row: sqlite3.Row | tuple[Any, ...]) -> InboxItem:
-    (id_, session, message_id, _env, chat_id, ts, text, kind, meta, status, batch_id) = tuple(row)[
-        :11
-    ]
+    values = tuple(row)
+    (id_, session, message_id, _env, chat_id, ts, text, kind, meta, status, batch_id) = values[:11]
     return InboxItem(
         id=id_,
         session=session,
@@ -205,6 +310,7 @@ def _item(row: sqlite3.Row | tuple[Any, ...]) -> InboxItem:
         meta=json.loads(meta or "{}"),
         status=status,
         batch_id=batch_id,
+        wa_key=values[13] if len(values) > 13 else None,
     )
 
 

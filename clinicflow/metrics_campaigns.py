@@ -1,4 +1,10 @@
-"""Campaign figures and conversations per day for :mod:`clinicflow.metrics`.
+"""Which campaign brought a conversation, campaign figures and conversations per day.
+
+:func:`campaign_for` credits a new conversation: an ad click's referral (title, body, ad id,
+URL, click id) is matched against the configured campaigns' ids, names and patterns; the
+first message against the patterns. Matching is on normalised words (accents, case,
+WhatsApp abbreviations, articles and prepositions do not matter), so "vi o anúncio sobre a
+menopausa" matches the pattern "anuncio sobre menopausa".
 
 A campaign's *period cost* is its monthly cost spread over calendar months in the clinic's
 time zone and summed over the report's period: a whole month costs the monthly cost, 15 days
@@ -7,16 +13,103 @@ of a 30-day month half of it. Cost per lead and per scheduled patient divide the
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from clinicflow.metrics_history import ChatFacts
-from clinicflow.model import Catalog
+from clinicflow.model import Campaign, Catalog
+from clinicflow.text import words
 
 _MAX_DAYS = 400
 ORIGIN_NAMES = {"organic": "Orgânico", "ad_referral": "Anúncio não cadastrado"}
+# Words that do not tell one campaign from another.
+# fmt: off
+_FILLER = frozenset({
+    "o", "a", "os", "as", "um", "uma", "uns", "umas", "de", "do", "da", "dos", "das", "no",
+    "na", "nos", "nas", "em", "num", "numa", "sobre", "pelo", "pela", "pelos", "pelas", "por",
+    "para", "com", "e", "ao", "aos",
+})
+_CHANNEL_WORDS = frozenset({
+    "instagram", "insta", "ig", "facebook", "fb", "meta", "google", "ads", "ad", "anuncio",
+    "anuncios", "whatsapp", "zap", "tiktok", "youtube", "campanha", "site",
+})
+# fmt: on
+# Referral fields, in the names WAHA's engines and the WhatsApp Cloud API use.
+_ID_FIELDS = ("id", "source_id", "sourceId", "clid", "ctwa", "ctwa_clid", "ctwaClid")
+_URL_FIELDS = ("url", "source_url", "sourceUrl")
+_TEXT_FIELDS = ("title", "headline", "body", "description")
+
+
+def campaign_for(
+    campaigns: Sequence[Campaign], referral: Mapping[str, Any] | None, text: str
+) -> str:
+    """The origin of a new conversation: a campaign id, ``ad_referral`` (an ad click that
+    matches no campaign) or ``organic``.
+
+    Args:
+        campaigns: the clinic's campaigns.
+        referral: the click-to-WhatsApp ad details of the first message, if any.
+        text: the first message.
+    """
+    if referral:
+        found = _by_referral(campaigns, referral)
+        if found is not None:
+            return found
+    found = _by_patterns(campaigns, text)
+    if found is not None:
+        return found
+    return "ad_referral" if referral else "organic"
+
+
+def _by_referral(campaigns: Sequence[Campaign], referral: Mapping[str, Any]) -> str | None:
+    def field(*names: str) -> list[str]:
+        return [str(referral[n]) for n in names if isinstance(referral.get(n), str | int)]
+
+    named = {v.strip().casefold() for v in field(*_ID_FIELDS, *_TEXT_FIELDS, *_URL_FIELDS)}
+    for campaign in campaigns:  # the ad's id, title or URL is the campaign's id or name
+        if campaign.id.casefold() in named or campaign.name.strip().casefold() in named:
+            return campaign.id
+    url_parts = {p for url in field(*_URL_FIELDS) for p in re.split(r"[^\w-]+", url.casefold())}
+    for campaign in campaigns:  # ...?utm_campaign=ig_diu
+        if campaign.id.casefold() in url_parts:
+            return campaign.id
+    ad_text = "\n".join(field(*_TEXT_FIELDS))
+    found = _by_patterns(campaigns, ad_text)
+    if found is not None:
+        return found
+    ad_words = set(_tokens(ad_text))
+    best, best_score = None, 0.0
+    for campaign in campaigns:  # the campaign's subject ("Instagram — DIU") in the ad's title
+        topic = set(_tokens(campaign.name)) - _CHANNEL_WORDS - set(_tokens(campaign.channel))
+        if topic:
+            score = len(topic & ad_words) / len(topic)
+            if score >= 0.5 and score > best_score:
+                best, best_score = campaign.id, score
+    return best
+
+
+def _by_patterns(campaigns: Sequence[Campaign], text: str) -> str | None:
+    tokens = _tokens(text)
+    for campaign in campaigns:
+        for pattern in campaign.patterns:
+            wanted = _tokens(pattern)
+            if wanted and _contains(tokens, wanted):
+                return campaign.id
+    return None
+
+
+def _tokens(text: str) -> list[str]:
+    return [w for w in words(text or "") if w not in _FILLER]
+
+
+def _contains(tokens: list[str], wanted: list[str]) -> bool:
+    size = len(wanted)
+    return any(tokens[i : i + size] == wanted for i in range(len(tokens) - size + 1))
 
 
 @dataclass(frozen=True)

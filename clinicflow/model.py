@@ -295,7 +295,7 @@ class IntentDef:
 
 @dataclass(frozen=True)
 class Staff:
-    """A person the hand-off brief is sent to."""
+    """A person the hand-off brief is sent to; ``phone`` is E.164 digits once loaded."""
 
     name: str
     phone: str
@@ -353,6 +353,7 @@ class Clinic:
     understanding: Understanding = field(default_factory=Understanding)
     path: str = "<memory>"
     pos: Pos = NOWHERE
+    country: str = "BR"  # ISO 3166 code for phone numbers written without a country code
     # Where each value was written, by dotted path ("texts.welcome"); see Script.positions.
     positions: tuple[tuple[str, Pos], ...] = field(default=(), compare=False, repr=False)
 

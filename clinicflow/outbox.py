@@ -201,20 +201,41 @@ class Outbox:
         row = self.conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()
         return int(row[0])
 
-    def is_own(self, chat_id: str, waha_message_id: str, text: str, window_s: float = 600) -> bool:
-        """True when a ``fromMe`` message is one of ours (by WAHA id, or same text lately).
+    def is_own(
+        self,
+        chat_id: str | Iterable[str],
+        waha_message_id: str,
+        text: str,
+        window_s: float = 600,
+        *,
+        wa_key: str | None = None,
+    ) -> bool:
+        """True when a ``fromMe`` message is one of ours: its WAHA id (or WhatsApp key, the
+        same under the ``@lid`` and the ``@c.us`` id) is in the outbox, or the same text went
+        to one of ``chat_id`` lately.
 
-        The text check covers engines that echo API sends as ``source: app`` with another id.
+        The text check covers engines that echo API sends as ``source: app`` with another id,
+        and echoes that arrive before WAHA's answer to ``sendText`` gave us the id. A
+        ``source: api`` message that matches nothing was sent by another tool (the WAHA
+        dashboard, Chatwoot, n8n): a person, not us.
         """
         row = self.conn.execute(
             "SELECT 1 FROM outbox WHERE waha_message_id = ? LIMIT 1", (waha_message_id,)
         ).fetchone()
+        if row is None and wa_key:
+            pattern = "%\\_" + wa_key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            row = self.conn.execute(
+                "SELECT 1 FROM outbox WHERE waha_message_id LIKE ? ESCAPE '\\' LIMIT 1",
+                (pattern,),
+            ).fetchone()
         if row is not None:
             return True
+        chats = [chat_id] if isinstance(chat_id, str) else list(dict.fromkeys(chat_id))
+        marks = ", ".join("?" * len(chats))
         row = self.conn.execute(
-            "SELECT 1 FROM outbox WHERE chat_id = ? AND text = ? AND created_at > ? "
+            f"SELECT 1 FROM outbox WHERE chat_id IN ({marks}) AND text = ? AND created_at > ? "
             "AND status IN ('pending', 'sent') LIMIT 1",
-            (chat_id, text, time.time() - window_s),
+            (*chats, text, time.time() - window_s),
         ).fetchone()
         return row is not None
 

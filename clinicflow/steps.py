@@ -16,6 +16,7 @@ thread would need every message during the human's turn to be a resume command.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from time import perf_counter
@@ -25,6 +26,7 @@ from clinicflow import brief as briefs
 from clinicflow import history, lead
 from clinicflow.clock import iso
 from clinicflow.dialogue import ROUTING, Dialogue, Turn, acts_on
+from clinicflow.metrics_campaigns import campaign_for
 from clinicflow.model import Catalog, Script
 from clinicflow.storage import Store
 from clinicflow.understanding import Understander, Understanding
@@ -157,16 +159,7 @@ class Steps:
         turn.event("conversation_started", origin=conv["origin"])
 
     def _origin(self, turn: Turn) -> str:
-        referral = turn.meta.get("referral")
-        if referral:
-            wanted = str(referral.get("source_id") or referral.get("title") or "")
-            for campaign in self.catalog.clinic.campaigns:
-                if campaign.id == wanted or campaign.name == wanted:
-                    return campaign.id
-            found = self.engine.campaigns.keys(str(referral.get("title") or ""))
-            return found[0] if found else "ad_referral"
-        found = self.engine.campaigns.keys(turn.text)
-        return found[0] if found else "organic"
+        return campaign_for(self.catalog.clinic.campaigns, turn.meta.get("referral"), turn.text)
 
     def guards(self, state: ConvState, runtime: Runtime[Turn]) -> Command[Any]:
         from langgraph.types import Command
@@ -325,7 +318,7 @@ class Steps:
         if kind != "text" and not u.urgent and not turn.text.strip():
             # A photo, document, location or untranscribed audio: acknowledge, keep the step.
             turn.event("media_received", kind=kind)
-            d.say(conv, turn, d.text("media_received"))
+            d.say(conv, turn, _media_ack(d, kind))
             if conv.get("state") not in (None, ROUTING):
                 d.reprompt(conv, turn)
             return Command(update=_state(conv), goto="respond")
@@ -418,6 +411,7 @@ class Steps:
             messages=history,
             push_name=conv.get("push_name"),
             summary=self._summary(conv, turn, history),
+            phone=turn.meta.get("phone"),
         )
         turn.handoff["brief"] = brief.text()
         return {
@@ -431,3 +425,11 @@ class Steps:
             "state": conv.get("state") or "",
             "at": now,
         }
+
+
+def _media_ack(d: Dialogue, kind: str) -> str:
+    """The acknowledgement of a message the bot cannot read: an audio is called an audio."""
+    if kind in ("voice", "audio"):
+        with contextlib.suppress(KeyError):
+            return d.text("audio_received")
+    return d.text("media_received")

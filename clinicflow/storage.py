@@ -61,6 +61,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
         "script_id": str,
         "state": str,
         "at": str,
+        "revoked_at": str,  # she deleted it for everyone: kept, but out of the transcript
     },
     "events": {
         "id": int,
@@ -255,13 +256,48 @@ class Store:
         return row
 
     def messages(self, chat_id: str, limit: int | None = None) -> list[dict[str, Any]]:
-        """Messages of a chat, oldest first (the last ``limit`` when given)."""
+        """The transcript of a chat, oldest first (the last ``limit`` when given).
+
+        Messages the patient deleted for everyone (``revoked_at`` set) are left out.
+        """
+        visible = "chat_id = ? AND revoked_at IS NULL"
         if limit is None:
-            return self.query("SELECT * FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,))
+            return self.query(f"SELECT * FROM messages WHERE {visible} ORDER BY id", (chat_id,))
         rows = self.query(
-            "SELECT * FROM messages WHERE chat_id = ? ORDER BY id DESC LIMIT ?", (chat_id, limit)
+            f"SELECT * FROM messages WHERE {visible} ORDER BY id DESC LIMIT ?", (chat_id, limit)
         )
         return rows[::-1]
+
+    def revoke_message(self, chat_id: str, channel_message_id: str, text: str, at: str) -> str:
+        """Take a message the patient deleted for everyone out of the transcript.
+
+        Args:
+            chat_id: the conversation.
+            channel_message_id: the WhatsApp id its turn was stored under (the batch's first).
+            text: what she had written (one message may have been merged with others).
+            at: when it was deleted (ISO).
+
+        Returns:
+            ``revoked`` (the row is kept, marked, and hidden), ``trimmed`` (a merged turn:
+            her deleted line is taken out of the text), or ``missing`` (no such turn).
+        """
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT id, text FROM messages WHERE chat_id = ? AND direction = 'in' "
+                "AND channel_message_id = ? AND revoked_at IS NULL ORDER BY id LIMIT 1",
+                (chat_id, channel_message_id),
+            ).fetchone()
+            if row is None:
+                return "missing"
+            lines = str(row[1]).split("\n")
+            if text and text in lines and len(lines) > 1:
+                lines.remove(text)
+                conn.execute(
+                    "UPDATE messages SET text = ? WHERE id = ?", ("\n".join(lines), row[0])
+                )
+                return "trimmed"
+            conn.execute("UPDATE messages SET revoked_at = ? WHERE id = ?", (at, row[0]))
+            return "revoked"
 
     def events(self, chat_id: str) -> list[dict[str, Any]]:
         rows = self.query("SELECT * FROM events WHERE chat_id = ? ORDER BY id", (chat_id,))

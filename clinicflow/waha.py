@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 
@@ -126,6 +126,21 @@ class WahaClient:
         info = _json_or_none(raw)
         status = info.get("status") if isinstance(info, dict) else None
         return status if isinstance(status, str) and status else None
+
+    async def lid_phone(self, lid: str) -> str | None:
+        """The phone chat id (``<digits>@c.us``) behind an ``@lid``, when WhatsApp shows it.
+
+        ``GET /api/{session}/lids/{lid}`` answers ``{"lid", "pn"}``; ``pn`` is null when the
+        person keeps her number hidden.
+
+        Raises:
+            ChannelError: WAHA unreachable or refusing (the caller may try again later).
+        """
+        path = f"/api/{quote(self.session, safe='')}/lids/{quote(lid, safe='')}"
+        _, raw = await self._call("GET", path, None)
+        body = _json_or_none(raw)
+        pn = body.get("pn") if isinstance(body, dict) else None
+        return normalize_chat_id(pn) if isinstance(pn, str) and "@" in pn else None
 
     async def download_media(self, url: str, *, max_bytes: int = MAX_MEDIA_BYTES) -> bytes:
         """Download a media file WAHA announced in a webhook (``media.url``).

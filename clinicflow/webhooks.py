@@ -5,9 +5,16 @@ into one of three values, and raises nothing but :class:`~clinicflow.errors.Webh
 (whose ``status`` is the HTTP code to answer with), whatever the body holds::
 
     parse_webhook(raw) -> Inbound          a message / message.any event, engine differences
-                                           smoothed out (chat id, voice notes, ad referrals)
+                                           smoothed out (chat id, voice notes, ad referrals),
+                                           or an event about a message: message.edited,
+                                           message.revoked, message.reaction, call.received
+                                           (``kind`` edit / revoke / reaction / call)
                        -> SessionStatus    a session.status event (track WORKING)
-                       -> Ignored          any other event; answer 200 and drop it
+                       -> Ignored          any other event, or a chat id that is not a
+                                           well-formed WhatsApp id (``bad_id``); answer 200
+
+Text is cleaned at the door: a lone UTF-16 surrogate (which JSON allows, and SQLite cannot
+store) becomes U+FFFD, in every string of the body.
 """
 
 from __future__ import annotations
@@ -16,25 +23,37 @@ import hashlib
 import hmac
 import json
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from clinicflow._wamessage import (
+    SYSTEM_KINDS,
     MessageKind,
+    SystemEvent,
     alt_chat_id,
     as_dict,
     as_str,
+    bare_key,
     kind_of,
+    message_key,
     normalize_chat_id,
     push_name,
     referral,
+    system_event,
 )
 from clinicflow.errors import WebhookError
+from clinicflow.phones import well_formed_chat_id
 
 ChatKind = Literal["direct", "lid", "group", "status", "broadcast", "newsletter", "unknown"]
 
 MAX_WEBHOOK_BYTES = 256 * 1024
 _MESSAGE_EVENTS = frozenset({"message", "message.any"})
+# Events about a message, read into an Inbound whose kind says which.
+_ABOUT_EVENTS = frozenset(
+    {"message.edited", "message.revoked", "message.reaction", "call.received"}
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,11 @@ class Inbound:
     ``media_error`` is true when the message has media that cannot be downloaded (WAHA
     reported an error, or skipped the download). ``timestamp`` is unix seconds. ``source``
     (``api``: sent through WAHA, ``app``: typed on a phone) matters only when ``from_me``.
+
+    ``wa_key`` is WhatsApp's own message id (the same when WAHA delivers one message under
+    the ``@lid`` and the ``@c.us`` id). For an event about another message (``kind`` edit,
+    revoke, reaction, poll_vote) ``target_key`` is that message's key and ``text`` the new
+    text of an edit ("" when the engine does not show it) or the reaction's emoji.
     """
 
     event: str
@@ -67,6 +91,13 @@ class Inbound:
     raw_payload: dict[str, Any]
     engine: str | None = None
     participant: str | None = None
+    wa_key: str = ""
+    target_key: str | None = None
+
+    @property
+    def is_system(self) -> bool:
+        """True for events that are not something a person said (edits, calls, ...)."""
+        return self.kind in SYSTEM_KINDS
 
 
 @dataclass(frozen=True)
@@ -79,10 +110,14 @@ class SessionStatus:
 
 @dataclass(frozen=True)
 class Ignored:
-    """An event we acknowledge and drop; ``reason`` says why (for logs)."""
+    """An event we acknowledge and drop; ``reason`` says why (for logs).
+
+    ``bad_id`` is set when the chat id is not a well-formed WhatsApp id (log it escaped).
+    """
 
     reason: str
     event: str | None = None
+    bad_id: str | None = None
 
 
 def verify_hmac(raw: bytes, key: str, signature: str | None) -> bool:
@@ -162,28 +197,96 @@ def parse_webhook(
     event = envelope.get("event")
     if not isinstance(event, str) or not event:
         raise WebhookError("envelope has no event", status=400)
-    if event not in _MESSAGE_EVENTS and event != "session.status":
+    if event not in _MESSAGE_EVENTS | _ABOUT_EVENTS and event != "session.status":
         return Ignored(f"event {event!r} is not handled", event)
     session = envelope.get("session")
     if not isinstance(session, str) or not session:
         raise WebhookError("envelope has no session", status=400)
     payload = envelope.get("payload")
     if not isinstance(payload, dict):
+        if event in _ABOUT_EVENTS:  # a side event: nothing to retry for
+            return Ignored(f"{event} without a payload", event)
         raise WebhookError("envelope has no payload object", status=400)
     if event == "session.status":
         status = payload.get("status")
         if not isinstance(status, str) or not status:
             raise WebhookError("session.status payload has no status", status=400)
         return SessionStatus(session, status)
-    return _parse_message(envelope, event, session, payload)
+    envelope = clean_strings(envelope)
+    payload = envelope["payload"]
+    if event in _ABOUT_EVENTS:
+        return _parse_about(envelope, event, session, payload)
+    inbound = _parse_message(envelope, event, session, payload)
+    if not well_formed_chat_id(inbound.chat_id):
+        return Ignored("malformed chat id", event, bad_id=inbound.chat_id)
+    return inbound
+
+
+def clean_strings(value: Any) -> Any:
+    """``value`` with every lone UTF-16 surrogate (in strings and keys) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {clean_strings(k): clean_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_strings(v) for v in value]
+    return value
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _parse_message(
+def _parse_about(
     envelope: dict[str, Any], event: str, session: str, payload: dict[str, Any]
+) -> Inbound | Ignored:
+    """``message.edited`` / ``message.revoked`` / ``message.reaction`` / ``call.received``."""
+    found: SystemEvent
+    if event == "message.revoked":
+        # {after: the revoke message, before: usually null, revokedMessageId}
+        carrier = as_dict(payload.get("after")) or as_dict(payload.get("before"))
+        target = as_str(payload.get("revokedMessageId"))
+        nested = system_event(carrier, as_dict(carrier.get("_data")))
+        found = SystemEvent(
+            "revoke", bare_key(target) if target else nested.target_key if nested else None
+        )
+        payload = carrier
+    elif event == "message.edited":
+        target = as_str(payload.get("editedMessageId"))
+        found = SystemEvent("edit", bare_key(target) if target else None)
+    elif event == "message.reaction":
+        reaction = as_dict(payload.get("reaction"))
+        target = as_str(reaction.get("messageId"))
+        found = SystemEvent("reaction", bare_key(target) if target else None,
+                            as_str(reaction.get("text")) or "")  # fmt: skip
+    else:  # call.received: {id, from, timestamp, isVideo, isGroup}
+        if not as_str(payload.get("id")) or payload.get("isGroup") is True:
+            return Ignored("call without an id, or a group call", event)
+        payload = {**payload, "id": f"call_{payload['id']}", "fromMe": False}
+        found = SystemEvent("call")
+    if not as_str(payload.get("id")) or not as_str(payload.get("from")):
+        return Ignored(f"{event} without a message id or a chat", event)
+    inbound = _parse_message(envelope, event, session, payload, about=found)
+    if not well_formed_chat_id(inbound.chat_id):
+        return Ignored("malformed chat id", event, bad_id=inbound.chat_id)
+    if found.target_key and inbound.wa_key == found.target_key:
+        # Some engines name the edited (or reacted-to) message itself in the event's id: the
+        # event gets its own id, or it would be dropped as a copy of that message.
+        digest = hashlib.sha1(f"{event}:{inbound.text}".encode(), usedforsecurity=False)
+        tag = digest.hexdigest()[:12]
+        inbound = replace(
+            inbound, message_id=f"{inbound.message_id}#{tag}", wa_key=f"{inbound.wa_key}#{tag}"
+        )
+    return inbound
+
+
+def _parse_message(
+    envelope: dict[str, Any],
+    event: str,
+    session: str,
+    payload: dict[str, Any],
+    *,
+    about: SystemEvent | None = None,
 ) -> Inbound:
     message_id = as_str(payload.get("id"))
     sender = as_str(payload.get("from"))
@@ -202,6 +305,12 @@ def _parse_message(
     body = as_str(payload.get("body")) or ""
     chat_id = _chat_of(envelope, engine, payload, sender, from_me)
     alt = alt_chat_id(data)
+    if alt is not None and not well_formed_chat_id(alt):
+        alt = None
+    system = about or system_event(payload, data)
+    kind: MessageKind = system.kind if system else kind_of(payload, data, body, mimetype, has_media)
+    if system is not None:
+        body = system.text or (body if system.kind == "edit" else "")
     return Inbound(
         event=event,
         session=session,
@@ -212,7 +321,7 @@ def _parse_message(
         source=source if source in ("api", "app") else None,
         timestamp=_timestamp(payload.get("timestamp"), envelope.get("timestamp")),
         text=body,
-        kind=kind_of(payload, data, body, mimetype, has_media),
+        kind=kind,
         media_url=media_url,
         media_mimetype=mimetype,
         media_error=has_media and (media.get("error") not in (None, False, "") or not media_url),
@@ -222,6 +331,8 @@ def _parse_message(
         raw_payload=payload,
         engine=engine,
         participant=as_str(payload.get("participant")),
+        wa_key=message_key(payload, data, message_id),
+        target_key=system.target_key if system else None,
     )
 
 
@@ -265,12 +376,14 @@ def _timestamp(value: Any, envelope_ms: Any) -> float:
 
 __all__ = [
     "MAX_WEBHOOK_BYTES",
+    "SYSTEM_KINDS",
     "ChatKind",
     "Ignored",
     "Inbound",
     "MessageKind",
     "SessionStatus",
     "chat_kind",
+    "clean_strings",
     "is_patient_chat",
     "normalize_chat_id",
     "parse_webhook",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from runner.app import run
 from runner.config import ENV_VARS, ConfigError, RunnerConfig
@@ -17,13 +18,21 @@ def main(argv: list[str] | None = None) -> int:
         + "; ".join(f"{name}: {text}" for name, text in ENV_VARS.items()),
     )
     parser.add_argument("--config", help="TOML or YAML config file (CLINICFLOW_CONFIG)")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve unsigned webhooks (no WAHA_HMAC_KEY) on a non-loopback address "
+        "(CLINICFLOW_INSECURE=1)",
+    )
     args = parser.parse_args(argv)
     try:
         config = RunnerConfig.from_env(config_file=args.config)
+        if args.insecure:
+            config = replace(config, insecure=True)
+        run(config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    run(config)
     return 0
 
 

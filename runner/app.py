@@ -3,7 +3,8 @@
 :func:`create_app` builds it; every resource (engine, database connection, WAHA client,
 background tasks) is opened and closed in ``cleanup_ctx``::
 
-    POST /webhooks/waha      verify → parse → store in the inbox → 200 (processing comes after)
+    POST /webhooks/waha      verify → parse → who is it → store in the inbox → 200 (processing
+                             comes after)
     GET  /health             process, database, WAHA session status
     GET  /metrics            Prometheus text
     /staff/...               see runner.staff_api
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -27,8 +30,10 @@ from clinicflow.dashboard import add_dashboard_routes
 from clinicflow.engine import Engine, TurnResult
 from clinicflow.errors import WebhookError
 from clinicflow.history import llm_call_row
+from clinicflow.identity import Identities, Resolver, StaffIds
 from clinicflow.inbox import Inbox
 from clinicflow.outbox import Backoff, Outbox, OutMessage, Sender
+from clinicflow.pseudonyms import Pseudonyms, printable
 from clinicflow.storage import connect
 from clinicflow.waha import WahaClient
 from clinicflow.webhooks import Ignored, Inbound, SessionStatus, is_patient_chat, parse_webhook
@@ -38,7 +43,7 @@ from runner.config import RunnerConfig
 from runner.keys import CONFIG, ENGINE, RUNTIME, WAHA, Runtime
 from runner.metrics import Metrics, log_event
 from runner.processor import Processor, Transcriber
-from runner.staff_commands import is_command, staff_chat_ids
+from runner.staff_commands import is_command
 
 SWEEP_S = 5.0
 
@@ -114,17 +119,21 @@ def _resources(
             backoff=Backoff(config.send_retry_base, config.send_retry_max),
             on_event=lambda name, fields: _sender_event(metrics, name, fields),
         )
-        inbox = Inbox(conn)
+        identities = Identities(conn)
+        inbox = Inbox(conn, identities)
+        alias = Pseudonyms.from_data_dir(config.data_dir, config.log_key)
         transcribe = transcriber or _gemini_transcriber(engine, metrics)
         processor = Processor(
             engine, inbox, outbox, sender, waha, metrics,
-            burst_quiet=config.burst_quiet, transcriber=transcribe, clock=clock,
+            burst_quiet=config.burst_quiet, transcriber=transcribe, clock=clock, alias=alias,
         )  # fmt: skip
         metrics.gauges["clinicflow_outbox_depth"] = outbox.depth
         metrics.gauges["clinicflow_inbox_pending"] = lambda: float(len(inbox.pending()))
+        # Network time (the lid cache's age), not the clinic's clock.
+        resolver = Resolver(identities, waha.lid_phone, time.time)
         runtime = Runtime(
             conn, inbox, outbox, sender, processor, metrics,
-            staff_chat_ids([s.phone for s in engine.catalog.clinic.staff]),
+            StaffIds(s.phone for s in engine.catalog.clinic.staff), resolver, alias,
         )  # fmt: skip
         app[ENGINE], app[WAHA], app[RUNTIME] = engine, waha, runtime
         loop = asyncio.get_running_loop()
@@ -196,9 +205,10 @@ def _queue_follow_up(runtime: Runtime, result: TurnResult) -> None:
     batch = str(result.extra.get("batch_id") or "")
     if not batch or runtime.outbox.has_batch(batch):
         return
-    messages = [OutMessage(result.chat_id, text, "follow_up", batch) for text in result.replies]
+    to = runtime.inbox.identities.reply_to(result.chat_id)
+    messages = [OutMessage(to, text, "follow_up", batch) for text in result.replies]
     runtime.processor.commit((), messages)
-    log_event("follow_up", chat=result.chat_id)
+    log_event("follow_up", chat=runtime.alias(result.chat_id))
 
 
 def _sender_event(metrics: Metrics, name: str, fields: dict[str, object]) -> None:
@@ -221,12 +231,16 @@ async def webhook(request: web.Request) -> web.Response:
     except web.HTTPRequestEntityTooLarge:
         runtime.metrics.inc("webhooks", outcome="too_large")
         return _answer(413, error=f"body larger than {config.max_body} bytes")
-    if config.waha_hmac_key and not _verify(
-        raw, config.waha_hmac_key, request.headers.get("X-Webhook-Hmac")
-    ):
-        runtime.metrics.inc("webhooks", outcome="bad_signature")
-        log_event("webhook_bad_signature", 30)
-        return _answer(401, error="missing or invalid X-Webhook-Hmac")
+    if config.waha_hmac_key:
+        if not _verify(raw, config.waha_hmac_key, request.headers.get("X-Webhook-Hmac")):
+            runtime.metrics.inc("webhooks", outcome="bad_signature")
+            log_event("webhook_bad_signature", 30)
+            return _answer(401, error="missing or invalid X-Webhook-Hmac")
+    elif refusal := _from_a_browser(request):
+        # Unsigned webhooks: a page on another site could post to us from a browser with a
+        # "simple" request (no CORS preflight). WAHA never sends an Origin or a form body.
+        runtime.metrics.inc("webhooks", outcome="browser")
+        return _answer(403, error=refusal)
     try:
         parsed = parse_webhook(raw, max_bytes=config.max_body)
     except WebhookError as exc:
@@ -234,6 +248,10 @@ async def webhook(request: web.Request) -> web.Response:
         log_event("webhook_rejected", 30, status=exc.status, reason=str(exc))
         return _answer(exc.status or 400, error=str(exc))
     if isinstance(parsed, Ignored):
+        if parsed.bad_id is not None:
+            _log_bad_id(runtime, parsed.bad_id)
+            runtime.metrics.inc("webhooks", outcome="bad_chat_id")
+            return _answer(200, status="ignored", reason=parsed.reason)
         runtime.metrics.inc("webhooks", outcome="ignored")
         return _answer(200, status="ignored", reason=parsed.reason)
     if isinstance(parsed, SessionStatus):
@@ -241,10 +259,33 @@ async def webhook(request: web.Request) -> web.Response:
         if parsed.session == config.waha_session:
             _set_status(runtime, parsed.status)
         return _answer(200, status="ok")
-    return _inbound(runtime, config, parsed)
+    return await _inbound(runtime, config, parsed)
 
 
-def _inbound(runtime: Runtime, config: RunnerConfig, msg: Inbound) -> web.Response:
+def _from_a_browser(request: web.Request) -> str | None:
+    """Why an unsigned request looks like a browser's (None when it does not).
+
+    A page on another site can make a browser POST here without a CORS preflight (a
+    ``text/plain`` or form body); such a request always carries ``Origin`` (or ``Referer`` /
+    ``Sec-Fetch-*``), which WAHA never sends.
+    """
+    headers = request.headers
+    if "Origin" in headers or "Referer" in headers or "Sec-Fetch-Site" in headers:
+        return "requests from a browser are refused (set WAHA_HMAC_KEY)"
+    return None
+
+
+def _log_bad_id(runtime: Runtime, bad_id: str) -> None:
+    """A malformed chat id is logged once (escaped and cut), however often WAHA retries."""
+    if bad_id in runtime.bad_ids_logged:
+        return
+    if len(runtime.bad_ids_logged) > 1000:
+        runtime.bad_ids_logged.clear()
+    runtime.bad_ids_logged.add(bad_id)
+    log_event("webhook_bad_chat_id", 30, id=printable(bad_id, 80), length=len(bad_id))
+
+
+async def _inbound(runtime: Runtime, config: RunnerConfig, msg: Inbound) -> web.Response:
     metrics = runtime.metrics
     if msg.session != config.waha_session:
         metrics.inc("webhooks", outcome="other_session")
@@ -252,22 +293,32 @@ def _inbound(runtime: Runtime, config: RunnerConfig, msg: Inbound) -> web.Respon
     if not is_patient_chat(msg.chat_id):
         metrics.inc("webhooks", outcome="not_patient_chat")
         return _answer(200, status="ignored", reason="not a one-to-one chat")
+    if msg.from_me and msg.is_system:
+        metrics.inc("webhooks", outcome="own_event")
+        return _answer(200, status="ignored", reason="an event of our own")
+    person = await runtime.resolver.resolve(msg.chat_id, msg.alt_chat_id)
     kind: str | None = None
     if msg.from_me:
-        if msg.source == "api" or runtime.outbox.is_own(msg.chat_id, msg.message_id, msg.text):
+        ids = [*runtime.inbox.identities.ids_of(person.identity), *person.ids]
+        if runtime.outbox.is_own(ids, msg.message_id, msg.text, wa_key=msg.wa_key):
             metrics.inc("webhooks", outcome="own_echo")
             return _answer(200, status="ignored", reason="our own message")
-        kind = "takeover"
-    elif msg.chat_id in runtime.staff_chats and is_command(msg.text):
-        kind = "staff_command"
-    if not runtime.inbox.add(msg, kind=kind):
+        kind = "takeover"  # a person: the clinic's phone, or another tool on the API
+    elif runtime.staff.matches(person):
+        if msg.is_system:
+            metrics.inc("webhooks", outcome="staff_event")
+            return _answer(200, status="ignored", reason="a staff member's event")
+        kind = "staff_command" if is_command(msg.text) else "staff_note"
+    if not runtime.inbox.add(msg, kind=kind, person=person):
         metrics.inc("duplicates_dropped")
         return _answer(200, status="duplicate")
     metrics.inc("webhooks", outcome="stored")
-    if kind is None:
+    patient_message = kind is None and not msg.is_system
+    if patient_message:
         metrics.inc("messages_in")
-    log_event("inbound", chat=msg.chat_id, kind=kind or msg.kind, event=msg.event)
-    runtime.processor.kick(msg.chat_id, fresh=kind is None)
+    log_event("inbound", chat=runtime.alias(person.identity), kind=kind or msg.kind,
+              event=msg.event)  # fmt: skip
+    runtime.processor.kick(person.identity, fresh=patient_message)
     return _answer(200, status="stored")
 
 
@@ -352,14 +403,21 @@ async def _idle_handback(runtime: Runtime, engine: Engine, idle_s: float, clock:
             out = await runtime.processor.staff.act("handback", chat)
             if out is not None:
                 runtime.processor.commit((), out)
-                log_event("idle_handback", chat=chat)
+                log_event("idle_handback", chat=runtime.alias(chat))
 
 
 def run(config: RunnerConfig, *, print_fn: Callable[..., None] | None = None) -> None:
-    """Serve until SIGINT/SIGTERM (``clinicflow serve``, ``python -m runner``)."""
-    import logging
+    """Serve until SIGINT/SIGTERM (``clinicflow serve``, ``python -m runner``).
 
+    Raises:
+        ConfigError: unsigned webhooks on a non-loopback address without ``insecure``.
+    """
+    warning = config.check_exposure()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if warning:
+        bar = "!" * 78
+        logging.getLogger("clinicflow.runner").warning("\n%s\n%s\n%s", bar, warning, bar)
+        print(f"WARNING: {warning}", file=sys.stderr)
     for noisy in ("transitions", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Turns run in a worker thread and hold the GIL in long stretches; a shorter switch

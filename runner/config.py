@@ -4,9 +4,17 @@ Every setting has one name, used both in the environment and in the file (where 
 works too)::
 
     WAHA_URL                      WAHA's base URL (default http://localhost:3000)
-    WAHA_API_KEY                  sent to WAHA as X-Api-Key
+    WAHA_API_KEY                  sent to WAHA as X-Api-Key (a hashed "sha512:..." value is
+                                  refused: that is WAHA's side of the key)
+    WAHA_API_KEY_PLAIN            the plain key, preferred over WAHA_API_KEY when set (WAHA's
+                                  own name for it in a shared .env)
     WAHA_SESSION                  WAHA session name (default "default")
-    WAHA_HMAC_KEY                 when set, webhooks must carry a valid X-Webhook-Hmac
+    WAHA_HMAC_KEY                 when set, webhooks must carry a valid X-Webhook-Hmac; unset,
+                                  the runner refuses a non-loopback address unless insecure
+    CLINICFLOW_INSECURE           1: accept unsigned webhooks on a non-loopback address
+                                  (warned about loudly); same as --insecure
+    CLINICFLOW_LOG_KEY            key of the chat-id pseudonyms in logs (default: generated
+                                  once and kept in the data directory)
     CLINICFLOW_STAFF_TOKEN        bearer token of the staff API (unset: staff API disabled)
     CLINICFLOW_DATA               data directory (default .clinicflow)
     CLINICFLOW_CATALOG            catalog folder (default: the bundled one)
@@ -26,6 +34,7 @@ works too)::
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -41,9 +50,12 @@ from clinicflow.webhooks import MAX_WEBHOOK_BYTES
 
 ENV_VARS: dict[str, str] = {
     "WAHA_URL": "WAHA's base URL (default http://localhost:3000)",
-    "WAHA_API_KEY": "WAHA API key, sent as X-Api-Key",
+    "WAHA_API_KEY": "WAHA API key, sent as X-Api-Key (a hashed sha512:... value is refused)",
+    "WAHA_API_KEY_PLAIN": "the plain WAHA API key; preferred over WAHA_API_KEY when set",
     "WAHA_SESSION": "WAHA session name (default: default)",
     "WAHA_HMAC_KEY": "HMAC key WAHA signs webhooks with (X-Webhook-Hmac required when set)",
+    "CLINICFLOW_INSECURE": "1: serve unsigned webhooks on a non-loopback address (--insecure)",
+    "CLINICFLOW_LOG_KEY": "key of the chat-id pseudonyms in logs (default: kept in the data dir)",
     "CLINICFLOW_STAFF_TOKEN": "bearer token of the staff API (unset: staff API disabled)",
     "CLINICFLOW_DATA": "data directory: SQLite history, inbox/outbox, index (.clinicflow)",
     "CLINICFLOW_CATALOG": "catalog folder (default: the bundled catalog)",
@@ -91,6 +103,43 @@ class RunnerConfig:
     status_poll: float = 30.0
     max_body: int = MAX_WEBHOOK_BYTES
     llm: LLMConfig = field(default_factory=lambda: LLMConfig(api_key=None))
+    insecure: bool = False
+    log_key: str | None = None
+
+    @property
+    def loopback(self) -> bool:
+        """True when the runner listens on this machine only (127.0.0.1, ::1, localhost)."""
+        host = self.host.strip().strip("[]")
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    def check_exposure(self) -> str | None:
+        """Refuse to serve unsigned webhooks to the network, unless told to.
+
+        Returns:
+            A warning to print loudly when webhooks are unsigned on a non-loopback address
+            and ``insecure`` allows it; None when all is well.
+
+        Raises:
+            ConfigError: ``WAHA_HMAC_KEY`` unset, a non-loopback address, not ``insecure``.
+        """
+        if self.waha_hmac_key or self.loopback:
+            return None
+        if not self.insecure:
+            raise ConfigError(
+                f"WAHA_HMAC_KEY is not set and the runner would listen on {self.host}: anyone "
+                "who reaches that address could post fake patient messages. Set WAHA_HMAC_KEY "
+                "(the same value as WAHA's WHATSAPP_HOOK_HMAC_KEY), listen on 127.0.0.1, or "
+                "accept the risk with --insecure (CLINICFLOW_INSECURE=1)."
+            )
+        return (
+            f"INSECURE: webhooks are not signed (WAHA_HMAC_KEY unset) and the runner listens "
+            f"on {self.host}; anyone who reaches it can post messages as any patient."
+        )
 
     @classmethod
     def from_env(
@@ -126,6 +175,14 @@ class RunnerConfig:
                 raise ConfigError(f"{name} must not be negative, not {raw!r}")
             return value
 
+        def flag(name: str) -> bool:
+            raw = (text(name) or "0").lower()
+            if raw in ("1", "true", "yes", "on"):
+                return True
+            if raw in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")
+
         catalog = text("CLINICFLOW_CATALOG")
         try:
             llm = LLMConfig.from_env(merged)
@@ -133,7 +190,7 @@ class RunnerConfig:
             raise ConfigError(str(exc)) from None
         return cls(
             waha_url=text("WAHA_URL") or cls.waha_url,
-            waha_api_key=text("WAHA_API_KEY"),
+            waha_api_key=_api_key(text("WAHA_API_KEY_PLAIN"), text("WAHA_API_KEY")),
             waha_session=text("WAHA_SESSION") or cls.waha_session,
             waha_hmac_key=text("WAHA_HMAC_KEY"),
             staff_token=text("CLINICFLOW_STAFF_TOKEN"),
@@ -149,7 +206,24 @@ class RunnerConfig:
             status_poll=number("CLINICFLOW_STATUS_POLL", cls.status_poll) or cls.status_poll,
             max_body=int(number("CLINICFLOW_MAX_BODY", cls.max_body)) or cls.max_body,
             llm=llm,
+            insecure=flag("CLINICFLOW_INSECURE"),
+            log_key=text("CLINICFLOW_LOG_KEY"),
         )
+
+
+def _api_key(plain: str | None, key: str | None) -> str | None:
+    """The key to send to WAHA: the plain one; a hashed ``sha512:`` value is WAHA's side."""
+    for name, value in (("WAHA_API_KEY_PLAIN", plain), ("WAHA_API_KEY", key)):
+        if value is None:
+            continue
+        if value.lower().startswith("sha512:"):
+            raise ConfigError(
+                f"{name} holds a hashed key (sha512:...), which WAHA accepts for itself but "
+                "a client cannot send (every reply would fail with 401). Put the plain key in "
+                "WAHA_API_KEY_PLAIN."
+            )
+        return value
+    return None
 
 
 def _read_file(path: Path) -> dict[str, str]:

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from clinicflow.engine import Engine
+from clinicflow.identity import Resolver, StaffIds
 from clinicflow.inbox import Inbox
 from clinicflow.outbox import Outbox, Sender
+from clinicflow.pseudonyms import Pseudonyms
 from clinicflow.waha import WahaClient
 from runner.config import RunnerConfig
 from runner.metrics import Metrics
@@ -27,9 +29,12 @@ class Runtime:
     sender: Sender
     processor: Processor
     metrics: Metrics
-    staff_chats: frozenset[str]
+    staff: StaffIds
+    resolver: Resolver
+    alias: Pseudonyms
     waha_status: str = "unknown"
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    bad_ids_logged: set[str] = field(default_factory=set)
 
 
 CONFIG = web.AppKey("clinicflow_config", RunnerConfig)

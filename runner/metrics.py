@@ -2,7 +2,9 @@
 
 ``/metrics`` renders :class:`Metrics` in the Prometheus text format (0.0.4) by hand: the
 runner needs a dozen series, not a client library. :func:`log_event` writes one
-``key=value`` line per event; message bodies never go to INFO.
+``key=value`` line per event; message bodies never go to INFO, chat ids only as pseudonyms
+(callers pass ``Pseudonyms(chat_id)``), and every value is escaped (no control or bidi
+characters reach the log raw, long values are cut).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+
+from clinicflow.pseudonyms import printable
 
 logger = logging.getLogger("clinicflow.runner")
 
@@ -34,7 +38,7 @@ def log_event(event: str, level: int = logging.INFO, /, **fields: object) -> Non
         return
     parts = [f"event={event}"]
     for key, value in fields.items():
-        text = str(value)
+        text = printable(value, 300)
         if not text or any(c in text for c in ' "=\n'):
             text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
         parts.append(f"{key}={text}")

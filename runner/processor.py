@@ -1,9 +1,15 @@
 """Turning stored inbound messages into engine turns, one chat at a time.
 
-One task per chat with unfinished inbox rows. It takes the rows in ``payload.timestamp``
-order, waits for a quiet moment (``burst_quiet``) so that "oi" / "tudo bem?" / "queria saber
-do DIU" become one turn, runs the turn and, in one transaction, puts the replies (and the
-hand-off brief for the staff) in the outbox and marks the rows done.
+One task per person (the identity the inbox files her messages under, whatever id she wrote
+from). It takes the rows in ``payload.timestamp`` order, waits for a quiet moment
+(``burst_quiet``) so that "oi" / "tudo bem?" / "queria saber do DIU" become one turn, runs the
+turn and, in one transaction, puts the replies (to the id she last wrote from) and the
+hand-off brief for the staff in the outbox and marks the rows done.
+
+Events that are not messages never reach a turn: an edit or a revoke that came too late to
+change a waiting message is recorded in the history (a revoke also takes the message out of
+the transcript); calls and reactions are recorded; poll votes and protocol messages are
+ignored. A staff member's message that is not a command is kept and ignored.
 
 Crash safety: rows are marked ``processing`` with a ``batch_id`` before the turn. On restart
 such a batch is first looked up: outbox rows for it mean only the ``done`` mark was lost; an
@@ -15,15 +21,19 @@ turn runs again. No reply is produced twice, no message is lost.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from clinicflow.clock import Clock, SystemClock
+from clinicflow.clock import Clock, SystemClock, iso
 from clinicflow.errors import ChannelError, ConversationError
 from clinicflow.inbox import Inbox, InboxItem
 from clinicflow.outbox import Outbox, OutMessage, Sender
+from clinicflow.phones import staff_chat_id
+from clinicflow.pseudonyms import Pseudonyms
+from clinicflow.webhooks import SYSTEM_KINDS
 from runner.metrics import Metrics, log_event
 from runner.staff_commands import StaffCommands
 
@@ -48,6 +58,8 @@ class Processor:
         burst_quiet: seconds of quiet before a burst is merged into one turn (0: no wait).
         transcriber: ``(audio, mimetype) -> text`` for voice notes; None treats them as media.
         clock: the time of staff activity (idle hand-back); default the system clock.
+        alias: chat id → pseudonym for logs; default a random key (pseudonyms then change
+            with every start).
     """
 
     def __init__(
@@ -62,6 +74,7 @@ class Processor:
         burst_quiet: float = 2.0,
         transcriber: Transcriber | None = None,
         clock: Clock | None = None,
+        alias: Pseudonyms | None = None,
     ) -> None:
         self.engine = engine
         self.inbox = inbox
@@ -72,6 +85,8 @@ class Processor:
         self.burst_quiet = burst_quiet
         self.transcriber = transcriber
         self.clock: Clock = clock or SystemClock()
+        self.identities = inbox.identities
+        self.alias = alias or Pseudonyms(secrets.token_bytes(32))
         with inbox.conn:
             inbox.conn.execute(
                 "CREATE TABLE IF NOT EXISTS human_activity (chat_id TEXT PRIMARY KEY, at REAL)"
@@ -130,7 +145,7 @@ class Processor:
                     items = self.inbox.pending(chat_id)
                 await self._process(chat_id, _unit(items))
         except Exception as exc:  # a bug must not kill the worker silently
-            log_event("worker_crashed", 40, chat=chat_id, error=repr(exc))
+            log_event("worker_crashed", 40, chat=self.alias(chat_id), error=type(exc).__name__)
             raise
         finally:
             if self._tasks.get(chat_id) is asyncio.current_task():
@@ -154,6 +169,10 @@ class Processor:
             await self._take_over(chat_id, unit)
         elif kind == "staff_command":
             await self.staff.run(chat_id, unit)
+        elif kind == "staff_note":
+            self.inbox.finish(unit, "ignored")  # a note among the staff, not for the bot
+        elif kind in SYSTEM_KINDS:
+            await self._system_event(chat_id, unit[0])
         elif kind in MERGEABLE:
             await self._turn(chat_id, "\n".join(i.text for i in unit), unit, batch_id, "text")
         else:
@@ -179,9 +198,10 @@ class Processor:
                 push_name=first.get("push_name"),
                 referral=referral,
                 kind=kind,
+                phone=self.identities.phone_of(chat_id),
             )
         except Exception as exc:  # one bad turn must not stop the chat
-            log_event("turn_failed", 40, chat=chat_id, batch=batch_id, error=repr(exc))
+            log_event("turn_failed", 40, chat=self.alias(chat_id), error=type(exc).__name__)
             self.inbox.finish(unit, "error")
             return
         self.metrics.inc("turns")
@@ -190,7 +210,7 @@ class Processor:
             self.metrics.inc("llm_calls", result.llm_calls)
         log_event(
             "turn",
-            chat=chat_id,
+            chat=self.alias(chat_id),
             messages=len(unit),
             intent=result.intent or "-",
             status=result.status,
@@ -202,9 +222,11 @@ class Processor:
     def messages_for(
         self, result: TurnResult, batch_id: str | None, unit: Sequence[InboxItem] = ()
     ) -> list[OutMessage]:
-        """The outbox rows of a turn: its replies, then the hand-off brief for each staff."""
+        """The outbox rows of a turn: its replies (to the id she last wrote from), then the
+        hand-off brief for each staff."""
         ids = tuple(i.message_id for i in unit)
-        out = [OutMessage(result.chat_id, r, "reply", batch_id, ids) for r in result.replies]
+        to = self.identities.reply_to(result.chat_id)
+        out = [OutMessage(to, r, "reply", batch_id, ids) for r in result.replies]
         handoff = result.handoff
         if handoff:
             self.metrics.inc("handoffs", reason=str(handoff.get("reason", "unknown")))
@@ -213,10 +235,10 @@ class Processor:
             hold = datetime.fromisoformat(notify_at).timestamp() if notify_at else None
             if isinstance(brief, str) and brief:
                 for staff in self.engine.catalog.clinic.staff:
-                    target = f"{staff.phone}@c.us"
+                    target = staff_chat_id(staff.phone)
                     out.append(OutMessage(target, brief, "handoff_notice", batch_id, ids, hold))
             log_event(
-                "handoff", chat=result.chat_id, reason=handoff.get("reason"),
+                "handoff", chat=self.alias(result.chat_id), reason=handoff.get("reason"),
                 urgent=bool(handoff.get("urgent")),
             )  # fmt: skip
         return out
@@ -234,12 +256,42 @@ class Processor:
         try:
             await asyncio.to_thread(self.engine.take_over, chat_id)
         except ConversationError:
-            log_event("takeover_unknown_chat", chat=chat_id)
+            log_event("takeover_unknown_chat", chat=self.alias(chat_id))
             self.inbox.finish(unit, "ignored")
             return
         self.metrics.inc("takeovers")
-        log_event("takeover", chat=chat_id)
+        log_event("takeover", chat=self.alias(chat_id))
         self.inbox.finish(unit)
+
+    async def _system_event(self, chat_id: str, item: InboxItem) -> None:
+        """Record what an event means for the conversation; nothing is ever answered."""
+        kind = item.kind
+        target_key = item.meta.get("target_key")
+        data: dict[str, object] = {"message_id": item.message_id}
+        if kind in ("edit", "revoke") and target_key:
+            target = self.inbox.by_key(item.session, str(target_key), chat_id)
+            data["target"] = target.message_id if target else str(target_key)
+            if kind == "edit":
+                data["text"] = item.text  # "" when the engine could not show the new text
+            elif target is not None and target.status != "revoked":
+                batch = target.batch_id or target.message_id
+                now = iso(self.engine.clock.now())
+                data["transcript"] = await asyncio.to_thread(
+                    self.engine.store.revoke_message, chat_id, batch, target.text, now
+                )
+        elif kind == "reaction":
+            data.update(emoji=item.text, target=str(target_key or ""))
+        elif kind != "call":
+            self.inbox.finish([item], "ignored")  # poll votes, protocol messages
+            return
+        name = {"edit": "message_edited", "revoke": "message_revoked", "call": "call_received",
+                "reaction": "reaction"}[kind]  # fmt: skip
+        try:
+            await asyncio.to_thread(self.engine.record_event, chat_id, name, **data)
+        except Exception as exc:  # the record is not worth stopping the chat for
+            log_event("event_not_recorded", 30, chat=self.alias(chat_id), error=type(exc).__name__)
+        log_event("chat_event", chat=self.alias(chat_id), kind=kind)
+        self.inbox.finish([item])
 
     def record_human(self, chat_id: str) -> None:
         """Remember that a person just wrote from the clinic phone (for the idle hand-back)."""
@@ -257,10 +309,12 @@ class Processor:
             audio = await self.waha.download_media(str(url))
             text = await self.transcriber(audio, str(item.meta.get("media_mimetype") or ""))
         except ChannelError as exc:
-            log_event("media_download_failed", chat=item.chat_id, error=str(exc))
+            log_event("media_download_failed", chat=self.alias(item.chat_id), status=exc.status)
             return None
         except Exception as exc:  # a failed transcription falls back to the ack
-            log_event("transcription_failed", chat=item.chat_id, error=repr(exc))
+            log_event(
+                "transcription_failed", chat=self.alias(item.chat_id), error=type(exc).__name__
+            )
             return None
         return text.strip() if text and text.strip() else None
 
@@ -275,10 +329,11 @@ class Processor:
         replies = await asyncio.to_thread(self._replies_in_history, chat_id, batch_id)
         if replies is not None:
             ids = tuple(i.message_id for i in batch)
-            log_event("recovered_replies", chat=chat_id, replies=len(replies))
-            self.commit(batch, [OutMessage(chat_id, r, "reply", batch_id, ids) for r in replies])
+            log_event("recovered_replies", chat=self.alias(chat_id), replies=len(replies))
+            to = self.identities.reply_to(chat_id)
+            self.commit(batch, [OutMessage(to, r, "reply", batch_id, ids) for r in replies])
             return
-        log_event("reprocessing", chat=chat_id, messages=len(batch))
+        log_event("reprocessing", chat=self.alias(chat_id), messages=len(batch))
         await self._process(chat_id, batch)
 
     def _replies_in_history(self, chat_id: str, batch_id: str) -> list[str] | None:

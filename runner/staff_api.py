@@ -41,9 +41,14 @@ def _check(request: web.Request) -> None:
         raise _error(web.HTTPForbidden, "staff API disabled: set CLINICFLOW_STAFF_TOKEN")
     given = request.headers.get("Authorization", "")
     scheme, _, value = given.partition(" ")
-    ok = scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+    ok = scheme.lower() == "bearer" and hmac.compare_digest(_bytes(value.strip()), _bytes(token))
     if not ok:
         raise _error(web.HTTPUnauthorized, "missing or wrong bearer token", bearer=True)
+
+
+def _bytes(text: str) -> bytes:
+    """A header value as bytes; undecodable bytes (``Bearer \\xff``) stay bytes, never raise."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _error(kind: type[web.HTTPException], message: str, *, bearer: bool = False) -> Exception:
@@ -51,6 +56,14 @@ def _error(kind: type[web.HTTPException], message: str, *, bearer: bool = False)
     return kind(
         text=json.dumps({"error": message}), content_type="application/json", headers=headers
     )
+
+
+def _identity(request: web.Request) -> str:
+    """The conversation a path names: any id or phone of the patient leads to her identity."""
+    named = request.match_info["chat_id"]
+    engine = request.app[ENGINE]
+    found = request.app[RUNTIME].inbox.identities.find(named, engine.catalog.clinic.country)
+    return found or named
 
 
 async def list_conversations(request: web.Request) -> web.Response:
@@ -70,7 +83,7 @@ async def list_conversations(request: web.Request) -> web.Response:
 async def show_conversation(request: web.Request) -> web.Response:
     """One conversation: its row, the open hand-off brief and the transcript."""
     _check(request)
-    chat_id = request.match_info["chat_id"]
+    chat_id = _identity(request)
     store = request.app[ENGINE].store
 
     def read() -> dict[str, Any] | None:
@@ -95,7 +108,7 @@ async def show_conversation(request: web.Request) -> web.Response:
 async def act(request: web.Request) -> web.Response:
     """Hand back, close or mark scheduled (the last path segment says which)."""
     _check(request)
-    chat_id = request.match_info["chat_id"]
+    chat_id = _identity(request)
     action = request.path.rsplit("/", 1)[1]
     processor = request.app[RUNTIME].processor
     out = await processor.staff.act(action, chat_id)

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 from clinicflow.clock import ManualClock
 from clinicflow.engine import Engine
 from clinicflow.loader import load_catalog
+from clinicflow.model import Catalog, Staff
 from clinicflow.testing.fake_waha import FakeWaha
 from runner.app import create_app
 from runner.config import RunnerConfig
@@ -107,6 +108,13 @@ async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+def with_staff(*phones: str) -> Catalog:
+    """The bundled catalog with other staff phones (same digest: the prebuilt index fits)."""
+    catalog = load_catalog()
+    staff = tuple(Staff(name=f"Equipe {i}", phone=p) for i, p in enumerate(phones, 1))
+    return replace(catalog, clinic=replace(catalog.clinic, staff=staff))
+
+
 def base_config(waha: FakeWaha, data_dir: Path, **overrides: Any) -> RunnerConfig:
     config = RunnerConfig(
         waha_url=waha.url,
@@ -131,7 +139,8 @@ async def make_live(waha: FakeWaha, data_dir: Path, embedder: Any) -> AsyncItera
     opened: list[tuple[TestServer, aiohttp.ClientSession, Engine]] = []
 
     async def make(**overrides: Any) -> Live:
-        engine = Engine(load_catalog(), data_dir=data_dir, embedder=embedder, clock=ManualClock())
+        catalog = overrides.pop("catalog", None) or load_catalog()
+        engine = Engine(catalog, data_dir=data_dir, embedder=embedder, clock=ManualClock())
         transcriber = overrides.pop("transcriber", None)
         app = create_app(base_config(waha, data_dir, **overrides), engine=engine,
                          transcriber=transcriber)  # fmt: skip

@@ -168,6 +168,23 @@ async def test_server_endpoints_and_api_key() -> None:
         assert [c.status for c in waha.calls] == [401, 200, 200, 200, 404, 404, 200]
 
 
+async def test_lid_to_phone_map() -> None:
+    async with FakeWaha(api_key="k") as waha:
+        key = {"X-Api-Key": "k"}
+        waha.add_lid("208898765432109", "5511987650003@c.us")  # bare or with @lid
+        for lid in ("208898765432109%40lid", "208898765432109"):
+            status, body = await _get(f"{waha.url}/api/default/lids/{lid}", headers=key)
+            assert (status, body) == (200, {"lid": "208898765432109@lid",
+                                            "pn": "5511987650003@c.us"})  # fmt: skip
+        status, body = await _get(f"{waha.url}/api/default/lids/1%40lid", headers=key)
+        assert body == {"lid": "1@lid", "pn": None}  # unknown: pn null
+        status, body = await _get(f"{waha.url}/api/default/lids/pn/5511987650003", headers=key)
+        assert body == {"lid": "208898765432109@lid", "pn": "5511987650003@c.us"}
+        status, _ = await _get(f"{waha.url}/api/other/lids/1%40lid", headers=key)
+        assert status == 404
+        assert (await _get(f"{waha.url}/api/default/lids/1%40lid"))[0] == 401
+
+
 async def test_validation_and_not_json_bodies() -> None:
     async with FakeWaha() as waha, aiohttp.ClientSession() as http:
         async with http.post(f"{waha.url}/api/sendText", data=b"not json") as response:

@@ -54,6 +54,7 @@ CASES = [
     ("unused_slot.yaml", "unused-slot", "warning", 8, 3),
     ("bad_id.yaml", "bad-id", "error", 1, 5),
     ("clinic_no_staff", "no-staff", "warning", 13, None),
+    ("clinic_bad_phone", "bad-phone", "error", 15, 12),
 ]
 
 
@@ -136,3 +137,17 @@ def test_bundled_catalog_has_no_errors_and_is_fast() -> None:
 def test_summary(codes: list[str], files: int, expected: str) -> None:
     problems = [Problem("f", 1, 1, sev, "x", "m") for sev in codes]  # type: ignore[arg-type]
     assert summary(problems, files) == expected
+
+
+def test_staff_phones_are_normalised_at_load() -> None:
+    from clinicflow.clinic_reader import read_clinic
+    from clinicflow.loader import load_catalog
+    from clinicflow.yamlsrc import parse
+
+    node, _ = parse((LINT / "clinic_bad_phone" / "clinic.yaml").read_text(), "clinic.yaml")
+    clinic, reader = read_clinic(node, "clinic.yaml")
+    assert clinic is not None
+    assert [s.phone for s in clinic.staff] == ["+55 (11) 1234", "5511990000001"]
+    assert [p.code for p in reader.problems] == ["bad-phone"]
+    assert clinic.country == "BR"
+    assert [s.phone for s in load_catalog(MIN).clinic.staff] == ["5511999990000"]

@@ -272,10 +272,11 @@ async def test_media_acknowledged_and_voice_transcribed(make_live: MakeLive) -> 
     await w.emit(live.hook, "message", w.voice_message(PATIENT), retries=0)
     await live.settle()
     assert live.turns(PATIENT)[-1]["text"] == "queria saber o valor da consulta"
-    # A voice note whose file expired: the acknowledgement, no crash.
+    # A voice note whose file expired: the acknowledgement calls it an audio, no crash.
     await w.emit(live.hook, "message", w.voice_message(PATIENT, downloaded=False), retries=0)
     await live.settle()
-    assert live.sent_to(PATIENT)[-1] == ack
+    assert live.sent_to(PATIENT)[-1] == live.engine.catalog.clinic.text("audio_received")
+    assert "áudio" in live.sent_to(PATIENT)[-1] and "arquivo" not in live.sent_to(PATIENT)[-1]
 
 
 async def test_webhook_request_identical_retries_dedupe(make_live: MakeLive) -> None:

@@ -255,7 +255,7 @@ async def test_failed_transcription_acknowledged(make_live: MakeLive, afake: Fak
     w = live.waha
     await w.emit(live.hook, "message", w.voice_message(PATIENT, AUDIO), retries=0)
     await live.settle()
-    assert live.sent_to(PATIENT) == [live.engine.catalog.clinic.text("media_received")]
+    assert live.sent_to(PATIENT) == [live.engine.catalog.clinic.text("audio_received")]
     [row] = _transcriptions(live)
     assert row["outcome"] == "server_error"
 
@@ -265,7 +265,7 @@ async def test_expired_voice_note_acknowledged_without_asking_gemini(
 ) -> None:
     live = await make_live()
     w = live.waha
-    ack = live.engine.catalog.clinic.text("media_received")
+    ack = live.engine.catalog.clinic.text("audio_received")
     # WAHA could not fetch it: no media.url at all.
     await w.emit(live.hook, "message", w.voice_message(PATIENT, downloaded=False), retries=0)
     await live.settle()
@@ -289,7 +289,7 @@ async def test_without_gemini_a_voice_note_is_acknowledged(
     w = live.waha
     await w.emit(live.hook, "message", w.voice_message(PATIENT, AUDIO), retries=0)
     await live.settle()
-    assert live.sent_to(PATIENT) == [live.engine.catalog.clinic.text("media_received")]
+    assert live.sent_to(PATIENT) == [live.engine.catalog.clinic.text("audio_received")]
     assert afake.requests == []
     assert not [c for c in w.calls if c.path.startswith("/api/files/")]  # nothing downloaded
 

@@ -167,12 +167,17 @@ def test_noweb_incoming_text() -> None:
 
 
 def test_old_waha_without_envelope_id_or_engine() -> None:
-    payload = {"id": "false_1@c.us_A", "from": "1@c.us", "body": None, "timestamp": "1700000000"}
+    payload = {
+        "id": "false_5511912345678@c.us_A",
+        "from": "5511912345678@c.us",
+        "body": None,
+        "timestamp": "1700000000",
+    }
     raw = json.dumps({"event": "message", "session": "s", "payload": payload}).encode()
     inbound = _inbound(raw)
     assert inbound.envelope_id is None and inbound.engine is None
     assert inbound.text == ""
-    assert inbound.kind == "other"
+    assert inbound.kind == "protocol"  # nothing in it: never answered as media
     assert inbound.timestamp == 1700000000.0
 
 
@@ -262,7 +267,12 @@ def test_voice_note_per_engine(engine: str) -> None:
 
 def _media_payload(data: dict[str, Any], mimetype: str | None, body: str = "") -> dict[str, Any]:
     media = {"url": "http://w/api/files/default/x.bin", "mimetype": mimetype, "error": None}
-    return {"id": "false_1@c.us_A", "from": "1@c.us", "body": body, "hasMedia": True} | {
+    return {
+        "id": "false_5511912345678@c.us_A",
+        "from": "5511912345678@c.us",
+        "body": body,
+        "hasMedia": True,
+    } | {
         "media": media,
         "_data": data,
     }
@@ -312,9 +322,18 @@ def test_location_and_contact_kinds() -> None:
     assert _built(location).kind == "location"
     webjs_location = MessageBuilder("WEBJS").location_message(PATIENT)
     assert _built(webjs_location, engine="WEBJS").kind == "location"
-    payload = {"id": "false_1@c.us_A", "from": "1@c.us", "body": "", "vCards": ["BEGIN:VCARD"]}
+    payload = {
+        "id": "false_5511912345678@c.us_A",
+        "from": "5511912345678@c.us",
+        "body": "",
+        "vCards": ["BEGIN:VCARD"],
+    }
     assert _inbound(_raw("message", payload)).kind == "contact"
-    bare = {"id": "false_1@c.us_A", "from": "1@c.us", "location": {"latitude": "1"}}
+    bare = {
+        "id": "false_5511912345678@c.us_A",
+        "from": "5511912345678@c.us",
+        "location": {"latitude": "1"},
+    }
     assert _inbound(_raw("message", bare)).kind == "location"
 
 
@@ -331,9 +350,19 @@ def test_image_with_caption(engine: str) -> None:
 def test_failed_and_skipped_downloads_are_media_errors() -> None:
     failed = _built(MessageBuilder().voice_message(PATIENT, downloaded=False))
     assert failed.kind == "voice" and failed.media_url is None and failed.media_error
-    skipped = {"id": "false_1@c.us_A", "from": "1@c.us", "hasMedia": True, "media": None}
+    skipped = {
+        "id": "false_5511912345678@c.us_A",
+        "from": "5511912345678@c.us",
+        "hasMedia": True,
+        "media": None,
+    }
     assert _inbound(_raw("message", skipped)).media_error
-    legacy = {"id": "false_1@c.us_A", "from": "1@c.us", "hasMedia": True, "mediaUrl": "http://x"}
+    legacy = {
+        "id": "false_5511912345678@c.us_A",
+        "from": "5511912345678@c.us",
+        "hasMedia": True,
+        "mediaUrl": "http://x",
+    }
     assert _inbound(_raw("message", legacy)).media_url == "http://x"
 
 
@@ -354,14 +383,24 @@ def test_click_to_whatsapp_referral(engine: str) -> None:
 def test_referral_from_conversion_source_only() -> None:
     context = {"conversionSource": "FB_Ads", "entryPointConversionSource": None}
     data = {"message": {"extendedTextMessage": {"text": "oi", "contextInfo": context}}}
-    payload = {"id": "false_1@c.us_A", "from": "1@c.us", "body": "oi", "_data": data}
+    payload = {
+        "id": "false_5511912345678@c.us_A",
+        "from": "5511912345678@c.us",
+        "body": "oi",
+        "_data": data,
+    }
     assert _inbound(_raw("message", payload)).referral == {"source": "FB_Ads"}
 
 
 def test_ordinary_reply_context_is_not_a_referral() -> None:
     context = {"stanzaId": "3EB0", "quotedMessage": {"conversation": "x"}}
     data = {"message": {"extendedTextMessage": {"text": "oi", "contextInfo": context}}}
-    payload = {"id": "false_1@c.us_A", "from": "1@c.us", "body": "oi", "_data": data}
+    payload = {
+        "id": "false_5511912345678@c.us_A",
+        "from": "5511912345678@c.us",
+        "body": "oi",
+        "_data": data,
+    }
     assert _inbound(_raw("message", payload)).referral is None
 
 
@@ -405,9 +444,9 @@ def test_oversized_body_is_413() -> None:
         pytest.param(b'{"event": "message", "payload": {"id": "a", "from": "b"}}', id="no-session"),
         pytest.param(b'{"event": "message", "session": "s"}', id="no-payload"),
         pytest.param(b'{"event": "message", "session": "s", "payload": []}', id="payload-list"),
-        pytest.param(_raw("message", {"from": "1@c.us"}), id="no-id"),
+        pytest.param(_raw("message", {"from": "5511912345678@c.us"}), id="no-id"),
         pytest.param(_raw("message", {"id": "x", "from": 5}), id="from-not-string"),
-        pytest.param(_raw("message.any", {"id": "", "from": "1@c.us"}), id="empty-id"),
+        pytest.param(_raw("message.any", {"id": "", "from": "5511912345678@c.us"}), id="empty-id"),
         pytest.param(_raw("session.status", {"status": None}), id="status-missing"),
         pytest.param(b'{"event": "message", "x": NaN}', id="nan"),
         pytest.param(b"[" * 50_000 + b"]" * 50_000, id="deep-nesting"),
@@ -513,7 +552,8 @@ SPEC = Path(__file__).parents[2] / "shared" / "waha" / "openapi.json"
 # Quirks of the generated spec (WAHA.md section 8): fields typed non-null that engines send as
 # null (plus media's url/filename/error, null per WAHA's media docs), mediaUrl "required".
 # `me` is null before the session is authenticated (WAHA.md section 1).
-NULLABLE = {"to", "participant", "media", "replyTo", "browser", "id", "url", "filename", "error"}
+NULLABLE = {"to", "participant", "media", "replyTo", "browser", "id", "url", "filename", "error",
+            "body", "before"}  # fmt: skip
 _TYPES: dict[str, Any] = {
     "string": str,
     "number": (int, float),
@@ -588,6 +628,31 @@ def test_fake_envelopes_follow_the_spec(spec: dict[str, Any], engine: str, event
         _check(spec, schema, body, event)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_fake_events_follow_the_spec(spec: dict[str, Any], engine: str) -> None:
+    builder = MessageBuilder(engine)
+    target = f"false_{PATIENT}_3EB0TARGET"
+    cases = [
+        ("message.any", "WAHAWebhookMessageAny", builder.edit_message(PATIENT, target, "novo")),
+        ("message.any", "WAHAWebhookMessageAny",
+         builder.edit_message(PATIENT, target, "x", encrypted=True)),
+        ("message", "WAHAWebhookMessage", builder.revoke_message(PATIENT, target)),
+        ("message", "WAHAWebhookMessage", builder.call_message(PATIENT)),
+        ("message", "WAHAWebhookMessage", builder.reaction_message(PATIENT, target)),
+        ("message", "WAHAWebhookMessage", builder.poll_vote_message(PATIENT, target)),
+        ("message", "WAHAWebhookMessage", builder.disappearing_setting(PATIENT)),
+        ("message.edited", "WAHAWebhookMessageEdited",
+         builder.edited_event(PATIENT, target, "novo")),
+        ("message.revoked", "WAHAWebhookMessageRevoked", builder.revoked_event(PATIENT, target)),
+        ("message.reaction", "WAHAWebhookMessageReaction",
+         builder.reaction_event(PATIENT, target, "🙏")),
+        ("call.received", "WAHAWebhookCallReceived", builder.call_event(PATIENT)),
+    ]  # fmt: skip
+    for event, name, payload in cases:
+        env = envelope(event, payload, engine=engine, me={"id": ME, "pushName": "C"}, metadata={})
+        _check(spec, _schema(spec, name), json.loads(webhook_request(env).body), event)
+
+
 def test_fake_session_status_follows_the_spec(spec: dict[str, Any]) -> None:
     from clinicflow.testing.waha_messages import session_status_payload
 
@@ -600,7 +665,11 @@ def test_referral_on_a_media_message_and_ad_ids_as_numbers() -> None:
     ad = payload["_data"]["message"]["imageMessage"]["contextInfo"]["externalAdReply"]
     assert _built(payload).referral == {**AD, "clid": ad["ctwaClid"]}
     ctwa = {"sourceId": 12023, "sourceType": "ad", "isSuspiciousLink": None}
-    raw_payload = {"id": "false_1@c.us_A", "from": "1@c.us", "_data": {"ctwaContext": ctwa}}
+    raw_payload = {
+        "id": "false_5511912345678@c.us_A",
+        "from": "5511912345678@c.us",
+        "_data": {"ctwaContext": ctwa},
+    }
     assert _inbound(_raw("message", raw_payload)).referral == {"source": "ad", "id": "12023"}
 
 
@@ -622,7 +691,7 @@ def test_ack_built_by_the_fake_is_ignored() -> None:
     ],
 )
 def test_timestamps(value: Any, envelope_ms: Any, expected: float) -> None:
-    payload = {"id": "false_1@c.us_A", "from": "1@c.us", "timestamp": value}
+    payload = {"id": "false_5511912345678@c.us_A", "from": "5511912345678@c.us", "timestamp": value}
     inbound = _inbound(_raw("message", payload, timestamp=envelope_ms))
     assert inbound.timestamp == pytest.approx(expected)
 
@@ -631,3 +700,146 @@ def test_non_bytes_body_is_400() -> None:
     with pytest.raises(WebhookError) as info:
         parse_webhook('{"event": "message"}')  # type: ignore[arg-type]
     assert info.value.status == 400
+
+
+# -- one person, several ids; events that are not messages; clean data -----------------------
+
+LID = "208898765432109@lid"
+TARGET = f"false_{PATIENT}_3EB0TARGET"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_whatsapp_key_is_the_same_under_both_ids(engine: str) -> None:
+    builder = MessageBuilder(engine)
+    lid = _built(builder.text_message(LID, "oi", msg_id="3EB0AA01"), engine=engine)
+    phone = _built(builder.text_message(PATIENT, "oi", msg_id="3EB0AA01"), engine=engine)
+    assert lid.wa_key == phone.wa_key == "3EB0AA01"
+    group = _built(builder.group_message("120363041234567890@g.us", "oi", msg_id="3EB0GG"))
+    assert group.wa_key == "3EB0GG"  # not the participant after the last "_"
+
+
+@pytest.mark.parametrize(
+    ("data", "alt"),
+    [
+        ({"key": {"remoteJid": LID, "remoteJidAlt": "5511987650003@s.whatsapp.net"}},
+         "5511987650003@c.us"),
+        ({"key": {"remoteJid": LID, "participantAlt": "5511987650003:3@s.whatsapp.net"}},
+         "5511987650003@c.us"),
+        ({"Info": {"Chat": LID, "SenderAlt": "5511987650003@s.whatsapp.net"}},
+         "5511987650003@c.us"),
+        ({"key": {"remoteJid": LID, "remoteJidAlt": "../../x@s.whatsapp.net"}}, None),
+    ],
+)  # fmt: skip
+def test_alternate_ids(data: dict[str, Any], alt: str | None) -> None:
+    payload = {"id": f"false_{LID}_A", "from": LID, "body": "oi", "_data": data}
+    assert _inbound(_raw("message", payload)).alt_chat_id == alt
+
+
+@pytest.mark.parametrize("engine", ["NOWEB", "GOWS"])
+@pytest.mark.parametrize(
+    ("build", "kind", "target", "text"),
+    [
+        (lambda b: b.edit_message(PATIENT, TARGET, "novo texto"), "edit", "3EB0TARGET",
+         "novo texto"),
+        (lambda b: b.edit_message(PATIENT, TARGET, "x", encrypted=True), "edit", "3EB0TARGET", ""),
+        (lambda b: b.revoke_message(PATIENT, TARGET), "revoke", "3EB0TARGET", ""),
+        (lambda b: b.call_message(PATIENT), "call", None, ""),
+        (lambda b: b.reaction_message(PATIENT, TARGET, "❤️"), "reaction", "3EB0TARGET", "❤️"),
+        (lambda b: b.poll_vote_message(PATIENT, TARGET), "poll_vote", "3EB0TARGET", ""),
+        (lambda b: b.disappearing_setting(PATIENT), "protocol", None, ""),
+    ],
+    ids=["edit", "encrypted-edit", "revoke", "call", "reaction", "poll-vote", "disappearing"],
+)  # fmt: skip
+def test_events_that_travel_as_messages(
+    engine: str, build: Any, kind: str, target: str | None, text: str
+) -> None:
+    for event in ("message", "message.any"):
+        inbound = _built(build(MessageBuilder(engine)), event, engine)
+        assert (inbound.kind, inbound.target_key, inbound.text) == (kind, target, text)
+        assert inbound.is_system and not inbound.media_error
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        ({"type": "revoked"}, "revoke"),
+        ({"type": "call_log"}, "call"),
+        ({"type": "e2e_notification"}, "protocol"),
+        ({"type": "gp2"}, "protocol"),
+        ({"message": {"senderKeyDistributionMessage": {}}}, "protocol"),
+        ({"message": {"protocolMessage": {"type": 0, "key": {"ID": "AB"}}}}, "revoke"),
+        ({"Message": {"protocolMessage": {"type": 14, "key": {"ID": "AB"},
+                                          "editedMessage": {"conversation": "n"}}}}, "edit"),
+        ({"message": {"editedMessage": {"message": {"protocolMessage": {
+            "type": "MESSAGE_EDIT", "key": {"id": "AB"},
+            "editedMessage": {"extendedTextMessage": {"text": "n"}}}}}}}, "edit"),
+        ({"message": {"bcallMessage": {}}}, "call"),
+        ({"message": {"encReactionMessage": {"targetMessageKey": {"id": "AB"}}}}, "reaction"),
+        ({}, "protocol"),
+    ],
+)  # fmt: skip
+def test_system_kinds_by_engine_shape(data: dict[str, Any], kind: str) -> None:
+    payload = {"id": f"false_{PATIENT}_A", "from": PATIENT, "body": None, "_data": data}
+    assert _inbound(_raw("message", payload)).kind == kind
+
+
+def test_a_message_with_a_caption_is_not_an_event() -> None:
+    data = {"message": {"senderKeyDistributionMessage": {}, "conversation": "oi"}}
+    payload = {"id": f"false_{PATIENT}_A", "from": PATIENT, "body": "oi", "_data": data}
+    assert _inbound(_raw("message", payload)).kind == "text"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_events_about_messages(engine: str) -> None:
+    b = MessageBuilder(engine)
+    edited = _built(b.edited_event(PATIENT, TARGET, "corrigido"), "message.edited", engine)
+    assert (edited.kind, edited.target_key, edited.text) == ("edit", "3EB0TARGET", "corrigido")
+    revoked = _built(b.revoked_event(PATIENT, TARGET), "message.revoked", engine)
+    assert (revoked.kind, revoked.target_key, revoked.chat_id) == ("revoke", "3EB0TARGET", PATIENT)
+    reaction = _built(b.reaction_event(PATIENT, TARGET, "🙏"), "message.reaction", engine)
+    assert (reaction.kind, reaction.target_key, reaction.text) == ("reaction", "3EB0TARGET", "🙏")
+    call = _built(b.call_event(PATIENT), "call.received", engine)
+    assert call.kind == "call" and call.message_id.startswith("call_") and not call.from_me
+
+
+def test_an_edit_event_named_after_the_edited_message_gets_its_own_id() -> None:
+    builder = MessageBuilder("WEBJS")
+    payload = builder.edited_event(PATIENT, TARGET, "corrigido", msg_id=TARGET)
+    edited = _built(payload, "message.edited", "WEBJS")
+    assert edited.target_key == "3EB0TARGET"
+    assert edited.wa_key != "3EB0TARGET" and edited.message_id != TARGET
+    again = _built(builder.edited_event(PATIENT, TARGET, "de novo", msg_id=TARGET),
+                   "message.edited", "WEBJS")  # fmt: skip
+    assert again.wa_key != edited.wa_key  # another edit, another row
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        ("message.revoked", {"after": None, "before": None, "revokedMessageId": "A"}),
+        ("call.received", {"from": PATIENT, "isGroup": False}),
+        ("call.received", {"id": "C", "from": "120363041234567890@g.us", "isGroup": True}),
+        ("message.reaction", {"id": "x", "reaction": {"text": "👍", "messageId": "y"}}),
+        ("message.edited", {"id": "x", "from": "../x@c.us", "body": "y"}),
+    ],
+)
+def test_incomplete_events_are_ignored(event: str, payload: dict[str, Any]) -> None:
+    assert isinstance(parse_webhook(_raw(event, payload)), Ignored)
+
+
+def test_lone_surrogates_become_replacement_characters() -> None:
+    raw = _raw("message", {"id": f"false_{PATIENT}_A", "from": PATIENT, "body": "oi \ud83d"})
+    assert b"\\ud83d" in raw  # JSON allows a lone surrogate; UTF-8 cannot hold it
+    inbound = _inbound(raw)
+    assert inbound.text == "oi \ufffd"
+    inbound.text.encode("utf-8")  # storable
+    pair = _inbound(raw.replace(b"\\ud83d", b"\\ud83d\\ude00"))
+    assert pair.text == "oi 😀"  # a valid pair is kept
+
+
+@pytest.mark.parametrize(
+    "chat", ["../../etc/passwd@c.us", "' OR 1=1 --@c.us", "55119\n88887777@c.us", "1@c.us"]
+)
+def test_malformed_chat_ids_are_ignored_with_the_id(chat: str) -> None:
+    result = parse_webhook(_raw("message", {"id": "false_x_A", "from": chat, "body": "oi"}))
+    assert isinstance(result, Ignored) and result.bad_id == chat

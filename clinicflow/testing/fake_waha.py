@@ -1,6 +1,7 @@
 """A fake WAHA on 127.0.0.1 that speaks the real wire protocol, for tests and benchmarks.
 
-It serves the endpoints clinicflow calls (send text, seen, typing, sessions, files, health) with
+It serves the endpoints clinicflow calls (send text, seen, typing, sessions, files, health,
+the lid → phone map) with
 WAHA's status codes and error shapes, records every request, can go down or fail on command,
 and posts signed webhooks the way WAHA does, retries included::
 
@@ -91,6 +92,7 @@ class FakeWaha(wm.MessageBuilder):
         self.sessions: dict[str, str] = {session: "WORKING"}
         self.send_text_shape: str = engine  # "NOWEB" | "WEBJS" | "GOWS" | "empty"
         self.files: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.lids: dict[str, str | None] = {}  # "<n>@lid" -> "<phone>@c.us" (None: hidden)
         self.sent: list[dict[str, Any]] = []
         self.sent_ids: list[str] = []
         self.calls: list[WahaCall] = []
@@ -141,6 +143,8 @@ class FakeWaha(wm.MessageBuilder):
         app.router.add_post("/api/{action:sendText|sendSeen|startTyping|stopTyping}", self._send)
         app.router.add_get("/api/sessions/{session}", self._session_info)
         app.router.add_get("/api/files/{session}/{file}", self._file)
+        app.router.add_get("/api/{session}/lids/pn/{phone}", self._lid_by_phone)
+        app.router.add_get("/api/{session}/lids/{lid}", self._lid)
         for path in ("/health", "/ping", "/api/server/version"):
             app.router.add_get(path, self._server_info)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
@@ -172,6 +176,10 @@ class FakeWaha(wm.MessageBuilder):
         session = session or self.session
         self.files[(session, name)] = (data, mimetype)
         return f"{self.url}/api/files/{session}/{name}"
+
+    def add_lid(self, lid: str, phone: str | None) -> None:
+        """What ``GET /api/{session}/lids/{lid}`` answers for ``lid`` (``phone`` None: hidden)."""
+        self.lids[_lid(lid)] = phone
 
     # -- webhooks ----------------------------------------------------------------------------
 
@@ -334,12 +342,33 @@ class FakeWaha(wm.MessageBuilder):
         data, mimetype = self.files[key]
         return web.Response(body=data, content_type=mimetype.split(";")[0].strip())
 
+    async def _lid(self, request: web.Request) -> web.StreamResponse:
+        # WAHA takes "123@lid" (URL-encoded) or the bare "123"; an unknown lid gives pn null.
+        name = request.match_info["session"]
+        if name not in self.sessions:
+            return _json(404, wr.no_session(name))
+        lid = _lid(request.match_info["lid"])
+        return _json(200, {"lid": lid, "pn": self.lids.get(lid)})
+
+    async def _lid_by_phone(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["session"]
+        if name not in self.sessions:
+            return _json(404, wr.no_session(name))
+        phone = request.match_info["phone"]
+        phone = phone if "@" in phone else f"{phone}@c.us"
+        lid = next((lid for lid, pn in self.lids.items() if pn == phone), None)
+        return _json(200, {"lid": lid, "pn": phone})
+
     async def _server_info(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/health":
             return _json(200, wr.health())
         if request.path == "/ping":
             return _json(200, {"message": "pong"})
         return _json(200, wr.server_version(self.version, self.engine))
+
+
+def _lid(value: str) -> str:
+    return value if value.endswith("@lid") else f"{value.split('@')[0]}@lid"
 
 
 def _json(status: int, body: dict[str, Any]) -> web.Response:

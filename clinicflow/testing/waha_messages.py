@@ -5,6 +5,13 @@ Builders for the NOWEB (Baileys), GOWS (whatsmeow) and WEBJS (whatsapp-web.js) f
 click-to-WhatsApp ad context. Ids follow WAHA's formats: ``false_<chat>_<waid>`` and, in
 groups and status, ``false_<chat>_<waid>_<participant>``. :class:`MessageBuilder` bundles
 them with per-fake defaults (engine, own number, where media files are served).
+
+Besides messages, the builders make the events that travel as messages or next to them, in
+each engine's shape: an ``@lid`` sender with her phone as the alternate id, edits (Baileys
+``protocolMessage`` MESSAGE_EDIT, or ``secretEncryptedMessage`` with a null body, and the
+``message.edited`` event), revokes (``protocolMessage`` REVOKE, WEBJS ``revoked``, the
+``message.revoked`` event), calls (``_data.message.call``, ``call.received``), reactions
+(``message.reaction``), poll votes and disappearing-message settings.
 """
 
 from __future__ import annotations
@@ -123,6 +130,12 @@ def wa_message(
     if location is not None:
         payload["location"] = location
     return payload
+
+
+def wa_key_of(msg_id: str) -> str:
+    """The WhatsApp key of a WAHA id (``false_<chat>_<KEY>[_<participant>]``) or a bare key."""
+    parts = msg_id.split("_")
+    return parts[2] if len(parts) >= 3 and parts[0] in ("true", "false") else parts[-1]
 
 
 def engine_of(payload: dict[str, Any]) -> str | None:
@@ -272,6 +285,129 @@ class MessageBuilder:
         """A post in a WhatsApp channel (``@newsletter``)."""
         options.setdefault("push_name", None)
         return self.text_message(newsletter_id, body, **options)
+
+    # -- one person, two ids ----------------------------------------------------------------
+
+    def lid_message(
+        self, lid: str, body: str, phone: str | None = None, **options: Any
+    ) -> dict[str, Any]:
+        """A text from an ``@lid`` chat; NOWEB/GOWS name her phone as the alternate id
+        (``key.remoteJidAlt`` / ``Info.SenderAlt``); WEBJS shows only the lid."""
+        return self.text_message(lid, body, alt_chat_id=phone, **options)
+
+    # -- events that are not messages --------------------------------------------------------
+
+    def edit_message(
+        self, chat_id: str, target: str, new_text: str, *, encrypted: bool = False, **options: Any
+    ) -> dict[str, Any]:
+        """An edit as a ``message``/``message.any`` payload: ``body`` null and a Baileys
+        ``protocolMessage`` (MESSAGE_EDIT, the new text inside) or, ``encrypted``, a
+        ``secretEncryptedMessage`` whose new text nobody can read (WAHA #2089)."""
+        key = self._target_key(chat_id, target)
+        if encrypted:
+            content: dict[str, Any] = {
+                "secretEncryptedMessage": {
+                    "targetMessageKey": key,
+                    "encPayload": "q2VuY3J5cHRlZA==",
+                    "encIv": "aXY=",
+                    "secretEncType": "MESSAGE_EDIT",
+                },
+                "messageContextInfo": {"messageSecret": "c2VjcmV0"},
+            }
+        else:
+            content = {
+                "protocolMessage": {
+                    "key": key,
+                    "type": "MESSAGE_EDIT",
+                    "editedMessage": {"conversation": new_text},
+                    "timestampMs": str(int(time.time() * 1000)),
+                }
+            }
+        return self.text_message(chat_id, None, content=content, webjs_type="protocol", **options)
+
+    def edited_event(
+        self, chat_id: str, target: str, new_text: str, **options: Any
+    ) -> dict[str, Any]:
+        """A ``message.edited`` payload: the message fields, the new body, ``editedMessageId``."""
+        payload = self.text_message(chat_id, new_text, **options)
+        payload["editedMessageId"] = wa_key_of(target)
+        return payload
+
+    def revoke_message(self, chat_id: str, target: str, **options: Any) -> dict[str, Any]:
+        """A "deleted for everyone" as a ``message`` payload (``protocolMessage`` REVOKE; WEBJS
+        ``_data.type`` "revoked")."""
+        content = {"protocolMessage": {"key": self._target_key(chat_id, target), "type": "REVOKE"}}
+        return self.text_message(chat_id, None, content=content, webjs_type="revoked", **options)
+
+    def revoked_event(self, chat_id: str, target: str, **options: Any) -> dict[str, Any]:
+        """A ``message.revoked`` payload: ``after`` (the revoke message), ``revokedMessageId``."""
+        after = self.revoke_message(chat_id, target, **options)
+        return {"after": after, "before": None, "revokedMessageId": wa_key_of(target)}
+
+    def call_message(self, chat_id: str, *, video: bool = False, **options: Any) -> dict[str, Any]:
+        """A missed call as an empty ``message`` with ``_data.message.call`` (WAHA #840)."""
+        content = {"call": {"callKey": "Y2FsbA==", "isVideo": video}}
+        return self.text_message(chat_id, None, content=content, webjs_type="call_log", **options)
+
+    def call_event(self, chat_id: str, *, video: bool = False, **options: Any) -> dict[str, Any]:
+        """A ``call.received`` payload: ``{id, from, timestamp, isVideo, isGroup, _data}``."""
+        ts = options.get("timestamp")
+        call_id = secrets.token_hex(16).upper()
+        return {
+            "id": call_id,
+            "from": chat_id,
+            "timestamp": int(time.time()) if ts is None else ts,
+            "isVideo": video,
+            "isGroup": False,
+            "_data": {"id": call_id, "from": to_jid(chat_id), "status": "offer"},
+        }
+
+    def reaction_event(
+        self, chat_id: str, target: str, emoji: str = "👍", **options: Any
+    ) -> dict[str, Any]:
+        """A ``message.reaction`` payload (``reaction.text`` "" means the reaction was removed)."""
+        ts = options.get("timestamp")
+        wa_id = new_wa_id()
+        target_id = target if "_" in target else serialize_id(True, chat_id, target)
+        return {
+            "id": serialize_id(False, chat_id, wa_id),
+            "timestamp": int(time.time()) if ts is None else ts,
+            "from": chat_id,
+            "fromMe": False,
+            "source": "app",
+            "to": self.me_id,
+            "participant": None,
+            "reaction": {"text": emoji, "messageId": target_id},
+        }
+
+    def reaction_message(
+        self, chat_id: str, target: str, emoji: str = "👍", **options: Any
+    ) -> dict[str, Any]:
+        """A reaction as a ``message`` payload (Baileys ``reactionMessage``)."""
+        content = {"reactionMessage": {"key": self._target_key(chat_id, target), "text": emoji}}
+        return self.text_message(chat_id, None, content=content, webjs_type="reaction", **options)
+
+    def poll_vote_message(self, chat_id: str, poll: str, **options: Any) -> dict[str, Any]:
+        """A vote in a poll as a ``message`` payload (Baileys ``pollUpdateMessage``)."""
+        content = {
+            "pollUpdateMessage": {
+                "pollCreationMessageKey": self._target_key(chat_id, poll, from_me=True),
+                "vote": {"encPayload": "dm90ZQ==", "encIv": "aXY="},
+            }
+        }
+        return self.text_message(
+            chat_id, None, content=content, webjs_type="poll_update", **options
+        )
+
+    def disappearing_setting(
+        self, chat_id: str, seconds: int = 86400, **options: Any
+    ) -> dict[str, Any]:
+        """She turned disappearing messages on (``protocolMessage`` EPHEMERAL_SETTING)."""
+        content = {"protocolMessage": {"type": "EPHEMERAL_SETTING", "ephemeralExpiration": seconds}}
+        return self.text_message(chat_id, None, content=content, webjs_type="protocol", **options)
+
+    def _target_key(self, chat_id: str, target: str, *, from_me: bool = False) -> dict[str, Any]:
+        return {"remoteJid": to_jid(chat_id), "fromMe": from_me, "id": wa_key_of(target)}
 
     def _full_id(self, chat_id: str, options: dict[str, Any]) -> str:
         msg_id = str(options.get("msg_id") or new_wa_id())
