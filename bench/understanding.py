@@ -44,6 +44,24 @@ def classify_all(engine: Engine, cases: list[dict[str, Any]]) -> tuple[list[str]
     return got, (time.perf_counter() - started) * 1000 / max(len(cases), 1)
 
 
+def calibration(engine: Engine, cases: list[dict[str, Any]], bins: int = 10) -> float:
+    """Expected calibration error of the model's confidence in its chosen intent: the
+    gap between confidence and accuracy, averaged over ten confidence bins (0 is perfect)."""
+    pairs = []
+    for case in cases:
+        u = engine.classify(case["text"])
+        if u.source == "model" and u.intent is not None:
+            pairs.append((u.confidence, u.intent == case["intent"]))
+    total = 0.0
+    for b in range(bins):
+        inside = [(c, ok) for c, ok in pairs if b / bins < c <= (b + 1) / bins]
+        if inside:
+            confidence = sum(c for c, _ in inside) / len(inside)
+            accuracy = sum(ok for _, ok in inside) / len(inside)
+            total += len(inside) * abs(confidence - accuracy)
+    return round(total / max(len(pairs), 1), 4)
+
+
 def training_texts(engine: Engine) -> set[str]:
     """Normalised texts the model learned from (the corpus and the catalog's own)."""
     from clinicflow.text import normalize
@@ -134,6 +152,19 @@ def safety_figures(engine: Engine, cases: list[dict[str, Any]], got: list[str]) 
 
 
 def sweep(engine: Engine, cases: list[dict[str, Any]]) -> None:
+    """Intent thresholds, then the safety detector's probabilities (classify figures)."""
+    detector = engine.understander.safety
+    urgent = [c["text"] for c in cases if c["intent"] == "urgent"]
+    lookalikes = [c["text"] for c in cases if c.get("lookalike")]
+    chosen = (detector.p_sure, detector.p_with_sign)
+    for p_sure in (0.45, 0.55, 0.65, 0.75):
+        for p_sign in (0.05, 0.12, 0.2, 0.3):
+            detector.p_sure, detector.p_with_sign = p_sure, p_sign
+            recall = sum(engine.classify(t).urgent for t in urgent) / max(len(urgent), 1)
+            alarms = sum(engine.classify(t).urgent for t in lookalikes)
+            point = {"p_sure": p_sure, "p_with_sign": p_sign, "urgent_recall": round(recall, 4)}
+            print(json.dumps({**point, "false_alarms": alarms}))
+    detector.p_sure, detector.p_with_sign = chosen
     base = engine.catalog.clinic.understanding
     for accept in (0.25, 0.30, 0.35, 0.40, 0.45):
         for sure in (0.5, 0.6, 0.7):
@@ -161,7 +192,7 @@ def main() -> None:
         safety = safety_figures(engine, cases, got)
         errors = safety.pop("_errors")
         head = {"bench": "understanding", "set": path.name, "cases": len(cases)}
-        tail = {"ms_per_message": round(ms, 2)}
+        tail = {"calibration_error": calibration(engine, cases), "ms_per_message": round(ms, 2)}
         print(json.dumps({**head, **figures, **unseen, **safety, **tail}))
         if args.errors:
             wrong = [

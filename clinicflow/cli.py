@@ -333,8 +333,10 @@ def classify(texts: tuple[str, ...], catalog: Path | None, data: Path | None) ->
                 "confidence": round(u.confidence, 3),
                 "source": u.source,
             }
-            if u.red_flags:
+            if u.urgent:
                 record["red_flags"] = list(u.red_flags)
+                record["category"] = u.safety.category
+                record["sure"] = u.safety.sure
             click.echo(json.dumps(record, ensure_ascii=False))
     finally:
         engine.close_resources()

@@ -170,11 +170,8 @@ class Engine:
     def _open_model(self, catalog: Catalog, *, progress: bool = False) -> IntentModel:
         """The intent model for this catalog (trained once, then read from the data dir)."""
         from clinicflow.understanding.classifier import IntentModel
-        from clinicflow.understanding.corpus import load_corpus
 
-        return IntentModel.open(
-            load_corpus(), catalog, self.data_dir, self.embedder, progress=progress
-        )
+        return IntentModel.open(catalog, self.data_dir, self.embedder, progress=progress)
 
     def restore_version(self, digest: str) -> Script | None:
         """A script version a conversation pinned, from memory or the stored source."""

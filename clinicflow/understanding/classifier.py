@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from clinicflow.errors import StorageError
 from clinicflow.model import Catalog
 from clinicflow.text import normalize
 from clinicflow.understanding.context import mark_negations
-from clinicflow.understanding.corpus import Corpus, Example
+from clinicflow.understanding.corpus import Corpus, Example, corpus_digest, load_corpus
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
     from clinicflow.embeddings import Embedder
 
-FEATURES_VERSION = "3"  # bump when features or training change: every cached model retrains
+FEATURES_VERSION = "4"  # bump when features or training change: every cached model retrains
 C_INTENT = 16.0  # inverse regularisation (tuning set: 8–32 within half a point)
 C_CATEGORY = 8.0
 CHAR_NGRAMS = (2, 5)
@@ -67,12 +68,35 @@ def catalog_examples(catalog: Catalog) -> list[Example]:
     return out
 
 
-def _char_text(text: str) -> str:
-    return normalize(text)
+_SPACES = re.compile(r"\s\s+")
 
 
-def _word_text(text: str) -> str:
-    return mark_negations(normalize(text))
+def char_grams(text: str) -> list[str]:
+    """Character 2–5-grams of each normalised word padded with spaces (scikit-learn's
+    ``char_wb`` analyzer, written out so prediction needs no scikit-learn import)."""
+    low, high = CHAR_NGRAMS
+    grams: list[str] = []
+    for word in _SPACES.sub(" ", normalize(text)).split():
+        padded = f" {word} "
+        size = len(padded)
+        for n in range(low, high + 1):
+            grams += [padded[i : i + n] for i in range(max(1, size - n + 1))]
+            if size <= n:  # a short word counts once
+                break
+    return grams
+
+
+def word_grams(text: str) -> list[str]:
+    """Words (negated ones marked ``NEG_``) and word pairs of the normalised text."""
+    tokens = mark_negations(normalize(text)).split()
+    low, high = WORD_NGRAMS
+    grams = list(tokens) if low == 1 else []
+    for n in range(max(2, low), high + 1):
+        grams += [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return grams
+
+
+_ANALYZERS = {"char": char_grams, "word": word_grams}
 
 
 @dataclass(frozen=True)
@@ -83,64 +107,28 @@ class _Vocabulary:
     idf: np.ndarray
 
 
-def _analyzer(kind: str) -> object:
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    if kind == "char":
-        return CountVectorizer(
-            analyzer="char_wb", ngram_range=CHAR_NGRAMS, preprocessor=_char_text, lowercase=False
-        )
-    return CountVectorizer(
-        analyzer="word",
-        ngram_range=WORD_NGRAMS,
-        preprocessor=_word_text,
-        token_pattern=r"\S+",
-        lowercase=False,
-    )
-
-
 def _fit_vocabulary(kind: str, texts: Sequence[str], min_df: int) -> _Vocabulary:
+    import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    counter = _analyzer(kind)
-    import numpy as np
-
-    params = counter.get_params()  # type: ignore[attr-defined]
-    params.update(min_df=min_df, dtype=np.float32)
-    fitted = TfidfVectorizer(**params, sublinear_tf=True).fit(texts)
+    fitted = TfidfVectorizer(
+        analyzer=_ANALYZERS[kind], min_df=min_df, sublinear_tf=True, dtype=np.float32
+    ).fit(texts)
     terms = sorted(fitted.vocabulary_, key=fitted.vocabulary_.__getitem__)
     return _Vocabulary(tuple(terms), fitted.idf_.astype("float32"))
 
 
 class _Block:
-    """Sublinear TF-IDF rows over a fixed vocabulary (no fitting at prediction time).
-
-    :meth:`rows` builds a matrix for training; :meth:`row` is the fast path for one message
-    (pure Python n-grams and a dict lookup: a few dozen microseconds, where scikit-learn's
-    per-call validation costs about a millisecond).
-    """
+    """Sublinear TF-IDF rows over a fixed vocabulary, l2-normalised (scikit-learn's
+    ``TfidfVectorizer(sublinear_tf=True)`` numbers, computed here without it)."""
 
     def __init__(self, kind: str, vocabulary: _Vocabulary) -> None:
-        from sklearn.feature_extraction.text import CountVectorizer
-
-        counter = _analyzer(kind)
-        params = counter.get_params()  # type: ignore[attr-defined]
+        self.analyze = _ANALYZERS[kind]
         self.index = {term: i for i, term in enumerate(vocabulary.terms)}
-        params["vocabulary"] = self.index
-        self.counter = CountVectorizer(**params)
-        self.analyze = self.counter.build_analyzer()
         self.vocabulary = vocabulary
 
-    def rows(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        import numpy as np
-        from sklearn.preprocessing import normalize as l2
-
-        counts = self.counter.transform(texts).astype(np.float32)
-        counts.data = 1.0 + np.log(counts.data)
-        return l2(counts.multiply(self.vocabulary.idf).tocsr())
-
     def row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """One message's non-zero columns and values (the same numbers as :meth:`rows`)."""
+        """One message's non-zero columns and values."""
         import numpy as np
 
         counts: dict[int, int] = {}
@@ -154,6 +142,24 @@ class _Block:
         tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
         values = (1.0 + np.log(tf)) * self.vocabulary.idf[columns]
         return columns, values / np.float32(np.linalg.norm(values))
+
+    def rows(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """The rows of many messages (training)."""
+        import numpy as np
+        from scipy import sparse
+
+        indptr = [0]
+        indices: list[np.ndarray] = []
+        data: list[np.ndarray] = []
+        for text in texts:
+            columns, values = self.row(text)
+            indices.append(columns)
+            data.append(values)
+            indptr.append(indptr[-1] + len(columns))
+        shape = (len(texts), len(self.vocabulary.terms))
+        return sparse.csr_matrix(
+            (np.concatenate(data), np.concatenate(indices), np.array(indptr)), shape=shape
+        )
 
 
 class IntentModel:
@@ -231,23 +237,23 @@ class IntentModel:
     # -- training and the cache -------------------------------------------------------------
 
     @staticmethod
-    def digest_of(corpus: Corpus, catalog: Catalog, embedder: Embedder) -> str:
+    def digest_of(corpus_digest: str, catalog: Catalog, embedder: Embedder) -> str:
         """What a model is keyed by: the corpus, the catalog's labelled texts, the embedder."""
         own = [(e.text, e.intent, e.category) for e in catalog_examples(catalog)]
-        payload = json.dumps([FEATURES_VERSION, corpus.digest, embedder.name, own])
+        payload = json.dumps([FEATURES_VERSION, corpus_digest, embedder.name, own])
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @classmethod
     def open(
         cls,
-        corpus: Corpus,
         catalog: Catalog,
         data_dir: str | Path,
         embedder: Embedder,
         *,
         progress: bool = False,
     ) -> IntentModel:
-        """The cached model for this corpus, catalog and embedder, trained if missing.
+        """The cached model for the shipped corpus, this catalog and embedder, trained (on
+        the corpus and the catalog's own examples) if missing.
 
         A model already built in this process (same digest) is reused: models are read-only,
         so engines over the same catalog share one.
@@ -255,7 +261,7 @@ class IntentModel:
         Raises:
             StorageError: the models folder cannot be read or written.
         """
-        digest = cls.digest_of(corpus, catalog, embedder)
+        digest = cls.digest_of(corpus_digest(), catalog, embedder)
         folder = Path(data_dir) / _FOLDER
         path = folder / f"intents-{digest}.npz"
         try:
@@ -263,6 +269,7 @@ class IntentModel:
             if model is None and path.exists():
                 model = cls._load(path, digest)
             if model is None:
+                corpus = load_corpus()
                 own = catalog_examples(catalog)
                 with _progress(progress, len(corpus.examples) + len(own)):
                     vectors = corpus_vectors(corpus, embedder, Path(data_dir))

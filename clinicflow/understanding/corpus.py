@@ -52,9 +52,22 @@ class Corpus:
         return [example for example in self.examples if example.intent == intent]
 
 
-def _read(name: str) -> tuple[str, object]:
-    source = resources.files("clinicflow").joinpath("corpus", name).read_text("utf-8")
-    return source, yaml.safe_load(source)
+_FILES = ("intents.yaml", "safety.yaml", "statements.yaml")
+
+
+def _source(name: str) -> str:
+    return resources.files("clinicflow").joinpath("corpus", name).read_text("utf-8")
+
+
+def _read(name: str) -> object:
+    return yaml.safe_load(_source(name))
+
+
+@lru_cache(maxsize=1)
+def corpus_digest() -> str:
+    """A digest of the shipped corpus files, without parsing them (what models are keyed by;
+    reading the YAML costs most of a second, and a cached model does not need it)."""
+    return hashlib.sha256("\0".join(_source(name) for name in _FILES).encode()).hexdigest()[:16]
 
 
 def _bad(name: str, what: str) -> ScriptError:
@@ -68,8 +81,8 @@ def load_corpus() -> Corpus:
     Raises:
         ScriptError: a corpus file is malformed (a packaging error, never a user's).
     """
-    intents_src, intents_doc = _read("intents.yaml")
-    safety_src, safety_doc = _read("safety.yaml")
+    intents_doc = _read("intents.yaml")
+    safety_doc = _read("safety.yaml")
     examples: list[Example] = []
     table = intents_doc.get("intents") if isinstance(intents_doc, dict) else None
     if not isinstance(table, dict):
@@ -88,11 +101,9 @@ def load_corpus() -> Corpus:
         if not isinstance(item, dict) or item.get("intent") not in INTENTS:
             raise _bad("safety.yaml", f"bad look-alike {item!r}")
         examples.append(Example(str(item["text"]), str(item["intent"]), lookalike=True))
-    statements_src, statements_doc = _read("statements.yaml")
+    statements_doc = _read("statements.yaml")
     statements = statements_doc.get("statements") if isinstance(statements_doc, dict) else None
     if not isinstance(statements, list):
         raise _bad("statements.yaml", "no 'statements' list")
     examples += [Example(str(text), INFORM) for text in statements]
-    sources = "\0".join((intents_src, safety_src, statements_src))
-    digest = hashlib.sha256(sources.encode()).hexdigest()[:16]
-    return Corpus(tuple(examples), digest)
+    return Corpus(tuple(examples), corpus_digest())

@@ -34,8 +34,9 @@ from clinicflow.understanding.corpus import CATEGORIES
 from clinicflow.understanding.signs import SIGNS, Sign
 
 # Chosen on tests/data/understanding_tune.yaml (bench/understanding.py --sweep): every
-# emergency there caught, the fewest look-alikes flagged.
-P_SURE = 0.55  # the model alone: urgent
+# emergency there is caught for P_SURE ≤ 0.55 and any P_WITH_SIGN in 0.05–0.3, with no
+# look-alike flagged; recall falls from 0.65 up.
+P_SURE = 0.50  # the model alone: urgent (recall flat up to 0.55; the lower end, for margin)
 P_WITH_SIGN = 0.12  # a weak sign about now plus this much: urgent, not sure
 P_SYMPTOM = 0.25  # below urgency, but worth Gemini's second look
 
@@ -85,10 +86,16 @@ class _Found:
 class SafetyDetector:
     """The detector over one catalog (its red-flag phrases join the built-in signs).
 
-    Thread-safe (read-only after construction).
+    ``p_sure`` and ``p_with_sign`` are the model probabilities above which the message alone,
+    or a weak sign with it, is urgent (defaults: :data:`P_SURE`, :data:`P_WITH_SIGN`; a
+    benchmark sweeps them). Thread-safe (read-only after construction).
     """
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(
+        self, catalog: Catalog, *, p_sure: float = P_SURE, p_with_sign: float = P_WITH_SIGN
+    ) -> None:
+        self.p_sure = p_sure
+        self.p_with_sign = p_with_sign
         self._flags: dict[str, PhraseMatcher] = {"clinic": self._matcher(catalog.clinic.red_flags)}
         for script in catalog.scripts:
             self._flags[script.id] = self._matcher(script.red_flags)
@@ -160,9 +167,9 @@ class SafetyDetector:
         strong = [f for f in found_now if f.strong]
         weak = [f for f in found_now if not f.strong]
         urgent, sure = False, True
-        if strong or p_now >= P_SURE:
+        if strong or p_now >= self.p_sure:
             urgent = True
-        elif weak and p_now >= P_WITH_SIGN:
+        elif weak and p_now >= self.p_with_sign:
             urgent, sure = True, False
         signs = tuple(dict.fromkeys(f.sign for f in found_now))
         if not urgent:
