@@ -111,7 +111,9 @@ def through_engine(engine: Engine, text: str, chat: str, *, at_question: bool) -
     return engine.handle(chat, text)
 
 
-def safety_figures(engine: Engine, cases: list[dict[str, Any]], got: list[str]) -> dict[str, Any]:
+def safety_figures(
+    engine: Engine, cases: list[dict[str, Any]], got: list[str], tag: str
+) -> dict[str, Any]:
     urgent = [i for i, c in enumerate(cases) if c["intent"] == "urgent"]
     lookalikes = [i for i, c in enumerate(cases) if c.get("lookalike")]
     opt_outs = [i for i, c in enumerate(cases) if c["intent"] == "opt_out"]
@@ -122,9 +124,8 @@ def safety_figures(engine: Engine, cases: list[dict[str, Any]], got: list[str]) 
     for at_question in (False, True):
         where = "question" if at_question else "greeting"
         for i in urgent + lookalikes:
-            result = through_engine(
-                engine, cases[i]["text"], f"b{i}-{where}", at_question=at_question
-            )
+            chat = f"{tag}-{i}-{where}"  # a new conversation per case, per set
+            result = through_engine(engine, cases[i]["text"], chat, at_question=at_question)
             handed = bool(result.handoff and result.handoff.get("urgent"))
             if cases[i]["intent"] == "urgent":
                 engine_urgent[where] += handed
@@ -135,7 +136,7 @@ def safety_figures(engine: Engine, cases: list[dict[str, Any]], got: list[str]) 
                 alarms.append(f"[{where}] {cases[i]['text']}")
     honoured = 0
     for i in opt_outs:
-        result = through_engine(engine, cases[i]["text"], f"o{i}", at_question=False)
+        result = through_engine(engine, cases[i]["text"], f"{tag}-o{i}", at_question=False)
         honoured += "opted_out" in result.event_types
     n_urgent = max(len(urgent), 1)
     return {
@@ -189,7 +190,7 @@ def main() -> None:
         got, ms = classify_all(engine, cases)
         figures = intent_figures(cases, got)
         unseen = unseen_figures(cases, got, seen)
-        safety = safety_figures(engine, cases, got)
+        safety = safety_figures(engine, cases, got, path.stem)
         errors = safety.pop("_errors")
         head = {"bench": "understanding", "set": path.name, "cases": len(cases)}
         tail = {"calibration_error": calibration(engine, cases), "ms_per_message": round(ms, 2)}
