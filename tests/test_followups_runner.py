@@ -71,11 +71,11 @@ def sendtext_count(live: Live, chat: str, needle: str) -> int:
 
 def outbox(live: Live, chat: str) -> list[dict[str, Any]]:
     rows = live.runtime.conn.execute(
-        "SELECT text, kind, status, next_attempt_at, batch_id FROM outbox "
+        "SELECT text, kind, status, next_attempt_at, hold_until, batch_id FROM outbox "
         "WHERE chat_id = ? ORDER BY id",
         (chat,),
     ).fetchall()
-    keys = ("text", "kind", "status", "next_attempt_at", "batch_id")
+    keys = ("text", "kind", "status", "next_attempt_at", "hold_until", "batch_id")
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
