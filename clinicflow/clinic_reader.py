@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 
+from clinicflow.closures import ClosureError, parse_closure
 from clinicflow.durations import BadTimeText, parse_day_hours, weekday
 from clinicflow.model import Campaign, Clinic, Hours, IntentDef, LeadScoring, Pos, Staff
 from clinicflow.model import Understanding as UnderstandingModel
@@ -49,8 +50,19 @@ REQUIRED_TEXTS = (
 _THRESHOLDS = ("embedding_accept", "embedding_sure", "faq_accept", "route_accept")
 
 
+_HOURS_KEYS = (
+    "timezone",
+    "weekly",
+    "country",
+    "subdivision",
+    "optional_holidays",
+    "closures",
+    "holidays",
+)
+
+
 def _hours(r: Reader, node: YNode | None) -> Hours:
-    entry = r.mapping(node, "hours", ("timezone", "weekly", "holidays"))
+    entry = r.mapping(node, "hours", _HOURS_KEYS)
     if entry is None:
         return Hours()
     weekly: list[tuple[tuple[int, int], ...]] = [() for _ in range(7)]
@@ -67,11 +79,36 @@ def _hours(r: Reader, node: YNode | None) -> Hours:
             weekly[day] = parse_day_hours(text or "")
         except BadTimeText as exc:
             r.report(value.pos, "bad-type", str(exc))
+    dated: list[str] = []
+    yearly: list[str] = []
+    # ``holidays`` is the old name of ``closures`` and is still read the same way.
+    for key in ("holidays", "closures"):
+        for i, item in enumerate(r.seq(entry.get(key), f"hours.{key}")):
+            text = r.text(item, f"o fechamento nº {i + 1} de hours.{key}")
+            if text is None:
+                continue
+            try:
+                parsed = parse_closure(text)
+            except ClosureError as exc:
+                r.report(item.pos, "bad-type", str(exc))
+                continue
+            if isinstance(parsed, tuple):
+                yearly.append(f"{parsed[0]:02d}-{parsed[1]:02d}")
+            else:
+                dated.append(parsed.isoformat())
+    country = r.text(entry.get("country"), "o país (country)")
+    subdivision = r.text(entry.get("subdivision"), "o estado (subdivision)")
     return Hours(
         weekly=tuple(weekly),
-        holidays=tuple(r.texts(entry.get("holidays"), "os feriados (holidays)")),
+        holidays=tuple(dict.fromkeys(dated)),
         timezone=r.text(entry.get("timezone"), "o fuso horário") or "America/Sao_Paulo",
         pos=entry.pos,
+        country=country.strip().upper() if country and country.strip() else None,
+        subdivision=subdivision.strip() if subdivision and subdivision.strip() else None,
+        optional_holidays=tuple(
+            r.texts(entry.get("optional_holidays"), "os feriados facultativos")
+        ),
+        yearly_closures=tuple(dict.fromkeys(yearly)),
     )
 
 

@@ -297,9 +297,13 @@ class Hours:
     """Opening hours: for each weekday (0=Monday) a list of (open, close) minutes of the day."""
 
     weekly: tuple[tuple[tuple[int, int], ...], ...] = ((),) * 7
-    holidays: tuple[str, ...] = ()  # ISO dates
+    holidays: tuple[str, ...] = ()  # the catalog's own closed days, ISO dates
     timezone: str = "America/Sao_Paulo"
     pos: Pos = NOWHERE
+    country: str | None = None  # public holidays from the holidays library (BR)
+    subdivision: str | None = None  # the state (SP), for its own holidays
+    optional_holidays: tuple[str, ...] = ()  # optional days also kept closed (Carnaval)
+    yearly_closures: tuple[str, ...] = ()  # the catalog's closed days every year, MM-DD
 
 
 @dataclass(frozen=True)
