@@ -455,3 +455,14 @@ def hours(catalog: Path | None) -> None:
 
     clinic = load_catalog(catalog).clinic
     click.echo(status_line(BusinessHours(clinic.hours)))
+
+
+def _register() -> None:
+    # Kept in their own modules (cli_data, cli_waha); they import clean_errors from here.
+    from clinicflow.cli_data import COMMANDS as DATA_COMMANDS
+
+    for command in DATA_COMMANDS:
+        main.add_command(command)
+
+
+_register()

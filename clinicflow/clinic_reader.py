@@ -10,7 +10,16 @@ import difflib
 
 from clinicflow.closures import ClosureError, parse_closure
 from clinicflow.durations import BadTimeText, parse_day_hours, weekday
-from clinicflow.model import Campaign, Clinic, Hours, IntentDef, LeadScoring, Pos, Staff
+from clinicflow.model import (
+    Campaign,
+    Clinic,
+    Hours,
+    IntentDef,
+    LeadScoring,
+    Pos,
+    Privacy,
+    Staff,
+)
 from clinicflow.model import Understanding as UnderstandingModel
 from clinicflow.script_reader import read_faq, read_lead_scoring, read_red_flags
 from clinicflow.yamlsrc import ANY_KEY, Reader, YNode, positions
@@ -26,6 +35,7 @@ CLINIC_KEYS = (
     "lead_scoring",
     "campaigns",
     "understanding",
+    "privacy",
 )
 
 #: Texts the engine says on its own; clinic.yaml must define them all.
@@ -209,6 +219,27 @@ def _understanding(r: Reader, node: YNode | None) -> UnderstandingModel:
     return UnderstandingModel(pos=entry.pos, **values)
 
 
+_PRIVACY_KEYS = ("controller", "kept", "requests", "retention_days")
+
+
+def _privacy(r: Reader, node: YNode | None) -> Privacy | None:
+    entry = r.mapping(node, "privacy", _PRIVACY_KEYS, ("controller", "requests"))
+    if entry is None:
+        return None
+    days_node = entry.get("retention_days")
+    days = r.number(days_node, "privacy.retention_days (dias)", integer=True)
+    if days is not None and days < 1 and days_node is not None:
+        r.report(days_node.pos, "bad-type", "privacy.retention_days deve ser 1 dia ou mais")
+        days = None
+    return Privacy(
+        controller=r.text(entry.get("controller"), "o controlador dos dados (controller)") or "",
+        requests=r.text(entry.get("requests"), "como pedir os dados (requests)") or "",
+        kept=r.text(entry.get("kept"), "o que é guardado (kept)") or "",
+        retention_days=int(days) if days is not None else None,
+        pos=entry.pos,
+    )
+
+
 def read_clinic(node: YNode | None, file: str) -> tuple[Clinic | None, Reader]:
     """Build the clinic from the root node of ``clinic.yaml``, recording every problem."""
     r = Reader(file)
@@ -243,6 +274,7 @@ def read_clinic(node: YNode | None, file: str) -> tuple[Clinic | None, Reader]:
             or LeadScoring(),
             campaigns=_campaigns(r, root.get("campaigns")),
             understanding=_understanding(r, root.get("understanding")),
+            privacy=_privacy(r, root.get("privacy")),
             path=file,
             pos=root.pos,
             positions=tuple(positions(root).items()),

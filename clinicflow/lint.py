@@ -257,6 +257,26 @@ def _check_hours(clinic: Clinic, rep: Report, today: date) -> None:
         rep.add(where, "holidays-not-covered", gap, "warning")
 
 
+def _check_privacy(clinic: Clinic, rep: Report) -> None:
+    """The privacy section and its notice go together (LGPD: tell her, and say how to ask)."""
+    if clinic.privacy is not None and clinic.privacy_notice is None:
+        rep.add(
+            rep.at("privacy#key", "privacy"),
+            "privacy-without-notice",
+            "há a seção privacy mas falta o texto texts.privacy_notice, o aviso que a "
+            "paciente recebe no primeiro contato",
+            "warning",
+        )
+    if clinic.privacy is None and clinic.privacy_notice is not None:
+        rep.add(
+            rep.at("texts.privacy_notice"),
+            "notice-without-privacy",
+            "há o texto privacy_notice mas falta a seção privacy (controller, requests, "
+            "retention_days)",
+            "warning",
+        )
+
+
 def check_clinic(clinic: Clinic, clock: Clock | None = None) -> list[Problem]:
     """Meaning checks of ``clinic.yaml``: intents, weights, facts in texts, staff, calendar.
 
@@ -264,6 +284,7 @@ def check_clinic(clinic: Clinic, clock: Clock | None = None) -> list[Problem]:
     """
     rep = Report(clinic.positions, clinic.pos)
     _check_hours(clinic, rep, _today(clinic, clock))
+    _check_privacy(clinic, rep)
     for intent in clinic.intents:
         _check_intent(rep, intent.name, intent.pos)
     for event, _ in clinic.lead_scoring.weights:

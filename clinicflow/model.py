@@ -307,6 +307,17 @@ class Hours:
 
 
 @dataclass(frozen=True)
+class Privacy:
+    """LGPD: who controls the patients' data, what is kept, how to ask, how long texts live."""
+
+    controller: str  # who is responsible for the data (the clinic's legal name)
+    requests: str  # how a patient asks to see or delete her data
+    kept: str = ""  # what is kept and why, in plain words
+    retention_days: int | None = None  # message texts older than this are redacted
+    pos: Pos = NOWHERE
+
+
+@dataclass(frozen=True)
 class Understanding:
     """Confidence thresholds of the understanding cascade (measured; see bench/)."""
 
@@ -336,6 +347,12 @@ class Clinic:
     pos: Pos = NOWHERE
     # Where each value was written, by dotted path ("texts.welcome"); see Script.positions.
     positions: tuple[tuple[str, Pos], ...] = field(default=(), compare=False, repr=False)
+    privacy: Privacy | None = None  # the ``privacy`` section (LGPD), when written
+
+    @property
+    def privacy_notice(self) -> str | None:
+        """``texts.privacy_notice``: what a patient is told on first contact, if set."""
+        return next((value for name, value in self.texts if name == "privacy_notice"), None)
 
     def text(self, key: str) -> str:
         for name, value in self.texts:
