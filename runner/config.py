@@ -5,6 +5,7 @@ works too)::
 
     WAHA_URL                      WAHA's base URL (default http://localhost:3000)
     WAHA_API_KEY                  sent to WAHA as X-Api-Key
+    WAHA_API_KEY_PLAIN            the plain key, when WAHA_API_KEY holds WAHA's sha512:<hex>
     WAHA_SESSION                  WAHA session name (default "default")
     WAHA_HMAC_KEY                 when set, webhooks must carry a valid X-Webhook-Hmac
     CLINICFLOW_STAFF_TOKEN        bearer token of the staff API (unset: staff API disabled)
@@ -20,6 +21,8 @@ works too)::
     CLINICFLOW_STATUS_POLL        how often to ask WAHA for the session status (default 30)
     CLINICFLOW_MAX_BODY           largest webhook body accepted, bytes (default 262144)
     CLINICFLOW_CONFIG             the config file, when not given on the command line
+    CLINICFLOW_LOG_FORMAT         text (key=value lines, default) or json
+    CLINICFLOW_WEBHOOK_URL        the runner's webhook URL as WAHA reaches it (waha setup)
     GEMINI_API_KEY, CLINICFLOW_GEMINI_MODEL, CLINICFLOW_GEMINI_BASE_URL,
     CLINICFLOW_GEMINI_TIMEOUT     Gemini (see clinicflow.llm.LLMConfig)
 """
@@ -42,6 +45,7 @@ from clinicflow.webhooks import MAX_WEBHOOK_BYTES
 ENV_VARS: dict[str, str] = {
     "WAHA_URL": "WAHA's base URL (default http://localhost:3000)",
     "WAHA_API_KEY": "WAHA API key, sent as X-Api-Key",
+    "WAHA_API_KEY_PLAIN": "the plain WAHA API key (wins over WAHA_API_KEY, which may be sha512:)",
     "WAHA_SESSION": "WAHA session name (default: default)",
     "WAHA_HMAC_KEY": "HMAC key WAHA signs webhooks with (X-Webhook-Hmac required when set)",
     "CLINICFLOW_STAFF_TOKEN": "bearer token of the staff API (unset: staff API disabled)",
@@ -61,6 +65,8 @@ ENV_VARS: dict[str, str] = {
     "CLINICFLOW_GEMINI_MODEL": "Gemini model (default gemini-2.5-flash)",
     "CLINICFLOW_GEMINI_BASE_URL": "Gemini endpoint override",
     "CLINICFLOW_GEMINI_TIMEOUT": "Gemini timeout per attempt, seconds",
+    "CLINICFLOW_LOG_FORMAT": "log lines: text (key=value, default) or json",
+    "CLINICFLOW_WEBHOOK_URL": "webhook URL WAHA posts to (default http://HOST:PORT/webhooks/waha)",
 }
 
 
@@ -91,6 +97,14 @@ class RunnerConfig:
     status_poll: float = 30.0
     max_body: int = MAX_WEBHOOK_BYTES
     llm: LLMConfig = field(default_factory=lambda: LLMConfig(api_key=None))
+    log_format: str = "text"
+    webhook_url: str | None = None
+
+    @property
+    def public_webhook_url(self) -> str:
+        """Where WAHA should post webhooks (``CLINICFLOW_WEBHOOK_URL`` or host and port)."""
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        return self.webhook_url or f"http://{host}:{self.port}/webhooks/waha"
 
     @classmethod
     def from_env(
@@ -127,13 +141,22 @@ class RunnerConfig:
             return value
 
         catalog = text("CLINICFLOW_CATALOG")
+        api_key = text("WAHA_API_KEY_PLAIN") or text("WAHA_API_KEY")
+        if api_key and api_key.startswith("sha512:"):
+            raise ConfigError(
+                "WAHA_API_KEY holds WAHA's hashed form (sha512:...); give clinicflow the plain "
+                "key in WAHA_API_KEY_PLAIN"
+            )
+        log_format = (text("CLINICFLOW_LOG_FORMAT") or "text").lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"CLINICFLOW_LOG_FORMAT must be text or json, not {log_format!r}")
         try:
             llm = LLMConfig.from_env(merged)
         except ClinicflowError as exc:
             raise ConfigError(str(exc)) from None
         return cls(
             waha_url=text("WAHA_URL") or cls.waha_url,
-            waha_api_key=text("WAHA_API_KEY"),
+            waha_api_key=api_key,
             waha_session=text("WAHA_SESSION") or cls.waha_session,
             waha_hmac_key=text("WAHA_HMAC_KEY"),
             staff_token=text("CLINICFLOW_STAFF_TOKEN"),
@@ -149,6 +172,8 @@ class RunnerConfig:
             status_poll=number("CLINICFLOW_STATUS_POLL", cls.status_poll) or cls.status_poll,
             max_body=int(number("CLINICFLOW_MAX_BODY", cls.max_body)) or cls.max_body,
             llm=llm,
+            log_format=log_format,
+            webhook_url=text("CLINICFLOW_WEBHOOK_URL"),
         )
 
 

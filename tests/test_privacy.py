@@ -251,3 +251,90 @@ def test_cli_patient_export_erase_and_retention(tmp_path: Path) -> None:
     assert aged.exit_code == 0 and "0 textos" in aged.output
     configured = runner.invoke(main, ["retention", *data])  # the bundled catalog's 730 days
     assert configured.exit_code == 0, configured.output
+
+
+def _clinic_with(tmp_path: Path, privacy: str, notice: bool) -> Path:
+    import shutil
+
+    folder = tmp_path / "catalog"
+    shutil.copytree(Path(__file__).parent / "data" / "catalog_min", folder)
+    path = folder / "clinic.yaml"
+    text = path.read_text("utf-8")
+    if notice:
+        text = text.replace("texts:\n", 'texts:\n  privacy_notice: "Guardamos esta conversa."\n')
+    path.write_text(text + privacy, "utf-8")
+    return folder
+
+
+def _problems(folder: Path) -> list[tuple[str, str, int]]:
+    from clinicflow.clock import ManualClock
+    from clinicflow.lint import lint_paths
+
+    return [(p.code, p.severity, p.line) for p in lint_paths([folder], ManualClock(NOW))]
+
+
+def test_the_bundled_catalog_has_a_privacy_section_and_notice() -> None:
+    from clinicflow.loader import load_catalog
+
+    clinic = load_catalog().clinic
+    assert clinic.privacy is not None and clinic.privacy.retention_days == 730
+    assert clinic.privacy.controller and clinic.privacy.requests and clinic.privacy.kept
+    assert clinic.privacy_notice is not None and "LGPD" in clinic.privacy_notice
+
+
+def test_privacy_section_is_read_into_a_frozen_value(tmp_path: Path) -> None:
+    from dataclasses import FrozenInstanceError
+
+    from clinicflow.loader import load_catalog
+
+    section = (
+        "privacy:\n  controller: Clínica Teste Ltda.\n  requests: peça por aqui\n"
+        "  retention_days: 365\n"
+    )
+    clinic = load_catalog(_clinic_with(tmp_path, section, notice=True)).clinic
+    assert clinic.privacy is not None
+    assert (clinic.privacy.controller, clinic.privacy.retention_days) == (
+        "Clínica Teste Ltda.",
+        365,
+    )
+    with pytest.raises(FrozenInstanceError):
+        clinic.privacy.retention_days = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("section", "notice", "expected"),
+    [
+        pytest.param(
+            "privacy:\n  controller: X\n  requests: Y\n  retention_days: 0\n",
+            True,
+            ("bad-type", "error", 52),
+            id="zero-days",
+        ),
+        pytest.param(
+            "privacy:\n  controller: X\n  requests: Y\n  retention_days: muitos\n",
+            True,
+            ("bad-type", "error", 52),
+            id="days-not-a-number",
+        ),
+        pytest.param(
+            "privacy:\n  controller: X\n  requests: Y\n  keep: tudo\n",
+            True,
+            ("unknown-key", "error", 52),
+            id="unknown-key",
+        ),
+        pytest.param(
+            "privacy:\n  controller: X\n", True, ("missing-key", "error", 50), id="no-requests"
+        ),
+        pytest.param(
+            "privacy:\n  controller: X\n  requests: Y\n",
+            False,
+            ("privacy-without-notice", "warning", 48),
+            id="no-notice",
+        ),
+        pytest.param("", True, ("notice-without-privacy", "warning", 18), id="no-section"),
+    ],
+)
+def test_lint_checks_the_privacy_section(
+    tmp_path: Path, section: str, notice: bool, expected: tuple[str, str, int]
+) -> None:
+    assert expected in _problems(_clinic_with(tmp_path, section, notice))
