@@ -460,8 +460,9 @@ def hours(catalog: Path | None) -> None:
 def _register() -> None:
     # Kept in their own modules (cli_data, cli_waha); they import clean_errors from here.
     from clinicflow.cli_data import COMMANDS as DATA_COMMANDS
+    from clinicflow.cli_waha import COMMANDS as WAHA_COMMANDS
 
-    for command in DATA_COMMANDS:
+    for command in (*DATA_COMMANDS, *WAHA_COMMANDS):
         main.add_command(command)
 
 
