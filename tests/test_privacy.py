@@ -121,6 +121,13 @@ async def test_erase_leaves_no_trace_of_her_in_any_table(
     [(at, conversations, rows)] = conn.execute("SELECT at, conversations, rows FROM erasures")
     conn.close()
     assert conversations == 1 and "5511" not in rows and at.startswith("2026-03-02")
+    from clinicflow.metrics import report
+
+    figures = report(
+        live.engine.store, since=None, until=None, script=None, campaign=None,
+        catalog=live.engine.catalog, now=NOW + timedelta(days=1),
+    )  # fmt: skip
+    assert figures.erased == 1 and figures.as_dict()["erased_on_request"] == 1
     # She can write again: a new conversation starts.
     await live.say(HER, "oi")
     await live.settle()
