@@ -51,9 +51,9 @@ def waha() -> None:
 def setup(config_file: Path | None, url: str | None, check: bool) -> None:
     """Registra (ou confere) o webhook do runner na sessão do WAHA.
 
-    URL, eventos (message, message.any, session.status), chave HMAC (WAHA_HMAC_KEY) e
-    tentativas. Os outros webhooks e ajustes da sessão são mantidos; o WAHA reinicia a sessão
-    (não é preciso ler o QR de novo).
+    URL, eventos (message, message.any, session.status, edições, apagadas, reações e
+    chamadas), chave HMAC (WAHA_HMAC_KEY) e tentativas. Os outros webhooks e ajustes da
+    sessão são mantidos; o WAHA reinicia a sessão (não é preciso ler o QR de novo).
     """
     from clinicflow.waha_setup import check_webhook, register_webhook
 

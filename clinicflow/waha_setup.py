@@ -27,8 +27,18 @@ __all__ = [
     "waha_environment",
 ]
 
-#: What the runner needs: messages, the clinic phone's own messages (take-over), status.
-EVENTS: tuple[str, ...] = ("message", "message.any", "session.status")
+#: What the runner needs: messages, the clinic phone's own messages (take-over), status; then
+#: edits, deletions, reactions and calls (most engines also send those inside ``message``, but
+#: WEBJS shows an edit only as ``message.edited``; see docs/runner.md).
+EVENTS: tuple[str, ...] = (
+    "message",
+    "message.any",
+    "session.status",
+    "message.edited",
+    "message.revoked",
+    "message.reaction",
+    "call.received",
+)
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,10 @@ def test_the_webhook_we_send_matches_wahas_openapi() -> None:
 def test_waha_environment_says_the_same_as_the_api() -> None:
     env = waha_environment(WebhookSpec(HOOK, HMAC_KEY))
     assert env["WHATSAPP_HOOK_URL"] == HOOK
-    assert env["WHATSAPP_HOOK_EVENTS"] == "message,message.any,session.status"
+    assert env["WHATSAPP_HOOK_EVENTS"] == (
+        "message,message.any,session.status,message.edited,message.revoked,message.reaction,"
+        "call.received"
+    )
     assert env["WHATSAPP_HOOK_HMAC_KEY"] == HMAC_KEY
     assert env["WHATSAPP_HOOK_RETRIES_POLICY"] == "exponential"
 
@@ -165,7 +168,8 @@ async def test_cli_status_reports_the_session_and_the_runner(make_live: MakeLive
     await live.say("5511988887777@c.us", "oi")
     good = await _cli(["waha", "status", "--runner", runner_url], env)
     assert good.exit_code == 0, good.output
-    assert f"webhook: {HOOK} [message, message.any, session.status] com HMAC" in good.output
+    assert f"webhook: {HOOK} [{', '.join(EVENTS)}] com HMAC" in good.output
+    assert "message.any, session.status, message.edited" in good.output
     assert "Runner: 1 webhooks recebidos" in good.output and "(HTTP 200)" in good.output
     live.waha.set_status("SCAN_QR_CODE")
     scan = await _cli(["waha", "status", "--runner", runner_url], env)
