@@ -4,8 +4,8 @@
 serves: the copy is one consistent snapshot (history, checkpoints, inbox, outbox, pending
 follow-ups), whatever is being written at that moment. Beside it goes ``manifest.json``: when,
 which clinicflow, the file's checksum, and the schema with each table's row count. The
-LanceDB index (``index.lance``) is not copied: it holds only the catalog's examples and is
-rebuilt from the catalog on the first start.
+LanceDB index (``index.lance``) and the intent models (``models/``) are not copied: they hold
+only the catalog's examples and the understanding corpus, and are rebuilt on the first start.
 
 ``restore`` refuses a data directory that a runner is using (see :func:`in_use`) and, without
 ``force``, one that already holds a database.
@@ -42,7 +42,10 @@ __all__ = [
 MANIFEST = "manifest.json"
 FORMAT = "clinicflow-backup/1"
 LOCK_NAME = ".lock"
-INDEX_NOTE = "index.lance is not copied: it holds only the catalog and is rebuilt on start"
+INDEX_NOTE = (
+    "index.lance and models/ are not copied: they hold only the catalog and the understanding "
+    "corpus, and are rebuilt on start"
+)
 _DB_FILES = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm")
 
 

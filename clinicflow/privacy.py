@@ -1,16 +1,21 @@
 """A patient's data rights (LGPD): export everything held about her, erase it, expire texts.
 
 Health information is sensitive personal data (LGPD art. 11). These functions work on a data
-directory's SQLite file, the one place where patient data lives (the LanceDB index holds only
-the catalog), and find her by any form of her phone number::
+directory's SQLite file, the one place where patient data lives, and find her by any form of
+her phone number. The rest of the data directory (:data:`NOT_PATIENT_DATA`) holds none: the
+LanceDB index (``index.lance``: the catalog's examples, and the ``corpus`` table with the
+embeddings of the understanding corpus shipped with clinicflow), the intent models trained on
+those two (``models/``), the key of the log pseudonyms (``log_key``) and the runner's lock::
 
     export_patient(data_dir, "+55 (11) 98765-4321")   # -> dict, JSON-ready
     erase_patient(data_dir, "11987654321")              # -> Erasure (rows removed per table)
     redact_expired(data_dir, retention_days=365, now)   # message texts older than the window
 
 Finding her: the chat ids of her number (with and without Brazil's ninth digit, ``@c.us``),
-plus any other chat id (``@lid``) that a row links to her number. Every table and column is
-scanned, so tables added later (identities, queues) are covered without naming them here.
+plus any other chat id (``@lid``) that a row links to her number: the identity tables
+(``wa_ids``, ``identities``, ``lid_lookups``) link a conversation kept under her ``@lid`` to
+her phone. Every table and column is scanned, so tables added later are covered without
+naming them here.
 A mention counts when a text holds her number in any spelling ("+55 11 98765-4321") or, for
 long enough texts, words she wrote.
 
@@ -40,6 +45,7 @@ from clinicflow.errors import ClinicflowError
 from clinicflow.storage import DB_NAME, connect
 
 __all__ = [
+    "NOT_PATIENT_DATA",
     "REDACTED",
     "Erasure",
     "PatientIds",
@@ -51,6 +57,9 @@ __all__ = [
 ]
 
 REDACTED = "[removido]"
+#: What a data directory holds besides the SQLite file; none of it is about a patient, so
+#: export and erase leave it alone (see the module docstring).
+NOT_PATIENT_DATA = ("index.lance", "models", "log_key", ".lock")
 #: Her words are looked for elsewhere only when at least this long (avoids "oi", "sim").
 MIN_WORDS = 12
 #: Tables whose rows of *other* chats are edited in place, never deleted.

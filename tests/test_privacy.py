@@ -27,6 +27,7 @@ from runner_harness import (  # noqa: F401 - fixtures
 
 from clinicflow.cli import main
 from clinicflow.privacy import (
+    NOT_PATIENT_DATA,
     REDACTED,
     PatientNotFound,
     erase_patient,
@@ -37,6 +38,7 @@ from clinicflow.privacy import (
 from clinicflow.storage import DB_NAME
 
 HER = "5511987654321@c.us"
+HER_LID = "208898765432109@lid"
 OTHER = "5511955554444@c.us"
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 HER_WORDS = "uso o anticoncepcional Quintessa há onze anos"
@@ -71,6 +73,18 @@ def cells(db: Path) -> list[tuple[str, str, str]]:
 def traces_of_her(db: Path) -> list[tuple[str, str]]:
     needles = (*SPELLINGS, "Quintanilha", "Quintessa")
     return [(t, c) for t, c, text in cells(db) if any(n in text for n in needles)]
+
+
+def files_with_traces(data: Path) -> list[str]:
+    """Files of the data dir, besides the SQLite ones, that hold her number or words."""
+    needles = [n.encode() for n in (*SPELLINGS, HER_LID.split("@")[0], "Quintanilha", "Quintessa")]
+    return [
+        str(path.relative_to(data))
+        for path in sorted(data.rglob("*"))
+        if path.is_file()
+        and not path.name.startswith(DB_NAME)
+        and any(needle in path.read_bytes() for needle in needles)
+    ]
 
 
 async def converse(live: Live) -> None:
@@ -116,6 +130,11 @@ async def test_erase_leaves_no_trace_of_her_in_any_table(
     assert traces_of_her(db) == []
     assert other_rows(db) == kept, "the other patient's data is untouched"
     assert live.engine.state_of(HER) is None
+    # The rest of the data dir (index.lance with its corpus table, models/, log_key) is not
+    # about her, and erase knows it.
+    others = {p.name for p in data_dir.iterdir() if not p.name.startswith(DB_NAME)}
+    assert {"index.lance", "models", "log_key"} <= others <= set(NOT_PATIENT_DATA), others
+    assert files_with_traces(data_dir) == []
     assert done.deleted["messages"] >= 4 and done.deleted["conversations"] == 1
     conn = sqlite3.connect(db)
     [(at, conversations, rows)] = conn.execute("SELECT at, conversations, rows FROM erasures")
@@ -195,6 +214,41 @@ def test_a_lid_linked_to_her_number_is_erased_too(tmp_path: Path) -> None:
     assert done.deleted == {"identities": 1, "messages": 1}
     left = [value for _, _, value in cells(tmp_path / DB_NAME)]
     assert "olá" in left and "oi" not in left and "123456789@lid" not in left
+
+
+async def test_erase_by_phone_follows_her_identity_to_the_conversation_under_her_lid(
+    make_live: MakeLive, data_dir: Path
+) -> None:
+    # Her conversation began under her lid (WAHA did not know the phone); later she wrote
+    # with her phone as the alternate id. The identity tables (wa_ids, identities,
+    # lid_lookups) link the two: erasing by her phone finds the lid conversation.
+    live = await make_live()
+    w = live.waha
+    await live.say(HER_LID, f"Oi! Meu nome é {HER_NAME}")
+    await live.settle()
+    later = w.lid_message(HER_LID, f"Tenho uma dúvida: {HER_WORDS}", phone=HER)
+    assert await w.emit(live.hook, "message", later, retries=0) == [200]
+    await live.settle()
+    for text in ("oi, quanto custa a consulta?", "meu nome é Carla Nogueira"):
+        await live.say(OTHER, text)
+        await live.settle()
+    db = data_dir / DB_NAME
+    assert live.engine.state_of(HER_LID) is not None and live.engine.state_of(HER) is None
+    before = {table for table, _ in traces_of_her(db)}
+    assert {"wa_ids", "identities", "messages", "inbox"} <= before
+    kept = other_rows(db)
+
+    done = erase_patient(data_dir, "(11) 98765-4321", now=NOW)
+
+    assert HER_LID in done.chat_ids
+    assert {"wa_ids", "identities", "lid_lookups", "conversations"} <= set(done.deleted)
+    assert traces_of_her(db) == []
+    lid_digits = HER_LID.split("@")[0]
+    assert [(t, c) for t, c, value in cells(db) if lid_digits in value] == []
+    assert other_rows(db) == kept
+    assert live.engine.state_of(HER_LID) is None
+    assert live.runtime.inbox.identities.identity_of(HER) is None
+    assert files_with_traces(data_dir) == []
 
 
 def _aged_history(folder: Path) -> None:
