@@ -256,6 +256,19 @@ async def test_reload_endpoint_needs_the_token_and_refuses_a_broken_catalog(
     assert live.app[RUNTIME].metrics.value("reloads", outcome="refused") == 1
 
 
+async def test_reload_reads_the_staff_list_again(served: tuple[Served, Path, Engine]) -> None:
+    live, catalog, _ = served
+    runtime = live.app[RUNTIME]
+    assert "5511990000002" in runtime.staff.phones
+    path = catalog / "clinic.yaml"
+    path.write_text(path.read_text("utf-8").replace("5511990000002", "5511990000009"), "utf-8")
+    async with live.http.post(live.url("/admin/reload"), headers=AUTH) as r:
+        assert r.status == 200, await r.text()
+    assert "5511990000009" in runtime.staff.phones
+    assert "5511990000002" not in runtime.staff.phones
+    assert "551190000009@c.us" in runtime.staff.chat_ids  # every form of her id, as at start
+
+
 async def test_reload_by_endpoint_and_sighup_keeps_pinned_versions(
     served: tuple[Served, Path, Engine],
 ) -> None:
