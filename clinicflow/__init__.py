@@ -6,6 +6,7 @@ embedder, google-genai) load only when an :class:`Engine` is built, never at imp
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from clinicflow.clock import Clock, ManualClock, SystemClock
@@ -25,6 +26,11 @@ from clinicflow.model import Catalog, Clinic, Script
 
 if TYPE_CHECKING:
     from clinicflow.engine import Engine, TurnResult
+
+try:  # single-sourced: the version is the one in pyproject.toml, as installed
+    __version__ = version("clinicflow")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Catalog",

@@ -475,3 +475,15 @@ def hours(catalog: Path | None, at: datetime | None) -> None:
     clinic = load_catalog(catalog).clinic
     when = at.replace(tzinfo=ZoneInfo(clinic.hours.timezone)) if at is not None else None
     click.echo(status_line(BusinessHours(clinic.hours), when))
+
+
+def _register() -> None:
+    # Kept in their own modules (cli_data, cli_waha); they import clean_errors from here.
+    from clinicflow.cli_data import COMMANDS as DATA_COMMANDS
+    from clinicflow.cli_waha import COMMANDS as WAHA_COMMANDS
+
+    for command in (*DATA_COMMANDS, *WAHA_COMMANDS):
+        main.add_command(command)
+
+
+_register()

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 import difflib
 
+from clinicflow.closures import ClosureError, parse_closure
 from clinicflow.durations import BadTimeText, parse_day_hours, weekday
-from clinicflow.model import Campaign, Clinic, Hours, IntentDef, LeadScoring, Pos, Staff
+from clinicflow.model import (
+    Campaign,
+    Clinic,
+    Hours,
+    IntentDef,
+    LeadScoring,
+    Pos,
+    Privacy,
+    Staff,
+)
 from clinicflow.model import Understanding as UnderstandingModel
 from clinicflow.phones import parse_phone, valid_country
 from clinicflow.script_reader import read_faq, read_lead_scoring, read_red_flags
@@ -26,6 +36,7 @@ CLINIC_KEYS = (
     "lead_scoring",
     "campaigns",
     "understanding",
+    "privacy",
 )
 
 #: Texts the engine says on its own; clinic.yaml must define them all.
@@ -50,8 +61,19 @@ REQUIRED_TEXTS = (
 _THRESHOLDS = ("intent_accept", "intent_sure", "faq_accept", "route_accept")
 
 
+_HOURS_KEYS = (
+    "timezone",
+    "weekly",
+    "country",
+    "subdivision",
+    "optional_holidays",
+    "closures",
+    "holidays",
+)
+
+
 def _hours(r: Reader, node: YNode | None) -> Hours:
-    entry = r.mapping(node, "hours", ("timezone", "weekly", "holidays"))
+    entry = r.mapping(node, "hours", _HOURS_KEYS)
     if entry is None:
         return Hours()
     weekly: list[tuple[tuple[int, int], ...]] = [() for _ in range(7)]
@@ -68,11 +90,36 @@ def _hours(r: Reader, node: YNode | None) -> Hours:
             weekly[day] = parse_day_hours(text or "")
         except BadTimeText as exc:
             r.report(value.pos, "bad-type", str(exc))
+    dated: list[str] = []
+    yearly: list[str] = []
+    # ``holidays`` is the old name of ``closures`` and is still read the same way.
+    for key in ("holidays", "closures"):
+        for i, item in enumerate(r.seq(entry.get(key), f"hours.{key}")):
+            text = r.text(item, f"o fechamento nº {i + 1} de hours.{key}")
+            if text is None:
+                continue
+            try:
+                parsed = parse_closure(text)
+            except ClosureError as exc:
+                r.report(item.pos, "bad-type", str(exc))
+                continue
+            if isinstance(parsed, tuple):
+                yearly.append(f"{parsed[0]:02d}-{parsed[1]:02d}")
+            else:
+                dated.append(parsed.isoformat())
+    country = r.text(entry.get("country"), "o país (country)")
+    subdivision = r.text(entry.get("subdivision"), "o estado (subdivision)")
     return Hours(
         weekly=tuple(weekly),
-        holidays=tuple(r.texts(entry.get("holidays"), "os feriados (holidays)")),
+        holidays=tuple(dict.fromkeys(dated)),
         timezone=r.text(entry.get("timezone"), "o fuso horário") or "America/Sao_Paulo",
         pos=entry.pos,
+        country=country.strip().upper() if country and country.strip() else None,
+        subdivision=subdivision.strip() if subdivision and subdivision.strip() else None,
+        optional_holidays=tuple(
+            r.texts(entry.get("optional_holidays"), "os feriados facultativos")
+        ),
+        yearly_closures=tuple(dict.fromkeys(yearly)),
     )
 
 
@@ -186,6 +233,27 @@ def _understanding(r: Reader, node: YNode | None) -> UnderstandingModel:
     return UnderstandingModel(pos=entry.pos, **values)
 
 
+_PRIVACY_KEYS = ("controller", "kept", "requests", "retention_days")
+
+
+def _privacy(r: Reader, node: YNode | None) -> Privacy | None:
+    entry = r.mapping(node, "privacy", _PRIVACY_KEYS, ("controller", "requests"))
+    if entry is None:
+        return None
+    days_node = entry.get("retention_days")
+    days = r.number(days_node, "privacy.retention_days (dias)", integer=True)
+    if days is not None and days < 1 and days_node is not None:
+        r.report(days_node.pos, "bad-type", "privacy.retention_days deve ser 1 dia ou mais")
+        days = None
+    return Privacy(
+        controller=r.text(entry.get("controller"), "o controlador dos dados (controller)") or "",
+        requests=r.text(entry.get("requests"), "como pedir os dados (requests)") or "",
+        kept=r.text(entry.get("kept"), "o que é guardado (kept)") or "",
+        retention_days=int(days) if days is not None else None,
+        pos=entry.pos,
+    )
+
+
 def read_clinic(node: YNode | None, file: str) -> tuple[Clinic | None, Reader]:
     """Build the clinic from the root node of ``clinic.yaml``, recording every problem."""
     r = Reader(file)
@@ -229,6 +297,7 @@ def read_clinic(node: YNode | None, file: str) -> tuple[Clinic | None, Reader]:
             or LeadScoring(),
             campaigns=_campaigns(r, root.get("campaigns")),
             understanding=_understanding(r, root.get("understanding")),
+            privacy=_privacy(r, root.get("privacy")),
             path=file,
             pos=root.pos,
             country=country.upper(),

@@ -1,7 +1,7 @@
 """The one exception tree of clinicflow.
 
 Every error the library raises on purpose derives from :class:`ClinicflowError`, so a caller
-can catch them all with one ``except``. Errors carry data, not only a message. The four
+can catch them all with one ``except``. Errors carry data, not only a message. The errors
 defined beside the code that raises them are drawn here too::
 
     ClinicflowError                 root; ``exit_code`` tells the CLI how to exit
@@ -10,10 +10,13 @@ defined beside the code that raises them are drawn here too::
     ├── ConditionSyntaxError        a ``when`` condition does not parse (conditions.py; ``col``)
     ├── BadTimeText                 a duration or opening-hours text is wrong (durations.py)
     ├── HoursError                  no opening found in the hours and holidays (hours.py)
+    ├── ClosureError                a closure or the holiday calendar is unusable (closures.py)
+    ├── PatientNotFound             no data about a patient to export or erase (privacy.py)
     ├── ConfigError                 the runner's configuration is invalid (runner/config.py)
     ├── SimulationError             a ``clinicflow simulate`` test file is invalid
     ├── ConversationError           a turn cannot be processed (unknown chat, bad state)
     ├── StorageError                the SQLite history or the LanceDB index failed
+    │   └── BackupError             a backup or restore cannot be made (backup.py)
     ├── LLMError                    a language-model call failed (never reaches the patient)
     └── ChannelError                the WhatsApp gateway (WAHA) refused or failed a call
         └── WebhookError            an inbound webhook is unacceptable (``status``: HTTP code)

@@ -1,9 +1,11 @@
 """Business hours: is the clinic open, when does it open next, and how to say it in pt-BR.
 
 :class:`BusinessHours` wraps the :class:`~clinicflow.model.Hours` of ``clinic.yaml`` (weekly
-ranges, holidays, time zone). Every answer is computed in the clinic's time zone, whatever the
-zone of the datetime asked about; naive datetimes are refused. A range is open from its first
-minute up to, not including, its closing minute (08:00-18:00 is open at 17:59, closed at 18:00).
+ranges, time zone, and the closed days of :class:`~clinicflow.closures.ClosedDays`: public
+holidays of the clinic's country and state plus the catalog's own closures). Every answer is
+computed in the clinic's time zone, whatever the zone of the datetime asked about; naive
+datetimes are refused. A range is open from its first minute up to, not including, its closing
+minute (08:00-18:00 is open at 17:59, closed at 18:00).
 
 A clinic with no weekly ranges at all has not set its hours: it counts as always open (except
 on its holidays), so nothing is shifted or announced as closed by accident.
@@ -15,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from clinicflow.clock import Clock, SystemClock
+from clinicflow.closures import ClosedDays, ClosureError
 from clinicflow.errors import ClinicflowError
 from clinicflow.model import Hours
 
@@ -76,14 +79,15 @@ def at_phrase(when: datetime) -> str:
 
 
 class BusinessHours:
-    """The clinic's opening hours, holidays and time zone.
+    """The clinic's opening hours, closed days and time zone.
 
     Args:
         hours: the ``hours`` of the clinic (``catalog.clinic.hours``).
         clock: the time source for "now"; default the system clock.
 
     Raises:
-        HoursError: the time zone is not known to the system's tz database.
+        HoursError: the time zone is not known to the system's tz database, or the holiday
+            calendar's country or state is unknown.
     """
 
     def __init__(self, hours: Hours, clock: Clock | None = None) -> None:
@@ -96,7 +100,10 @@ class BusinessHours:
         weekly = tuple(_merge(tuple(day)) for day in hours.weekly)
         self.configured = any(weekly)
         self.weekly: tuple[Ranges, ...] = weekly if self.configured else (((0, DAY_MINUTES),),) * 7
-        self.holidays: frozenset[date] = frozenset(date.fromisoformat(d) for d in hours.holidays)
+        try:
+            self.holidays = ClosedDays(hours)
+        except ClosureError as exc:
+            raise HoursError(str(exc)) from exc
         self._horizon = SEARCH_DAYS + len(self.holidays) + 1
 
     # -- the calendar -----------------------------------------------------------------------

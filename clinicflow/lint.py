@@ -12,9 +12,12 @@ This module must stay light: ``clinicflow lint`` imports it and nothing heavy.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from clinicflow import conditions
+from clinicflow.clock import Clock, SystemClock
 from clinicflow.lint_flow import Report, check_graph, edges, hint
 from clinicflow.loader import Reading, check
 from clinicflow.model import (
@@ -256,9 +259,55 @@ def check_script(script: Script, clinic: Clinic | None = None) -> list[Problem]:
     return rep.problems
 
 
-def check_clinic(clinic: Clinic) -> list[Problem]:
-    """Meaning checks of ``clinic.yaml``: intents, weights, facts in texts, staff."""
+def _today(clinic: Clinic, clock: Clock | None) -> date:
+    now = (clock or SystemClock()).now()
+    try:
+        return now.astimezone(ZoneInfo(clinic.hours.timezone)).date()
+    except (ValueError, LookupError):
+        return now.date()
+
+
+def _check_hours(clinic: Clinic, rep: Report, today: date) -> None:
+    """The holiday calendar exists and covers the next twelve months."""
+    from clinicflow.closures import calendar_problems, coverage_gap
+
+    hours = clinic.hours
+    for field, code, message in calendar_problems(hours, today):
+        rep.add(rep.at(f"hours.{field}", "hours"), code, message)
+    gap = coverage_gap(hours, today)
+    if gap is not None:
+        where = rep.at("hours.closures", "hours.holidays", "hours")
+        rep.add(where, "holidays-not-covered", gap, "warning")
+
+
+def _check_privacy(clinic: Clinic, rep: Report) -> None:
+    """The privacy section and its notice go together (LGPD: tell her, and say how to ask)."""
+    if clinic.privacy is not None and clinic.privacy_notice is None:
+        rep.add(
+            rep.at("privacy#key", "privacy"),
+            "privacy-without-notice",
+            "há a seção privacy mas falta o texto texts.privacy_notice, o aviso que a "
+            "paciente recebe no primeiro contato",
+            "warning",
+        )
+    if clinic.privacy is None and clinic.privacy_notice is not None:
+        rep.add(
+            rep.at("texts.privacy_notice"),
+            "notice-without-privacy",
+            "há o texto privacy_notice mas falta a seção privacy (controller, requests, "
+            "retention_days)",
+            "warning",
+        )
+
+
+def check_clinic(clinic: Clinic, clock: Clock | None = None) -> list[Problem]:
+    """Meaning checks of ``clinic.yaml``: intents, weights, facts in texts, staff, calendar.
+
+    ``clock`` is "today" for the check that the closed days cover the next twelve months.
+    """
     rep = Report(clinic.positions, clinic.pos)
+    _check_hours(clinic, rep, _today(clinic, clock))
+    _check_privacy(clinic, rep)
     for intent in clinic.intents:
         _check_intent(rep, intent.name, intent.pos)
     for event, _ in clinic.lead_scoring.weights:
@@ -302,12 +351,12 @@ def _duplicate_questions(clinic: Clinic | None, scripts: Iterable[Script]) -> li
     return problems
 
 
-def check_reading(reading: Reading) -> list[Problem]:
+def check_reading(reading: Reading, clock: Clock | None = None) -> list[Problem]:
     """Meaning checks over what :func:`clinicflow.loader.read_files` read."""
     problems: list[Problem] = []
     clinic = reading.clinic
     if clinic is not None and clinic.path in reading.files:
-        problems.extend(check_clinic(clinic))
+        problems.extend(check_clinic(clinic, clock))
     for script in reading.scripts:
         problems.extend(check_script(script, clinic))
     problems.extend(_duplicate_questions(clinic, reading.scripts))
@@ -315,16 +364,17 @@ def check_reading(reading: Reading) -> list[Problem]:
     return [p for p in problems if p.file in reading.files]
 
 
-def lint_paths(paths: Iterable[str | Path]) -> list[Problem]:
+def lint_paths(paths: Iterable[str | Path], clock: Clock | None = None) -> list[Problem]:
     """Lint catalog files and/or folders.
 
     Args:
         paths: files and/or catalog folders.
+        clock: "today" for the holiday-calendar coverage check (default the system clock).
 
     Returns:
         Every problem, sorted by file and position (warnings included).
     """
-    return check(paths)
+    return check(paths, clock)
 
 
 def summary(problems: Iterable[Problem], files: int) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clinicflow.clinic_reader import read_clinic
+from clinicflow.clock import Clock
 from clinicflow.errors import CatalogNotFound, ScriptError
 from clinicflow.model import Catalog, Clinic, Script
 from clinicflow.problems import Problem
@@ -140,11 +141,12 @@ def _duplicate_ids(scripts: Sequence[Script]) -> list[Problem]:
     return out
 
 
-def check(paths: Iterable[str | Path]) -> list[Problem]:
+def check(paths: Iterable[str | Path], clock: Clock | None = None) -> list[Problem]:
     """Every problem in these files or catalog folders: reading problems plus lint checks.
 
     Args:
         paths: files and/or catalog folders.
+        clock: "today" for the checks that depend on the date (default the system clock).
 
     Returns:
         The problems sorted by file and position (warnings included).
@@ -152,7 +154,7 @@ def check(paths: Iterable[str | Path]) -> list[Problem]:
     from clinicflow.lint import check_reading  # lint builds on the loader, not the reverse
 
     reading = read_files(paths)
-    return sorted([*reading.problems, *check_reading(reading)])
+    return sorted([*reading.problems, *check_reading(reading, clock)])
 
 
 def _raise_on_errors(what: str, problems: Sequence[Problem]) -> None:

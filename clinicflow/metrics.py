@@ -213,6 +213,7 @@ class Report:
     llm: LLMUsage
     campaigns: tuple[CampaignFigures, ...]
     per_day: tuple[tuple[str, int], ...]
+    erased: int = 0  # conversations erased on request in the period (LGPD), anonymous
 
     def step(self, key: str) -> FunnelStep:
         """The funnel step ``key``."""
@@ -242,6 +243,7 @@ class Report:
             "llm": asdict(self.llm),
             "campaigns": {c.id: _plain(c, skip=("id",)) for c in self.campaigns},
             "per_day": dict(self.per_day),
+            "erased_on_request": self.erased,
         }
 
 
@@ -340,7 +342,21 @@ def report(
         llm=_llm(chats),
         campaigns=campaign_figures(chats, catalog, campaign, start, ref, zone),
         per_day=per_day(chats, start, ref, zone),
+        erased=_erased(store, since, ref),
     )
+
+
+def _erased(store: Store, since: datetime | None, until: datetime) -> int:
+    """Conversations erased on request (``clinicflow patient erase``) in the period."""
+    found = store.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'erasures'")
+    if not found:
+        return 0
+    low = iso(since) if since is not None else ""
+    row = store.query(
+        "SELECT COALESCE(SUM(conversations), 0) AS n FROM erasures WHERE at >= ? AND at < ?",
+        (low, iso(until)),
+    )
+    return int(row[0]["n"])
 
 
 def _funnel(chats: list[ChatFacts]) -> tuple[FunnelStep, ...]:

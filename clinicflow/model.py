@@ -320,8 +320,23 @@ class Hours:
     """Opening hours: for each weekday (0=Monday) a list of (open, close) minutes of the day."""
 
     weekly: tuple[tuple[tuple[int, int], ...], ...] = ((),) * 7
-    holidays: tuple[str, ...] = ()  # ISO dates
+    holidays: tuple[str, ...] = ()  # the catalog's own closed days, ISO dates
     timezone: str = "America/Sao_Paulo"
+    pos: Pos = NOWHERE
+    country: str | None = None  # public holidays from the holidays library (BR)
+    subdivision: str | None = None  # the state (SP), for its own holidays
+    optional_holidays: tuple[str, ...] = ()  # optional days also kept closed (Carnaval)
+    yearly_closures: tuple[str, ...] = ()  # the catalog's closed days every year, MM-DD
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """LGPD: who controls the patients' data, what is kept, how to ask, how long texts live."""
+
+    controller: str  # who is responsible for the data (the clinic's legal name)
+    requests: str  # how a patient asks to see or delete her data
+    kept: str = ""  # what is kept and why, in plain words
+    retention_days: int | None = None  # message texts older than this are redacted
     pos: Pos = NOWHERE
 
 
@@ -356,6 +371,12 @@ class Clinic:
     country: str = "BR"  # ISO 3166 code for phone numbers written without a country code
     # Where each value was written, by dotted path ("texts.welcome"); see Script.positions.
     positions: tuple[tuple[str, Pos], ...] = field(default=(), compare=False, repr=False)
+    privacy: Privacy | None = None  # the ``privacy`` section (LGPD), when written
+
+    @property
+    def privacy_notice(self) -> str | None:
+        """``texts.privacy_notice``: what a patient is told on first contact, if set."""
+        return next((value for name, value in self.texts if name == "privacy_notice"), None)
 
     def text(self, key: str) -> str:
         for name, value in self.texts:

@@ -113,3 +113,5 @@ def print_report(report: Report, names: dict[str, str], console: Console | None 
     for day, count in r.per_day[-31:]:
         days.add_row(f"{day[8:10]}/{day[5:7]}", fmt_int(count))
     out.print(days)
+    if r.erased:
+        out.print(f"Conversas apagadas a pedido da paciente (LGPD) no período: {r.erased}")

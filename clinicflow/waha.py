@@ -142,6 +142,29 @@ class WahaClient:
         pn = body.get("pn") if isinstance(body, dict) else None
         return normalize_chat_id(pn) if isinstance(pn, str) and "@" in pn else None
 
+    async def session_info(self) -> dict[str, Any]:
+        """The session's SessionInfo (``GET /api/sessions/{session}``): status, me, config.
+
+        Raises:
+            ChannelError: WAHA unreachable, wrong key, unknown session, or not a JSON object.
+        """
+        _, raw = await self._call("GET", f"/api/sessions/{self.session}", None)
+        info = _json_or_none(raw)
+        if not isinstance(info, dict):
+            raise ChannelError(f"GET /api/sessions/{self.session}: not a session", retryable=False)
+        return info
+
+    async def update_session(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Replace the session's config (``PUT /api/sessions/{session}``); WAHA restarts it.
+
+        Raises:
+            ChannelError: WAHA refused the config (400), the key or the session is wrong.
+        """
+        body = {"name": self.session, "config": config}
+        _, raw = await self._call("PUT", f"/api/sessions/{self.session}", body)
+        info = _json_or_none(raw)
+        return info if isinstance(info, dict) else {}
+
     async def download_media(self, url: str, *, max_bytes: int = MAX_MEDIA_BYTES) -> bytes:
         """Download a media file WAHA announced in a webhook (``media.url``).
 

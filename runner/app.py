@@ -6,11 +6,13 @@ background tasks) is opened and closed in ``cleanup_ctx``::
     POST /webhooks/waha      verify → parse → who is it → store in the inbox → 200 (processing
                              comes after)
     GET  /health             process, database, WAHA session status
-    GET  /metrics            Prometheus text
+    GET  /metrics            Prometheus text (runner.metrics)
+    POST /admin/reload       reload the catalog (staff token; also on SIGHUP; runner.ops)
     /staff/...               see runner.staff_api
 
 Background tasks: the per-chat processors and senders, a WAHA session-status poller, a
-sweep that restarts anything pending, and the idle hand-back of chats left in ``human``.
+sweep that restarts anything pending, the idle hand-back of chats left in ``human``, and the
+daily retention job (LGPD). While serving, the data directory is locked against a restore.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from clinicflow.backup import DataDirLock
 from clinicflow.clock import Clock, SystemClock, iso
 from clinicflow.dashboard import add_dashboard_routes
 from clinicflow.engine import Engine, TurnResult
@@ -38,7 +41,7 @@ from clinicflow.storage import connect
 from clinicflow.waha import WahaClient
 from clinicflow.webhooks import Ignored, Inbound, SessionStatus, is_patient_chat, parse_webhook
 from clinicflow.webhooks import verify_hmac as _verify
-from runner import staff_api
+from runner import ops, staff_api
 from runner.config import RunnerConfig
 from runner.keys import CONFIG, ENGINE, RUNTIME, WAHA, Runtime
 from runner.metrics import Metrics, log_event
@@ -78,6 +81,7 @@ def create_app(
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     staff_api.add_routes(app)
+    ops.add_routes(app)
     add_dashboard_routes(
         app,
         get_store=lambda: app[ENGINE].store,
@@ -109,8 +113,15 @@ def _resources(
             config.waha_url, config.waha_api_key, config.waha_session, timeout_s=15
         )
         await waha.start()
+        lock = DataDirLock(engine.data_dir)
+        lock.acquire()
         conn = connect(engine.store.path)
         metrics = Metrics()
+        seen = ops.arrivals(app)
+        metrics.gauges["clinicflow_last_webhook_timestamp_seconds"] = lambda: seen.last_at or 0.0
+        metrics.gauges["clinicflow_catalog_loaded_timestamp_seconds"] = lambda: (
+            ops.catalog_loaded_at(app)
+        )
         outbox = Outbox(conn, clock)
         sender = Sender(
             outbox,
@@ -154,6 +165,8 @@ def _resources(
         if config.human_idle > 0:
             idle = _idle_handback(runtime, engine, config.human_idle, clock)
             runtime.tasks.append(asyncio.create_task(idle, name="idle-handback"))
+        retention = ops.retention_loop(app, clock)
+        runtime.tasks.append(asyncio.create_task(retention, name="retention"))
         try:
             yield
         finally:
@@ -166,6 +179,7 @@ def _resources(
             await processor.close()
             await sender.close()
             conn.close()
+            lock.release()
             if given_waha is None:
                 await waha.close()
             if given_engine is None:
@@ -341,14 +355,16 @@ async def health(request: web.Request) -> web.Response:
         },
         "outbox_depth": runtime.outbox.depth(),
         "inbox_pending": len(runtime.inbox.pending()),
+        "webhooks": ops.arrivals(request.app).as_dict(),
     }
     return web.json_response(body, status=200 if database == "ok" else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
     """``GET /metrics``: Prometheus text format."""
-    text = request.app[RUNTIME].metrics.render()
-    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+    metrics = request.app[RUNTIME].metrics
+    body = metrics.render().encode()
+    return web.Response(body=body, headers={"Content-Type": metrics.content_type})
 
 
 def _answer(code: int, /, **body: Any) -> web.Response:
@@ -412,18 +428,19 @@ def run(config: RunnerConfig, *, print_fn: Callable[..., None] | None = None) ->
     Raises:
         ConfigError: unsigned webhooks on a non-loopback address without ``insecure``.
     """
+    from runner.logs import configure_logging
+
     warning = config.check_exposure()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging(config.log_format)
     if warning:
         bar = "!" * 78
         logging.getLogger("clinicflow.runner").warning("\n%s\n%s\n%s", bar, warning, bar)
         print(f"WARNING: {warning}", file=sys.stderr)
-    for noisy in ("transitions", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     # Turns run in a worker thread and hold the GIL in long stretches; a shorter switch
     # interval lets the event loop acknowledge webhooks in between (ack latency).
     sys.setswitchinterval(0.001)
     app = create_app(config)
+    ops.install_sighup(app)  # reload edited scripts: kill -HUP <pid>
     web.run_app(app, host=config.host, port=config.port, print=print_fn, access_log=None)
 
 

@@ -7,7 +7,8 @@ works too)::
     WAHA_API_KEY                  sent to WAHA as X-Api-Key (a hashed "sha512:..." value is
                                   refused: that is WAHA's side of the key)
     WAHA_API_KEY_PLAIN            the plain key, preferred over WAHA_API_KEY when set (WAHA's
-                                  own name for it in a shared .env)
+                                  own name for it in a shared .env, where WAHA_API_KEY may
+                                  then hold the hashed form)
     WAHA_SESSION                  WAHA session name (default "default")
     WAHA_HMAC_KEY                 when set, webhooks must carry a valid X-Webhook-Hmac; unset,
                                   the runner refuses a non-loopback address unless insecure
@@ -28,6 +29,8 @@ works too)::
     CLINICFLOW_STATUS_POLL        how often to ask WAHA for the session status (default 30)
     CLINICFLOW_MAX_BODY           largest webhook body accepted, bytes (default 262144)
     CLINICFLOW_CONFIG             the config file, when not given on the command line
+    CLINICFLOW_LOG_FORMAT         text (key=value lines, default) or json
+    CLINICFLOW_WEBHOOK_URL        the runner's webhook URL as WAHA reaches it (waha setup)
     GEMINI_API_KEY, CLINICFLOW_GEMINI_MODEL, CLINICFLOW_GEMINI_BASE_URL,
     CLINICFLOW_GEMINI_TIMEOUT     Gemini (see clinicflow.llm.LLMConfig)
 """
@@ -50,7 +53,7 @@ from clinicflow.webhooks import MAX_WEBHOOK_BYTES
 
 ENV_VARS: dict[str, str] = {
     "WAHA_URL": "WAHA's base URL (default http://localhost:3000)",
-    "WAHA_API_KEY": "WAHA API key, sent as X-Api-Key (a hashed sha512:... value is refused)",
+    "WAHA_API_KEY": "WAHA API key, sent as X-Api-Key (sha512:... refused unless _PLAIN is set)",
     "WAHA_API_KEY_PLAIN": "the plain WAHA API key; preferred over WAHA_API_KEY when set",
     "WAHA_SESSION": "WAHA session name (default: default)",
     "WAHA_HMAC_KEY": "HMAC key WAHA signs webhooks with (X-Webhook-Hmac required when set)",
@@ -73,6 +76,8 @@ ENV_VARS: dict[str, str] = {
     "CLINICFLOW_GEMINI_MODEL": "Gemini model (default gemini-2.5-flash)",
     "CLINICFLOW_GEMINI_BASE_URL": "Gemini endpoint override",
     "CLINICFLOW_GEMINI_TIMEOUT": "Gemini timeout per attempt, seconds",
+    "CLINICFLOW_LOG_FORMAT": "log lines: text (key=value, default) or json",
+    "CLINICFLOW_WEBHOOK_URL": "webhook URL WAHA posts to (default http://HOST:PORT/webhooks/waha)",
 }
 
 
@@ -105,6 +110,8 @@ class RunnerConfig:
     llm: LLMConfig = field(default_factory=lambda: LLMConfig(api_key=None))
     insecure: bool = False
     log_key: str | None = None
+    log_format: str = "text"
+    webhook_url: str | None = None
 
     @property
     def loopback(self) -> bool:
@@ -140,6 +147,12 @@ class RunnerConfig:
             f"INSECURE: webhooks are not signed (WAHA_HMAC_KEY unset) and the runner listens "
             f"on {self.host}; anyone who reaches it can post messages as any patient."
         )
+
+    @property
+    def public_webhook_url(self) -> str:
+        """Where WAHA should post webhooks (``CLINICFLOW_WEBHOOK_URL`` or host and port)."""
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        return self.webhook_url or f"http://{host}:{self.port}/webhooks/waha"
 
     @classmethod
     def from_env(
@@ -184,6 +197,9 @@ class RunnerConfig:
             raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")
 
         catalog = text("CLINICFLOW_CATALOG")
+        log_format = (text("CLINICFLOW_LOG_FORMAT") or "text").lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"CLINICFLOW_LOG_FORMAT must be text or json, not {log_format!r}")
         try:
             llm = LLMConfig.from_env(merged)
         except ClinicflowError as exc:
@@ -208,6 +224,8 @@ class RunnerConfig:
             llm=llm,
             insecure=flag("CLINICFLOW_INSECURE"),
             log_key=text("CLINICFLOW_LOG_KEY"),
+            log_format=log_format,
+            webhook_url=text("CLINICFLOW_WEBHOOK_URL"),
         )
 
 

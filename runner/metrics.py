@@ -1,34 +1,61 @@
-"""Counters, one histogram and structured log lines for the runner.
+"""Prometheus metrics and structured log lines for the runner.
 
-``/metrics`` renders :class:`Metrics` in the Prometheus text format (0.0.4) by hand: the
-runner needs a dozen series, not a client library. :func:`log_event` writes one
-``key=value`` line per event; message bodies never go to INFO, chat ids only as pseudonyms
+:class:`Metrics` keeps the runner's series in its own ``prometheus_client`` registry (one per
+app, nothing global), with the process and platform collectors, and renders the text
+exposition for ``/metrics``. Names follow Prometheus conventions: ``clinicflow_`` prefix,
+``_total`` for counters, base units (``_seconds``). :func:`log_event` writes one
+``key=value`` line per event (``CLINICFLOW_LOG_FORMAT=json`` turns the same fields into JSON,
+see :mod:`runner.logs`); message bodies never go to INFO, chat ids only as pseudonyms
 (callers pass ``Pseudonyms(chat_id)``), and every value is escaped (no control or bidi
-characters reach the log raw, long values are cut).
+characters reach the log raw, long values are cut) before either format sees it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from clinicflow.pseudonyms import printable
 
 logger = logging.getLogger("clinicflow.runner")
 
-TURN_BUCKETS_MS = (5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
+#: Upper bounds of the turn-duration histogram, in seconds.
+TURN_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-_HELP = {
-    "clinicflow_messages_in_total": "Inbound patient messages stored (after dedupe).",
-    "clinicflow_messages_out_total": "Messages WAHA accepted (sendText 2xx), by kind.",
-    "clinicflow_duplicates_dropped_total": "Inbound webhooks dropped as duplicates.",
-    "clinicflow_webhooks_total": "Webhooks received, by outcome.",
-    "clinicflow_turns_total": "Engine turns run.",
-    "clinicflow_llm_calls_total": "Language-model calls made by turns.",
-    "clinicflow_handoffs_total": "Hand-offs to the staff, by reason.",
-    "clinicflow_send_failures_total": "Failed send attempts, by kind (retry or failed).",
-    "clinicflow_takeovers_total": "Chats taken over from the clinic phone.",
+#: Counters by short name (``inc("webhooks", outcome=...)``): help text and label names.
+COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "messages_in": ("Inbound patient messages stored (after dedupe).", ()),
+    "messages_out": ("Messages WAHA accepted (sendText 2xx).", ()),
+    "duplicates_dropped": ("Inbound webhooks dropped as duplicates.", ()),
+    "webhooks": ("Webhooks received, by outcome.", ("outcome",)),
+    "turns": ("Engine turns run.", ()),
+    "llm_calls": ("Language-model calls made by turns and transcriptions.", ()),
+    "handoffs": ("Hand-offs to the staff, by reason.", ("reason",)),
+    "send_failures": ("Failed send attempts, by outcome (retry or failed).", ("outcome",)),
+    "takeovers": ("Chats taken over from the clinic phone.", ()),
+    "reloads": ("Catalog reloads, by outcome (ok or refused).", ("outcome",)),
+    "texts_redacted": ("Message texts redacted by the retention job (LGPD).", ()),
+}
+
+#: Gauges read at scrape time (``metrics.gauges[name] = callable``), with their help.
+GAUGES: dict[str, str] = {
+    "clinicflow_outbox_depth": "Messages waiting in the outbox.",
+    "clinicflow_inbox_pending": "Inbound messages stored and not yet processed.",
+    "clinicflow_last_webhook_timestamp_seconds": "Unix time of the last webhook received.",
+    "clinicflow_catalog_loaded_timestamp_seconds": "Unix time the catalog was last loaded.",
 }
 
 
@@ -46,78 +73,81 @@ def log_event(event: str, level: int = logging.INFO, /, **fields: object) -> Non
 
 
 class Metrics:
-    """Process-wide counters and the turn latency histogram.
+    """The runner's counters, turn-duration histogram and scrape-time gauges.
 
     Args:
         gauges: callables read at scrape time, by metric name (outbox depth, ...).
     """
 
+    content_type = CONTENT_TYPE_LATEST
+
     def __init__(self, gauges: dict[str, Callable[[], float]] | None = None) -> None:
-        self.counters: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(
-            lambda: defaultdict(float)
-        )
+        self.registry = CollectorRegistry()
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=self.registry)
         self.gauges = dict(gauges or {})
-        self._buckets = [0] * len(TURN_BUCKETS_MS)
-        self._turn_count = 0
-        self._turn_sum = 0.0
+        self.registry.register(_Gauges(self.gauges))
+        self._counters: dict[str, Counter] = {}
+        for name in COUNTERS:
+            self._counter(name, ())
+        self.turn_seconds = Histogram(
+            "clinicflow_turn_duration_seconds",
+            "Engine turn duration in seconds.",
+            buckets=TURN_BUCKETS_S,
+            registry=self.registry,
+        )
+
+    def _counter(self, name: str, labels: tuple[str, ...]) -> Counter:
+        counter = self._counters.get(name)
+        if counter is None:
+            text, declared = COUNTERS.get(name, (f"{name.replace('_', ' ')}.", labels))
+            counter = Counter(f"clinicflow_{name}", text, declared, registry=self.registry)
+            self._counters[name] = counter
+        return counter
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
-        """Add to a counter (``name`` without the ``clinicflow_`` prefix and ``_total``)."""
-        key = tuple(sorted(labels.items()))
-        self.counters[f"clinicflow_{name}_total"][key] += amount
+        """Add to a counter (``name`` without the ``clinicflow_`` prefix and ``_total``).
+
+        A name not in :data:`COUNTERS` gets a counter of its own on first use.
+        """
+        counter = self._counter(name, tuple(sorted(labels)))
+        (counter.labels(**labels) if labels else counter).inc(amount)
 
     def value(self, name: str, **labels: str) -> float:
-        """A counter's current value (tests, bench)."""
-        series = self.counters.get(f"clinicflow_{name}_total", {})
-        if labels:
-            return series.get(tuple(sorted(labels.items())), 0.0)
-        return sum(series.values())
+        """A counter's current value, summed over the labels not given (tests, bench)."""
+        total = 0.0
+        for metric in self.registry.collect():
+            if metric.name != f"clinicflow_{name}":
+                continue
+            for sample in metric.samples:
+                if sample.name.endswith("_total") and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    total += sample.value
+        return total
 
     def observe_turn(self, ms: float) -> None:
-        """Record one turn's latency in milliseconds."""
-        self._turn_count += 1
-        self._turn_sum += ms
-        for i, bound in enumerate(TURN_BUCKETS_MS):
-            if ms <= bound:
-                self._buckets[i] += 1
+        """Record one turn's duration, given in milliseconds (the engine's unit)."""
+        self.turn_seconds.observe(ms / 1000.0)
 
     def render(self) -> str:
         """The Prometheus text exposition."""
-        lines: list[str] = []
-        for name in sorted(set(_HELP) | set(self.counters)):
-            lines.append(f"# HELP {name} {_HELP.get(name, name)}")
-            lines.append(f"# TYPE {name} counter")
-            series = self.counters.get(name) or {(): 0.0}
-            for labels, value in sorted(series.items()):
-                lines.append(f"{name}{_labels(labels)} {_num(value)}")
-        name = "clinicflow_turn_latency_ms"
-        lines.append(f"# HELP {name} Engine turn latency in milliseconds.")
-        lines.append(f"# TYPE {name} histogram")
-        for bound, count in zip(TURN_BUCKETS_MS, self._buckets, strict=True):
-            lines.append(f'{name}_bucket{{le="{_num(bound)}"}} {count}')
-        lines.append(f'{name}_bucket{{le="+Inf"}} {self._turn_count}')
-        lines.append(f"{name}_sum {_num(self._turn_sum)}")
-        lines.append(f"{name}_count {self._turn_count}")
-        for gauge, read in sorted(self.gauges.items()):
-            lines.append(f"# TYPE {gauge} gauge")
+        return generate_latest(self.registry).decode("utf-8")
+
+
+class _Gauges(Collector):
+    """The scrape-time gauges; a failing one reads NaN instead of breaking the scrape."""
+
+    def __init__(self, gauges: dict[str, Callable[[], float]]) -> None:
+        self.gauges = gauges
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for name, read in sorted(self.gauges.items()):
             try:
-                lines.append(f"{gauge} {_num(read())}")
-            except Exception:  # a failing gauge must not break the scrape
-                lines.append(f"{gauge} NaN")
-        return "\n".join(lines) + "\n"
+                value = float(read())
+            except Exception:
+                value = float("nan")
+            yield GaugeMetricFamily(name, GAUGES.get(name, name), value=value)
 
 
-def _labels(labels: Iterable[tuple[str, str]]) -> str:
-    items = [f'{k}="{_escape(v)}"' for k, v in labels]
-    return "{" + ",".join(items) + "}" if items else ""
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-__all__ = ["TURN_BUCKETS_MS", "Metrics", "log_event"]
+__all__ = ["COUNTERS", "GAUGES", "TURN_BUCKETS_S", "Metrics", "log_event"]

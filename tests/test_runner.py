@@ -51,9 +51,9 @@ async def test_patient_message_answered_with_seen_and_typing(make_live: MakeLive
     await until(lambda: live.runtime.waha_status == "WORKING")
     async with live.http.get(live.url("/metrics")) as r:
         text = await r.text()
-    assert "clinicflow_messages_in_total 1" in text
-    assert "clinicflow_turn_latency_ms_count 1" in text
-    assert "clinicflow_outbox_depth 0" in text
+    assert "clinicflow_messages_in_total 1.0" in text
+    assert "clinicflow_turn_duration_seconds_count 1.0" in text
+    assert "clinicflow_outbox_depth 0.0" in text
 
 
 async def test_sixteen_copies_and_message_any_give_one_reply(make_live: MakeLive) -> None:

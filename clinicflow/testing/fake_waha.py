@@ -1,9 +1,9 @@
 """A fake WAHA on 127.0.0.1 that speaks the real wire protocol, for tests and benchmarks.
 
-It serves the endpoints clinicflow calls (send text, seen, typing, sessions, files, health,
-the lid → phone map) with
-WAHA's status codes and error shapes, records every request, can go down or fail on command,
-and posts signed webhooks the way WAHA does, retries included::
+It serves the endpoints clinicflow calls (send text, seen, typing, session info and config
+update, files, health, the lid → phone map) with WAHA's status codes and error shapes, records
+every request, can go down or fail on command, and posts signed webhooks the way WAHA does,
+retries included::
 
     async with FakeWaha(api_key="k") as waha:
         client = WahaClient(waha.url, "k")
@@ -90,6 +90,7 @@ class FakeWaha(wm.MessageBuilder):
         self.not_working_wait_s = not_working_wait_s
         self.version = version
         self.sessions: dict[str, str] = {session: "WORKING"}
+        self.session_configs: dict[str, dict[str, Any]] = {session: {"webhooks": []}}
         self.send_text_shape: str = engine  # "NOWEB" | "WEBJS" | "GOWS" | "empty"
         self.files: dict[tuple[str, str], tuple[bytes, str]] = {}
         self.lids: dict[str, str | None] = {}  # "<n>@lid" -> "<phone>@c.us" (None: hidden)
@@ -142,6 +143,7 @@ class FakeWaha(wm.MessageBuilder):
         app = web.Application(middlewares=[self._middleware])
         app.router.add_post("/api/{action:sendText|sendSeen|startTyping|stopTyping}", self._send)
         app.router.add_get("/api/sessions/{session}", self._session_info)
+        app.router.add_put("/api/sessions/{session}", self._session_update)
         app.router.add_get("/api/files/{session}/{file}", self._file)
         app.router.add_get("/api/{session}/lids/pn/{phone}", self._lid_by_phone)
         app.router.add_get("/api/{session}/lids/{lid}", self._lid)
@@ -333,7 +335,24 @@ class FakeWaha(wm.MessageBuilder):
         name = request.match_info["session"]
         if name not in self.sessions:
             return _json(404, wr.no_session(name))
-        return _json(200, wr.session_info(name, self.sessions[name], self.engine, self.me_id))
+        config = self.session_configs.get(name)
+        info = wr.session_info(name, self.sessions[name], self.engine, self.me_id, config)
+        return _json(200, info)
+
+    async def _session_update(self, request: web.Request) -> web.StreamResponse:
+        """``PUT /api/sessions/{session}``: replace the config (WAHA restarts the session)."""
+        name = request.match_info["session"]
+        if name not in self.sessions:
+            return _json(404, wr.no_session(name))
+        body = request[_BODY]
+        if not isinstance(body, dict):
+            return _json(400, wr.nest_error(400, ["body must be an object"]))
+        config = body.get("config", {})
+        errors = wr.webhook_config_errors(config)
+        if errors:
+            return _json(400, wr.nest_error(400, errors))
+        self.session_configs[name] = config
+        return _json(200, wr.session_dto(name, self.sessions[name], config))
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         key = (request.match_info["session"], request.match_info["file"])

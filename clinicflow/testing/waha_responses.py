@@ -113,17 +113,54 @@ def send_text_answer(
     return answer
 
 
-def session_info(name: str, status: str, engine: str, me_id: str) -> dict[str, Any]:
+def session_info(
+    name: str, status: str, engine: str, me_id: str, config: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """``GET /api/sessions/{name}``: a SessionInfo (``me`` only once WORKING)."""
     return {
         "name": name,
         "status": status,
-        "config": {"webhooks": []},
+        "config": config if config is not None else {"webhooks": []},
         "me": {"id": me_id, "pushName": "Clínica"} if status == "WORKING" else None,
         "presence": None,
         "timestamps": {"activity": int(time.time() * 1000)},
         "engine": {"engine": engine},
     }
+
+
+def session_dto(name: str, status: str, config: dict[str, Any]) -> dict[str, Any]:
+    """``PUT /api/sessions/{name}``: the SessionDTO of the updated session."""
+    return {"name": name, "status": status, "config": config}
+
+
+def webhook_config_errors(config: Any) -> list[str]:
+    """WAHA's validation messages for a session config's ``webhooks`` (empty: valid)."""
+    if not isinstance(config, dict):
+        return ["config must be an object"]
+    hooks = config.get("webhooks", [])
+    if not isinstance(hooks, list):
+        return ["config.webhooks must be an array"]
+    errors: list[str] = []
+    for i, hook in enumerate(hooks):
+        where = f"config.webhooks.{i}"
+        if not isinstance(hook, dict):
+            errors.append(f"{where} must be an object")
+            continue
+        if not isinstance(hook.get("url"), str) or not hook["url"]:
+            errors.append(f"{where}.url must be a string")
+        events = hook.get("events")
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            errors.append(f"{where}.events must be an array")
+        retries = hook.get("retries")
+        if retries is not None and (
+            not isinstance(retries, dict)
+            or retries.get("policy") not in (None, "linear", "exponential", "constant")
+        ):
+            errors.append(f"{where}.retries.policy must be one of linear, exponential, constant")
+        hmac_config = hook.get("hmac")
+        if hmac_config is not None and not isinstance(hmac_config, dict):
+            errors.append(f"{where}.hmac must be an object")
+    return errors
 
 
 def health() -> dict[str, Any]:

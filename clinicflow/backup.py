@@ -1,0 +1,254 @@
+"""Backups of a data directory: an online, consistent copy, and its restore.
+
+``backup`` copies ``clinicflow.db`` with SQLite's backup API, so it can run while the runner
+serves: the copy is one consistent snapshot (history, checkpoints, inbox, outbox, pending
+follow-ups), whatever is being written at that moment. Beside it goes ``manifest.json``: when,
+which clinicflow, the file's checksum, and the schema with each table's row count. The
+LanceDB index (``index.lance``) and the intent models (``models/``) are not copied: they hold
+only the catalog's examples and the understanding corpus, and are rebuilt on the first start.
+
+``restore`` refuses a data directory that a runner is using (see :func:`in_use`) and, without
+``force``, one that already holds a database.
+
+A running runner holds a shared lock on ``<data>/.lock`` (:class:`DataDirLock`); restore takes
+it exclusively. The lock is released by the kernel when a process dies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from clinicflow.clock import iso
+from clinicflow.errors import StorageError
+from clinicflow.storage import DB_NAME
+
+__all__ = [
+    "MANIFEST",
+    "BackupError",
+    "DataDirLock",
+    "Manifest",
+    "backup",
+    "in_use",
+    "restore",
+]
+
+MANIFEST = "manifest.json"
+FORMAT = "clinicflow-backup/1"
+LOCK_NAME = ".lock"
+INDEX_NOTE = (
+    "index.lance and models/ are not copied: they hold only the catalog and the understanding "
+    "corpus, and are rebuilt on start"
+)
+_DB_FILES = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm")
+
+
+class BackupError(StorageError):
+    """A backup or restore cannot be made (destination not empty, data dir in use, bad copy)."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What ``manifest.json`` says about a backup."""
+
+    created_at: str
+    clinicflow: str
+    sha256: str
+    bytes: int
+    tables: dict[str, int]
+    schema: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "created_at": self.created_at,
+            "clinicflow": self.clinicflow,
+            "database": {
+                "file": DB_NAME,
+                "sha256": self.sha256,
+                "bytes": self.bytes,
+                "tables": self.tables,
+                "schema": list(self.schema),
+            },
+            "index": INDEX_NOTE,
+        }
+
+    @classmethod
+    def read(cls, folder: Path) -> Manifest:
+        try:
+            data = json.loads((folder / MANIFEST).read_text("utf-8"))
+            db = data["database"]
+            if data.get("format") != FORMAT:
+                raise BackupError(f"{folder}: formato de cópia desconhecido {data.get('format')}")
+            return cls(
+                created_at=str(data["created_at"]),
+                clinicflow=str(data["clinicflow"]),
+                sha256=str(db["sha256"]),
+                bytes=int(db["bytes"]),
+                tables={str(k): int(v) for k, v in db["tables"].items()},
+                schema=tuple(str(s) for s in db["schema"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BackupError(f"{folder} não é uma cópia do clinicflow: {exc}") from None
+
+
+class DataDirLock:
+    """A shared lock on ``<data>/.lock`` while a process serves from a data directory."""
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.path = Path(data_dir) / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        _flock(self._fd, shared=True, wait=True)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the lock
+            self._fd = None
+
+    def __enter__(self) -> DataDirLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _flock(fd: int, *, shared: bool, wait: bool) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock, restore trusts the user
+        return True
+    flags = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB)
+    try:
+        fcntl.flock(fd, flags)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def in_use(data_dir: str | Path) -> bool:
+    """Whether a process (a runner) holds the data directory's lock right now."""
+    path = Path(data_dir) / LOCK_NAME
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        return not _flock(fd, shared=False, wait=False)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _copy_db(source: Path, target: Path) -> None:
+    """SQLite's online backup of ``source`` into a new ``target``, checked."""
+    src = sqlite3.connect(str(source), timeout=30.0)
+    dst = sqlite3.connect(str(target))
+    try:
+        src.backup(dst)  # one step: a single read transaction, so one consistent snapshot
+        dst.execute("PRAGMA journal_mode=DELETE")  # a self-contained file, no -wal beside it
+        ok = dst.execute("PRAGMA integrity_check").fetchone()
+        if not ok or ok[0] != "ok":
+            raise BackupError(f"a cópia {target} não passou na verificação: {ok}")
+    except sqlite3.Error as exc:
+        raise BackupError(f"não foi possível copiar {source}: {exc}") from exc
+    finally:
+        dst.close()
+        src.close()
+
+
+def _describe(db: Path) -> tuple[dict[str, int], tuple[str, ...]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'index') "
+            "AND name NOT LIKE 'sqlite_%' AND sql IS NOT NULL ORDER BY type DESC, name"
+        ).fetchall()
+        tables = {
+            name: conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0]
+            for name, sql in rows
+            if sql.upper().startswith("CREATE TABLE")
+        }
+        return tables, tuple(sql for _, sql in rows)
+    finally:
+        conn.close()
+
+
+def _empty(folder: Path) -> bool:
+    return not folder.exists() or not any(folder.iterdir())
+
+
+def backup(data_dir: str | Path, dest: str | Path, *, now: datetime) -> Manifest:
+    """Copy a data directory's database into ``dest`` (a new or empty folder), online.
+
+    Raises:
+        BackupError: no database in ``data_dir``, or ``dest`` is not empty.
+    """
+    from clinicflow import __version__
+
+    source = Path(data_dir) / DB_NAME
+    folder = Path(dest)
+    if not source.exists():
+        raise BackupError(f"não há banco de dados em {data_dir}")
+    if not _empty(folder):
+        raise BackupError(f"a pasta de destino {folder} não está vazia")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / DB_NAME
+    _copy_db(source, target)
+    tables, schema = _describe(target)
+    manifest = Manifest(
+        created_at=iso(now),
+        clinicflow=__version__,
+        sha256=_sha256(target),
+        bytes=target.stat().st_size,
+        tables=tables,
+        schema=schema,
+    )
+    (folder / MANIFEST).write_text(json.dumps(manifest.as_dict(), indent=2) + "\n", "utf-8")
+    return manifest
+
+
+def restore(source: str | Path, data_dir: str | Path, *, force: bool = False) -> Manifest:
+    """Put a backup back into ``data_dir``.
+
+    Args:
+        source: a folder written by :func:`backup`.
+        data_dir: the data directory to restore into.
+        force: replace a database already in ``data_dir`` (never one in use).
+
+    Raises:
+        BackupError: the backup is damaged, the data directory is in use, or it already holds
+            a database and ``force`` is not given.
+    """
+    folder = Path(source)
+    manifest = Manifest.read(folder)
+    copy = folder / DB_NAME
+    if not copy.exists() or _sha256(copy) != manifest.sha256:
+        raise BackupError(f"{copy} está faltando ou não confere com o manifest.json")
+    target_dir = Path(data_dir)
+    if in_use(target_dir):
+        raise BackupError(f"a pasta {target_dir} está em uso (pare o clinicflow serve antes)")
+    existing = [target_dir / name for name in _DB_FILES if (target_dir / name).exists()]
+    if not force and not _empty(target_dir):
+        raise BackupError(f"a pasta {target_dir} não está vazia (use --force para substituir)")
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for path in existing:
+        path.unlink()
+    _copy_db(copy, target_dir / DB_NAME)
+    return manifest

@@ -1,0 +1,480 @@
+"""A patient's data rights (LGPD): export everything held about her, erase it, expire texts.
+
+Health information is sensitive personal data (LGPD art. 11). These functions work on a data
+directory's SQLite file, the one place where patient data lives, and find her by any form of
+her phone number. The rest of the data directory (:data:`NOT_PATIENT_DATA`) holds none: the
+LanceDB index (``index.lance``: the catalog's examples, and the ``corpus`` table with the
+embeddings of the understanding corpus shipped with clinicflow), the intent models trained on
+those two (``models/``), the key of the log pseudonyms (``log_key``) and the runner's lock::
+
+    export_patient(data_dir, "+55 (11) 98765-4321")   # -> dict, JSON-ready
+    erase_patient(data_dir, "11987654321")              # -> Erasure (rows removed per table)
+    redact_expired(data_dir, retention_days=365, now)   # message texts older than the window
+
+Finding her: the chat ids of her number (with and without Brazil's ninth digit, ``@c.us``),
+plus any other chat id (``@lid``) that a row links to her number: the identity tables
+(``wa_ids``, ``identities``, ``lid_lookups``) link a conversation kept under her ``@lid`` to
+her phone. Every table and column is scanned, so tables added later are covered without
+naming them here.
+A mention counts when a text holds her number in any spelling ("+55 11 98765-4321") or, for
+long enough texts, words she wrote.
+
+Erasing: her own rows go (conversation, messages, events, lead, hand-offs, understanding,
+LangGraph checkpoints, the pending follow-up job, inbox, outbox and the staff notices about
+her). In another conversation's state a mention is replaced by ``[removido]``. What stays is
+an anonymous line in ``erasures`` (when, and how many rows of each table), so reports can say
+how many were erased. Deleted pages are overwritten (``secure_delete``) and the WAL is
+truncated when no other process holds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from clinicflow.clock import iso
+from clinicflow.errors import ClinicflowError
+from clinicflow.storage import DB_NAME, connect
+
+__all__ = [
+    "NOT_PATIENT_DATA",
+    "REDACTED",
+    "Erasure",
+    "PatientIds",
+    "PatientNotFound",
+    "erase_patient",
+    "export_patient",
+    "patient_ids",
+    "redact_expired",
+]
+
+REDACTED = "[removido]"
+#: What a data directory holds besides the SQLite file; none of it is about a patient, so
+#: export and erase leave it alone (see the module docstring).
+NOT_PATIENT_DATA = ("index.lance", "models", "log_key", ".lock")
+#: Her words are looked for elsewhere only when at least this long (avoids "oi", "sim").
+MIN_WORDS = 12
+#: Tables whose rows of *other* chats are edited in place, never deleted.
+_STATE_TABLES = frozenset(
+    {"conversations", "leads", "events", "handoffs", "understanding", "checkpoints", "writes"}
+)
+#: Catalog versions and the anonymous erasure log hold no patient data.
+_SKIP_TABLES = frozenset({"script_versions", "erasures"})
+#: Columns naming the chat a row belongs to.
+_CHAT_COLUMNS = ("chat_id", "thread_id")
+_SEPARATORS = r"[\s\-().]*"
+
+
+class PatientNotFound(ClinicflowError):
+    """No data about this patient in the data directory."""
+
+
+@dataclass(frozen=True)
+class PatientIds:
+    """How one patient appears in the data: chat ids and the spellings of her number."""
+
+    chat_ids: tuple[str, ...]
+    numbers: tuple[str, ...]  # digits only: 5511987654321, 551187654321, 11987654321...
+
+    def mentions(self, text: str) -> bool:
+        """Whether ``text`` holds one of her chat ids or her number in any spelling."""
+        if any(chat in text for chat in self.chat_ids):
+            return True
+        if not self.numbers or not any(c.isdigit() for c in text):
+            return False
+        joined = re.sub(r"(?<=\d)[\s\-().]+(?=\d)", "", text)
+        return _number_pattern(self.numbers).search(joined) is not None
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every mention of her replaced by :data:`REDACTED`."""
+        for chat in sorted(self.chat_ids, key=len, reverse=True):
+            text = text.replace(chat, REDACTED)
+        for number in sorted(self.numbers, key=len, reverse=True):
+            pattern = r"\+?" + _SEPARATORS.join(re.escape(d) for d in number)
+            text = re.sub(rf"(?<!\d){pattern}(?!\d)", REDACTED, text)
+        return text
+
+
+@functools.lru_cache(maxsize=16)
+def _number_pattern(numbers: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(n) for n in sorted(numbers, key=len, reverse=True))
+    return re.compile(rf"(?<!\d)(?:{alternatives})(?!\d)")
+
+
+def patient_ids(phone: str) -> PatientIds:
+    """Her chat ids and number spellings from a phone in any form, or a chat id.
+
+    ``+55 (11) 98765-4321``, ``11987654321``, ``5511987654321@c.us`` and
+    ``551187654321`` (without the ninth digit) all name the same patient; a ``...@lid`` id
+    is taken as it is.
+
+    Raises:
+        PatientNotFound: nothing that looks like a phone number or a chat id.
+    """
+    phone = phone.strip()
+    if "@" in phone and not phone.endswith(("@c.us", "@s.whatsapp.net")):
+        return PatientIds((phone,), ())
+    digits = re.sub(r"\D", "", phone.split("@")[0])
+    if len(digits) < 8:
+        raise PatientNotFound(f"'{phone}' não parece um número de telefone")
+    forms = {digits}
+    if len(digits) in (10, 11) and not digits.startswith("55"):
+        forms.add("55" + digits)  # a Brazilian number written without the country code
+    for form in list(forms):
+        if form.startswith("55") and len(form) == 13 and form[4] == "9":
+            forms.add(form[:4] + form[5:])  # the old 8-digit mobile form
+        if form.startswith("55") and len(form) == 12 and form[4] in "6789":
+            forms.add(form[:4] + "9" + form[4:])  # the ninth digit added in 2012-2016
+    for form in list(forms):
+        if form.startswith("55") and len(form) in (12, 13):
+            forms.add(form[2:])  # national form, as patients write it
+    chats = sorted(f"{form}@c.us" for form in forms if not _national(form))
+    return PatientIds(tuple(chats), tuple(sorted(forms, key=len, reverse=True)))
+
+
+def _national(form: str) -> bool:
+    return len(form) in (10, 11) and not form.startswith("55")
+
+
+# -- reading the data dir ---------------------------------------------------------------------
+
+
+def _open(data_dir: str | Path) -> sqlite3.Connection:
+    path = Path(data_dir) / DB_NAME
+    if not path.exists():
+        raise PatientNotFound(f"não há histórico em {data_dir}")
+    conn = connect(path)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _tables(conn: sqlite3.Connection) -> dict[str, list[tuple[str, str]]]:
+    """Every user table and its (column, declared type), sorted by name."""
+    names = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY name"
+        )
+    ]
+    return {
+        name: [(c[1], str(c[2]).upper()) for c in conn.execute(f'PRAGMA table_info("{name}")')]
+        for name in names
+        if name not in _SKIP_TABLES
+    }
+
+
+def _texts(columns: Sequence[tuple[str, str]]) -> list[str]:
+    """The columns that may hold text (SQLite affinity: not integer or real)."""
+    numeric = ("INT", "REAL", "FLOA", "DOUB", "NUMERIC", "BOOL")
+    return [name for name, kind in columns if not any(n in kind for n in numeric)]
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "ignore")
+    return "" if value is None else str(value)
+
+
+@dataclass
+class _Finder:
+    """Her ids, her words and a matcher SQLite can call for every cell."""
+
+    ids: PatientIds
+    words: set[str] = field(default_factory=set)
+
+    def mentions(self, value: Any) -> bool:
+        if value is None or isinstance(value, int | float):
+            return False
+        text = _as_text(value)
+        return self.ids.mentions(text) or any(word in text for word in self.words)
+
+    def scrub(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = self.ids.scrub(value)
+        for word in sorted(self.words, key=len, reverse=True):
+            text = text.replace(word, REDACTED)
+        return text
+
+
+def _chat_column(columns: Sequence[tuple[str, str]]) -> str | None:
+    names = [name for name, _ in columns]
+    return next((c for c in _CHAT_COLUMNS if c in names), None)
+
+
+def _discover(conn: sqlite3.Connection, ids: PatientIds) -> _Finder:
+    """Her chat ids (``@lid`` ones linked to her number included) and her words."""
+    finder = _Finder(ids)
+    chats = set(ids.chat_ids)
+    conn.create_function("cf_mentions", 1, finder.mentions, deterministic=True)
+    for table, columns in _tables(conn).items():
+        texts = _texts(columns)
+        if not texts:
+            continue
+        where = " OR ".join(f'cf_mentions("{name}")' for name in texts)
+        for row in conn.execute(f'SELECT * FROM "{table}" WHERE {where}'):
+            for value in row:
+                if isinstance(value, str) and re.fullmatch(r"\d+@lid", value):
+                    chats.add(value)
+    finder.ids = PatientIds(tuple(sorted(chats)), ids.numbers)
+    marks = ",".join("?" * len(chats))
+    tables = _tables(conn)
+    for table in ("messages", "inbox"):
+        names = {name for name, _ in tables.get(table, ())}
+        if not {"chat_id", "text"} <= names:
+            continue
+        sql = f"SELECT text FROM {table} WHERE chat_id IN ({marks})"
+        if "direction" in names:
+            sql += " AND direction = 'in'"
+        for (text,) in conn.execute(sql, sorted(chats)):
+            if isinstance(text, str) and len(text.strip()) >= MIN_WORDS and text != REDACTED:
+                finder.words.add(text.strip())
+    return finder
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes: estado interno da conversa>"
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _her_rows(
+    conn: sqlite3.Connection, finder: _Finder
+) -> dict[str, tuple[list[sqlite3.Row], list[sqlite3.Row]]]:
+    """Per table: her own rows, and other rows that mention her."""
+    found: dict[str, tuple[list[sqlite3.Row], list[sqlite3.Row]]] = {}
+    chats = finder.ids.chat_ids
+    conn.create_function("cf_mentions", 1, finder.mentions, deterministic=True)
+    for table, columns in _tables(conn).items():
+        chat_col = _chat_column(columns)
+        texts = _texts(columns)
+        own: list[sqlite3.Row] = []
+        if chat_col is not None:
+            marks = ",".join("?" * len(chats))
+            own = conn.execute(
+                f'SELECT rowid AS _rowid, * FROM "{table}" WHERE "{chat_col}" IN ({marks})', chats
+            ).fetchall()
+        if table == "apscheduler_jobs":
+            marks = ",".join("?" * len(chats))
+            own = conn.execute(
+                f"SELECT rowid AS _rowid, * FROM apscheduler_jobs WHERE id IN ({marks})",
+                [f"followup:{chat}" for chat in chats],
+            ).fetchall()
+        seen = {row["_rowid"] for row in own}
+        others: list[sqlite3.Row] = []
+        if texts:
+            where = " OR ".join(f'cf_mentions("{name}")' for name in texts)
+            others = [
+                row
+                for row in conn.execute(f'SELECT rowid AS _rowid, * FROM "{table}" WHERE {where}')
+                if row["_rowid"] not in seen
+            ]
+        if own or others:
+            found[table] = (own, others)
+    return found
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+def export_patient(data_dir: str | Path, phone: str, *, now: datetime) -> dict[str, Any]:
+    """Everything the data directory holds about one patient, ready for ``json.dumps``.
+
+    Args:
+        data_dir: the data directory.
+        phone: her phone number in any form, or a chat id.
+        now: the export's time (from the caller's clock).
+
+    Raises:
+        PatientNotFound: no data directory, or nothing about her in it.
+    """
+    conn = _open(data_dir)
+    try:
+        finder = _discover(conn, patient_ids(phone))
+        tables: dict[str, list[dict[str, Any]]] = {}
+        for table, (own, others) in _her_rows(conn, finder).items():
+            rows = [
+                {k: _cell(v) for k, v in dict(row).items() if k != "_rowid"} for row in own + others
+            ]
+            tables[table] = rows
+    finally:
+        conn.close()
+    if not tables:
+        raise PatientNotFound(f"nenhum dado de {phone} em {data_dir}")
+    return {
+        "patient": phone,
+        "chat_ids": list(finder.ids.chat_ids),
+        "exported_at": iso(now),
+        "tables": tables,
+    }
+
+
+# -- erasure --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What :func:`erase_patient` removed: rows deleted and rows edited, per table."""
+
+    chat_ids: tuple[str, ...]
+    deleted: dict[str, int]
+    scrubbed: dict[str, int]
+    kept_binary: dict[str, int]  # other chats' internal state that mentions her (not editable)
+
+    @property
+    def total(self) -> int:
+        return sum(self.deleted.values()) + sum(self.scrubbed.values())
+
+
+def erase_patient(
+    data_dir: str | Path, phone: str, *, now: datetime, dry_run: bool = False
+) -> Erasure:
+    """Erase one patient from a data directory (see the module docstring).
+
+    Args:
+        data_dir: the data directory (the runner may be running: SQLite serialises writers).
+        phone: her phone number in any form, or a chat id.
+        now: the erasure's time, for the anonymous ``erasures`` log.
+        dry_run: only count what would be removed.
+
+    Raises:
+        PatientNotFound: no data directory, or nothing about her in it.
+    """
+    conn = _open(data_dir)
+    try:
+        conn.execute("PRAGMA secure_delete = ON")
+        with conn:
+            finder = _discover(conn, patient_ids(phone))
+            found = _her_rows(conn, finder)
+            if not found:
+                raise PatientNotFound(f"nenhum dado de {phone} em {data_dir}")
+            deleted: dict[str, int] = {}
+            scrubbed: dict[str, int] = {}
+            binary: dict[str, int] = {}
+            tables = _tables(conn)
+            for table, (own, others) in found.items():
+                doomed = [row["_rowid"] for row in own]
+                edits: list[tuple[int, dict[str, Any]]] = []
+                for row in others:
+                    if table not in _STATE_TABLES:
+                        doomed.append(row["_rowid"])
+                        continue
+                    changes = {
+                        name: finder.scrub(row[name])
+                        for name, _ in tables[table]
+                        if isinstance(row[name], str) and finder.mentions(row[name])
+                    }
+                    if changes:
+                        edits.append((row["_rowid"], changes))
+                    else:
+                        binary[table] = binary.get(table, 0) + 1
+                if doomed:
+                    deleted[table] = len(doomed)
+                if edits:
+                    scrubbed[table] = len(edits)
+                if dry_run:
+                    continue
+                for chunk in _chunks(doomed, 500):
+                    marks = ",".join("?" * len(chunk))
+                    conn.execute(f'DELETE FROM "{table}" WHERE rowid IN ({marks})', chunk)
+                for rowid, changes in edits:
+                    sets = ", ".join(f'"{name}" = ?' for name in changes)
+                    conn.execute(
+                        f'UPDATE "{table}" SET {sets} WHERE rowid = ?', [*changes.values(), rowid]
+                    )
+            if not dry_run:
+                _log_erasure(conn, now, deleted, scrubbed)
+        if not dry_run:
+            # Another process may hold the WAL; its own next checkpoint then does it.
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    return Erasure(finder.ids.chat_ids, deleted, scrubbed, binary)
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _log_erasure(
+    conn: sqlite3.Connection, now: datetime, deleted: dict[str, int], scrubbed: dict[str, int]
+) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS erasures (id INTEGER PRIMARY KEY, at TEXT NOT NULL, "
+        "conversations INTEGER NOT NULL, rows TEXT NOT NULL)"
+    )
+    counts = {"deleted": deleted, "scrubbed": scrubbed}
+    conn.execute(
+        "INSERT INTO erasures (at, conversations, rows) VALUES (?, ?, ?)",
+        (iso(now), deleted.get("conversations", 0), json.dumps(counts, sort_keys=True)),
+    )
+
+
+# -- retention ------------------------------------------------------------------------------
+
+
+def redact_expired(data_dir: str | Path, retention_days: int, *, now: datetime) -> int:
+    """Replace message texts older than ``retention_days`` by :data:`REDACTED`.
+
+    Covers the transcript (``messages``), the runner's ``inbox`` and ``outbox`` (finished rows
+    only) and the briefs of resolved hand-offs. Conversations, leads and events stay, so
+    reports keep their figures.
+
+    Returns:
+        How many texts were redacted.
+    """
+    if retention_days < 1:
+        raise ValueError("retention_days must be at least 1")
+    path = Path(data_dir) / DB_NAME
+    if not path.exists():
+        return 0
+    cutoff = now - timedelta(days=retention_days)
+    conn = connect(path)
+    try:
+        conn.execute("PRAGMA secure_delete = ON")
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        total = 0
+        with conn:
+            if "messages" in tables:
+                total += conn.execute(
+                    "UPDATE messages SET text = ? WHERE at < ? AND text <> ?",
+                    (REDACTED, iso(cutoff), REDACTED),
+                ).rowcount
+            if "handoffs" in tables:
+                total += conn.execute(
+                    "UPDATE handoffs SET brief = ? WHERE status = 'resolved' AND at < ? "
+                    "AND brief <> ?",
+                    (json.dumps(REDACTED), iso(cutoff), json.dumps(REDACTED)),
+                ).rowcount
+            stamp = cutoff.timestamp()
+            if "inbox" in tables:
+                total += conn.execute(
+                    "UPDATE inbox SET text = ?, meta = '{}' WHERE received_at < ? "
+                    "AND status NOT IN ('received', 'processing') AND text <> ?",
+                    (REDACTED, stamp, REDACTED),
+                ).rowcount
+            if "outbox" in tables:
+                total += conn.execute(
+                    "UPDATE outbox SET text = ? WHERE created_at < ? "
+                    "AND status IN ('sent', 'failed') AND text <> ?",
+                    (REDACTED, stamp, REDACTED),
+                ).rowcount
+    finally:
+        conn.close()
+    return total
