@@ -72,6 +72,8 @@ class Engine:
         progress: show progress while the embedding index is (re)built and the intent model
             trained (the first start on a data dir, or after the catalog changed).
         llm_budget_s: wall-clock seconds all LLM calls of one turn may take together.
+        native_threads: threads of the native libraries (BLAS, LanceDB, Arrow) in this
+            process (see :mod:`clinicflow.native`); None leaves them as they are.
     """
 
     def __init__(
@@ -84,9 +86,15 @@ class Engine:
         clock: Clock | None = None,
         progress: bool = False,
         llm_budget_s: float = 6.0,
+        native_threads: int | None = 1,
     ) -> None:
         from clinicflow.embeddings import USEEmbedder
         from clinicflow.index import Index
+
+        if native_threads is not None:
+            from clinicflow.native import limit_native_threads
+
+            limit_native_threads(native_threads)
 
         self.data_dir = Path(data_dir)
         self.clock: Clock = clock or SystemClock()

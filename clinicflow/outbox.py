@@ -10,9 +10,15 @@ and is marked ``sent`` right after the 2xx. A retryable :class:`~clinicflow.erro
 (WAHA down, 5xx, 422 not WORKING) puts the row back with exponential backoff; the rows behind
 it in the same chat wait, so the order holds. A non-retryable error marks the row ``failed``.
 
-Exactly once, with one honest gap: a crash after WAHA's 2xx and before the ``sent`` mark is
-committed (a sub-millisecond window) resends that one reply on restart. ``sendText`` carries
-no idempotency key the engines honour, so that window cannot be closed from here.
+Exactly once: each row gets its WhatsApp message id when it is stored (``client_id``, sent as
+``sendText``'s pre-generated ``id``), and every attempt sends that same id. WAHA answering after
+the client's timeout, a crash between WAHA's 2xx and the ``sent`` mark, a restart: the retry
+carries the id of the message WhatsApp already has, so it never becomes a second message.
+
+When sends fail because WAHA is away, the sender checks WAHA every ``probe_every`` seconds
+(``probe``); the moment it answers, every back-off is cut short (:meth:`Sender.wake_all`), so
+the first pending reply leaves within about a second of WAHA's return rather than at the end
+of a long back-off.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import NamedTuple
 
 from clinicflow.clock import Clock, SystemClock
 from clinicflow.errors import ChannelError
-from clinicflow.waha import WahaClient
+from clinicflow.waha import WahaClient, new_message_id
 
 logger = logging.getLogger("clinicflow.outbox")
 
@@ -48,12 +54,14 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT,
     created_at REAL NOT NULL,
     sent_at REAL,
-    waha_message_id TEXT
+    waha_message_id TEXT,
+    client_id TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (status, chat_id, id);
 CREATE INDEX IF NOT EXISTS outbox_batch ON outbox (batch_id);
 CREATE INDEX IF NOT EXISTS outbox_waha_id ON outbox (waha_message_id);
 """
+_CLIENT_ID_INDEX = "CREATE INDEX IF NOT EXISTS outbox_client_id ON outbox (client_id)"
 
 KINDS = ("reply", "handoff_notice", "follow_up", "media_ack", "staff_ack")
 
@@ -78,6 +86,7 @@ class PendingRow(NamedTuple):
     attempts: int
     next_attempt_at: float  # real unix time of the next try (retry backoff)
     hold_until: float  # unix time on the clinic's clock before which it must not leave
+    client_id: str | None = None  # the WhatsApp message id every attempt sends
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,9 @@ class Outbox:
             columns = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
             if "hold_until" not in columns:  # a data dir from before holds had their own clock
                 conn.execute("ALTER TABLE outbox ADD COLUMN hold_until REAL NOT NULL DEFAULT 0")
+            if "client_id" not in columns:  # from before sends carried their own id
+                conn.execute("ALTER TABLE outbox ADD COLUMN client_id TEXT")
+            conn.execute(_CLIENT_ID_INDEX)
 
     def business_now(self) -> float:
         """The clinic clock's current unix time (what ``hold_until`` is compared with)."""
@@ -123,7 +135,7 @@ class Outbox:
         now = time.time()
         self.conn.executemany(
             "INSERT INTO outbox (chat_id, text, kind, batch_id, source_message_ids, created_at, "
-            "hold_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "hold_until, client_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     m.chat_id,
@@ -133,6 +145,7 @@ class Outbox:
                     json.dumps(list(m.source_message_ids)),
                     now,
                     m.not_before or 0,
+                    new_message_id(),
                 )
                 for m in messages
             ],
@@ -153,12 +166,23 @@ class Outbox:
         # In order, except that a hand-off notice held for the opening hour waits behind
         # everything else (an urgent notice at night must not queue behind it).
         row = self.conn.execute(
-            "SELECT id, text, attempts, next_attempt_at, hold_until FROM outbox "
+            "SELECT id, text, attempts, next_attempt_at, hold_until, client_id FROM outbox "
             "WHERE status = 'pending' AND chat_id = ? "
             "ORDER BY (hold_until > ?), id LIMIT 1",
             (chat_id, self.business_now()),
         ).fetchone()
-        return None if row is None else PendingRow(*row)
+        if row is None:
+            return None
+        pending = PendingRow(*row)
+        if not pending.client_id:  # a row stored before ids: give it one, once, durably
+            client_id = new_message_id()
+            with self.conn:
+                self.conn.execute(
+                    "UPDATE outbox SET client_id = ? WHERE id = ? AND client_id IS NULL",
+                    (client_id, pending.id),
+                )
+            pending = pending._replace(client_id=client_id)
+        return pending
 
     def seconds_until_due(self, row: PendingRow) -> float:
         """How long ``row`` must still wait: its retry backoff and its business-hours hold."""
@@ -168,6 +192,22 @@ class Outbox:
         """Chats with rows still to send."""
         rows = self.conn.execute("SELECT DISTINCT chat_id FROM outbox WHERE status = 'pending'")
         return [row[0] for row in rows.fetchall()]
+
+    def clear_backoff(self) -> int:
+        """Make every pending row due now (WAHA is back); returns how many were waiting."""
+        with self.conn:
+            cursor = self.conn.execute(
+                "UPDATE outbox SET next_attempt_at = 0 WHERE status = 'pending' "
+                "AND next_attempt_at > 0"
+            )
+        return cursor.rowcount
+
+    def backing_off(self) -> bool:
+        """True while a pending row waits for its retry back-off."""
+        row = self.conn.execute(
+            "SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_at > 0 LIMIT 1"
+        ).fetchone()
+        return row is not None
 
     def mark_sent(self, row_id: int, waha_message_id: str | None) -> None:
         """Record WAHA's acceptance (committed at once)."""
@@ -222,6 +262,10 @@ class Outbox:
         row = self.conn.execute(
             "SELECT 1 FROM outbox WHERE waha_message_id = ? LIMIT 1", (waha_message_id,)
         ).fetchone()
+        if row is None and wa_key:  # the id we chose: known before WAHA answers
+            row = self.conn.execute(
+                "SELECT 1 FROM outbox WHERE client_id = ? LIMIT 1", (wa_key,)
+            ).fetchone()
         if row is None and wa_key:
             pattern = "%\\_" + wa_key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             row = self.conn.execute(
@@ -249,7 +293,11 @@ class Sender:
         typing_delay_max: cap of the human-like pause, seconds (0: no pause).
         backoff: retry schedule for retryable failures.
         on_event: called with ``(name, fields)`` for metrics and logs
-            (``sent``, ``retry``, ``failed``).
+            (``sent``, ``retry``, ``failed``, ``recovered``).
+        probe: ``async () -> bool``, True when WAHA answers again; while rows back off after
+            retryable failures it is asked every ``probe_every`` seconds, and its first True
+            cuts every back-off short. None: back-offs run their course.
+        probe_every: seconds between probes.
     """
 
     CHARS_PER_SECOND = 30.0
@@ -262,12 +310,17 @@ class Sender:
         typing_delay_max: float = 3.0,
         backoff: Backoff | None = None,
         on_event: Callable[[str, dict[str, object]], None] | None = None,
+        probe: Callable[[], Awaitable[bool]] | None = None,
+        probe_every: float = 1.0,
     ) -> None:
         self.outbox = outbox
         self.waha = waha
         self.typing_delay_max = typing_delay_max
         self.backoff = backoff or Backoff()
         self.on_event = on_event or (lambda name, fields: None)
+        self.probe = probe
+        self.probe_every = probe_every
+        self._watch: asyncio.Task[None] | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._unseen: set[str] = set()  # chats with something new to mark as read
@@ -286,14 +339,46 @@ class Sender:
         self._tasks[chat_id] = asyncio.create_task(self._run(chat_id), name=f"send:{chat_id}")
 
     def kick_all(self) -> None:
-        """Kick every chat with pending rows (startup, WAHA back to WORKING)."""
+        """Kick every chat with pending rows (startup, the sweep)."""
         for chat_id in self.outbox.pending_chats():
             self.kick(chat_id)
+
+    def wake_all(self) -> None:
+        """WAHA is back: cut every back-off short and send what is pending now."""
+        waiting = self.outbox.clear_backoff()
+        if waiting:
+            self.on_event("recovered", {"rows": waiting})
+        self.kick_all()
+
+    def _watch_for_recovery(self) -> None:
+        if self.probe is None or self._closed:
+            return
+        if self._watch is None or self._watch.done():
+            self._watch = asyncio.create_task(self._recovery(), name="send:recovery")
+
+    async def _recovery(self) -> None:
+        # Only a return counts: WAHA seen away, then answering. A WAHA that answers the probe
+        # all along while refusing sends (a 5xx on sendText) keeps the exponential back-off.
+        assert self.probe is not None
+        away = False
+        while self.outbox.backing_off():
+            await asyncio.sleep(self.probe_every)
+            try:
+                up = await self.probe()
+            except Exception:  # a probe that fails is a WAHA still away
+                up = False
+            if not up:
+                away = True
+            elif away:
+                self.wake_all()
+                return
 
     async def close(self) -> None:
         """Stop every task; unsent rows stay pending for the next start."""
         self._closed = True
         tasks = list(self._tasks.values())
+        if self._watch is not None:
+            tasks.append(self._watch)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -312,18 +397,19 @@ class Sender:
                 if self._tasks.get(chat_id) is asyncio.current_task():
                     del self._tasks[chat_id]
                 return
-            row_id, text, attempts = row.id, row.text, row.attempts
             wait = self.outbox.seconds_until_due(row)
             if wait > 0:
                 # A hold on a manual clock never elapses by sleeping: whoever moves the clock
-                # kicks the sender (kick_all), which ends this wait.
+                # kicks the sender (kick_all), which ends this wait; WAHA's return ends a
+                # back-off (wake_all).
                 wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), wait)
                 continue
-            await self._send_one(chat_id, row_id, text, attempts)
+            await self._send_one(chat_id, row)
 
-    async def _send_one(self, chat_id: str, row_id: int, text: str, attempts: int) -> None:
+    async def _send_one(self, chat_id: str, row: PendingRow) -> None:
+        row_id, text, attempts = row.id, row.text, row.attempts
         started = time.perf_counter()
         try:
             # WAHA's anti-ban sequence: seen (once per new batch), typing for a pause
@@ -337,16 +423,19 @@ class Sender:
                 await self._presence(self.waha.start_typing(chat_id))
                 await asyncio.sleep(pause)
                 await self._presence(self.waha.stop_typing(chat_id))
-            waha_id = await self.waha.send_text(chat_id, text)
+            waha_id = await self.waha.send_text(chat_id, text, message_id=row.client_id)
         except ChannelError as exc:
             if exc.retryable:
                 delay = self.backoff.delay(attempts + 1)
                 self.outbox.mark_retry(row_id, str(exc), time.time() + delay)
                 self.on_event("retry", {"row": row_id, "delay_s": delay, "error": str(exc)})
+                self._watch_for_recovery()
             else:
                 self.outbox.mark_failed(row_id, str(exc))
                 self.on_event("failed", {"row": row_id, "error": str(exc)})
             return
+        if waha_id is None and row.client_id:  # an empty answer: the id is the one we chose
+            waha_id = f"true_{chat_id}_{row.client_id}"
         self.outbox.mark_sent(row_id, waha_id)
         ms = (time.perf_counter() - started) * 1000
         self.on_event("sent", {"row": row_id, "ms": round(ms, 1), "chat": chat_id})

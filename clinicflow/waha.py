@@ -11,6 +11,7 @@ whose ``retryable`` tells the outbox whether trying again later can help::
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -96,13 +97,23 @@ class WahaClient:
         """Clear the typing indicator (``POST /api/stopTyping``)."""
         await self._call("POST", "/api/stopTyping", {"session": self.session, "chatId": chat_id})
 
-    async def send_text(self, chat_id: str, text: str, reply_to: str | None = None) -> str | None:
+    async def send_text(
+        self,
+        chat_id: str,
+        text: str,
+        reply_to: str | None = None,
+        *,
+        message_id: str | None = None,
+    ) -> str | None:
         """Send a text message (``POST /api/sendText``).
 
         Args:
             chat_id: the chat as received (``@c.us`` or ``@lid``).
             text: the message.
             reply_to: a WAHA message id to quote.
+            message_id: a pre-generated WhatsApp message id (``id`` in the body; see
+                :func:`new_message_id`). Sending again with the same id never makes a second
+                message, so a retry after a timeout or a crash is safe.
 
         Returns:
             The sent message's WAHA id (``true_<chat>_<id>``) when the response shows it, else
@@ -111,6 +122,8 @@ class WahaClient:
         body: dict[str, Any] = {"session": self.session, "chatId": chat_id, "text": text}
         if reply_to:
             body["reply_to"] = reply_to
+        if message_id:
+            body["id"] = message_id
         _, raw = await self._call("POST", "/api/sendText", body)
         return sent_message_id(_json_or_none(raw), chat_id)
 
@@ -256,6 +269,11 @@ def _error_detail(body: Any) -> str:
     return ""
 
 
+def new_message_id() -> str:
+    """A fresh WhatsApp message id in the form phones and Baileys use (``3EB0`` + 16 hex)."""
+    return "3EB0" + secrets.token_hex(8).upper()
+
+
 def _json_or_none(raw: bytes) -> Any:
     if not raw.strip():
         return None
@@ -293,4 +311,4 @@ def sent_message_id(body: Any, chat_id: str) -> str | None:
     return ident if isinstance(ident, str) and ident else None
 
 
-__all__ = ["MAX_MEDIA_BYTES", "WahaClient", "sent_message_id"]
+__all__ = ["MAX_MEDIA_BYTES", "WahaClient", "new_message_id", "sent_message_id"]

@@ -129,6 +129,8 @@ def _resources(
             typing_delay_max=config.typing_delay_max,
             backoff=Backoff(config.send_retry_base, config.send_retry_max),
             on_event=lambda name, fields: _sender_event(metrics, name, fields),
+            probe=lambda: _waha_working(waha),
+            probe_every=min(1.0, config.status_poll),
         )
         identities = Identities(conn)
         inbox = Inbox(conn, identities)
@@ -379,7 +381,11 @@ def _set_status(runtime: Runtime, status: str) -> None:
     if status != was:
         log_event("waha_status", status=status, previous=was)
         if status == "WORKING":
-            runtime.sender.kick_all()
+            runtime.sender.wake_all()
+
+
+async def _waha_working(waha: WahaClient) -> bool:
+    return await waha.session_status() == "WORKING"
 
 
 async def _poll_status(app: web.Application) -> None:

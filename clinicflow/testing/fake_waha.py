@@ -2,8 +2,9 @@
 
 It serves the endpoints clinicflow calls (send text, seen, typing, session info and config
 update, files, health, the lid → phone map) with WAHA's status codes and error shapes, records
-every request, can go down or fail on command, and posts signed webhooks the way WAHA does,
-retries included::
+every request, can go down, fail or answer late on command, and posts signed webhooks the way
+WAHA does, retries included. A ``sendText`` with a pre-generated ``id`` it has already accepted
+is the same message (recorded in ``repeated_ids``, not sent again)::
 
     async with FakeWaha(api_key="k") as waha:
         client = WahaClient(waha.url, "k")
@@ -96,6 +97,9 @@ class FakeWaha(wm.MessageBuilder):
         self.lids: dict[str, str | None] = {}  # "<n>@lid" -> "<phone>@c.us" (None: hidden)
         self.sent: list[dict[str, Any]] = []
         self.sent_ids: list[str] = []
+        self.repeated_ids: list[str] = []  # sendText ids received again (not sent twice)
+        self.answer_delay_s = 0.0  # seconds sendText takes to answer after accepting
+        self._by_client_id: dict[str, dict[str, Any]] = {}
         self.calls: list[WahaCall] = []
         self.emitted: list[wh.WebhookRequest] = []
         self.port = 0
@@ -311,12 +315,21 @@ class FakeWaha(wm.MessageBuilder):
             return _json(422, wr.not_working(session, self.sessions[session]))
         action = request.match_info["action"]
         if action == "sendText":
-            wa_id = wm.new_wa_id()
-            self.sent.append(body)
-            self.sent_ids.append(wm.serialize_id(True, body["chatId"], wa_id))
+            given = body.get("id") if isinstance(body.get("id"), str) and body["id"] else None
+            wa_id = given or wm.new_wa_id()
+            if given is None or given not in self._by_client_id:
+                # A pre-generated id sent again is the same message: WhatsApp keeps one.
+                self.sent.append(body)
+                self.sent_ids.append(wm.serialize_id(True, body["chatId"], wa_id))
+                if given is not None:
+                    self._by_client_id[given] = body
+            else:
+                self.repeated_ids.append(given)
             answer = wr.send_text_answer(
                 self.send_text_shape, body["chatId"], body["text"], wa_id, self.me_id
             )
+            if self.answer_delay_s > 0:  # accepted, but the answer comes late
+                await asyncio.sleep(self.answer_delay_s)
             return web.Response(status=201) if answer is None else _json(201, answer)
         if action == "sendSeen":
             ids = body.get("messageIds")
