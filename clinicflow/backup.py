@@ -10,8 +10,9 @@ only the catalog's examples and the understanding corpus, and are rebuilt on the
 ``restore`` refuses a data directory that a runner is using (see :func:`in_use`) and, without
 ``force``, one that already holds a database.
 
-A running runner holds a shared lock on ``<data>/.lock`` (:class:`DataDirLock`); restore takes
-it exclusively. The lock is released by the kernel when a process dies.
+A running runner holds an exclusive lock on ``<data>/.lock`` (:class:`DataDirLock`, that is
+:class:`clinicflow.datadir.WriterLock`); restore checks it. The kernel releases the lock when
+the process dies.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from clinicflow.clock import iso
+from clinicflow.datadir import LOCK_NAME, WriterLock, flock
 from clinicflow.errors import StorageError
 from clinicflow.storage import DB_NAME
 
@@ -41,7 +43,6 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 FORMAT = "clinicflow-backup/1"
-LOCK_NAME = ".lock"
 INDEX_NOTE = (
     "index.lance and models/ are not copied: they hold only the catalog and the understanding "
     "corpus, and are rebuilt on start"
@@ -98,42 +99,7 @@ class Manifest:
             raise BackupError(f"{folder} não é uma cópia do clinicflow: {exc}") from None
 
 
-class DataDirLock:
-    """A shared lock on ``<data>/.lock`` while a process serves from a data directory."""
-
-    def __init__(self, data_dir: str | Path) -> None:
-        self.path = Path(data_dir) / LOCK_NAME
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        _flock(self._fd, shared=True, wait=True)
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the lock
-            self._fd = None
-
-    def __enter__(self) -> DataDirLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def _flock(fd: int, *, shared: bool, wait: bool) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no lock, restore trusts the user
-        return True
-    flags = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB)
-    try:
-        fcntl.flock(fd, flags)
-    except BlockingIOError:
-        return False
-    return True
+DataDirLock = WriterLock  # the serving process's exclusive lock (clinicflow.datadir)
 
 
 def in_use(data_dir: str | Path) -> bool:
@@ -143,7 +109,7 @@ def in_use(data_dir: str | Path) -> bool:
         return False
     fd = os.open(path, os.O_RDWR)
     try:
-        return not _flock(fd, shared=False, wait=False)
+        return not flock(fd, shared=False, wait=False)
     finally:
         os.close(fd)
 

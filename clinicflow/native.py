@@ -25,7 +25,6 @@ ENV_VARS = (
     "NUMEXPR_NUM_THREADS",
     "RAYON_NUM_THREADS",
     "LANCE_CPU_THREADS",
-    "LANCE_IO_THREADS",
 )
 
 _lock = threading.Lock()

@@ -6,8 +6,9 @@ import argparse
 import sys
 from dataclasses import replace
 
+from clinicflow.errors import ClinicflowError
 from runner.app import run
-from runner.config import ENV_VARS, ConfigError, RunnerConfig
+from runner.config import ENV_VARS, RunnerConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.insecure:
             config = replace(config, insecure=True)
         run(config)
-    except ConfigError as exc:
+    except ClinicflowError as exc:  # one line: the data dir in use, unwritable, too new...
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     return 0

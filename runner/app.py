@@ -27,9 +27,9 @@ from typing import Any
 
 from aiohttp import web
 
-from clinicflow.backup import DataDirLock
 from clinicflow.clock import Clock, SystemClock, iso
 from clinicflow.dashboard import add_dashboard_routes
+from clinicflow.datadir import WriterLock
 from clinicflow.engine import Engine, TurnResult
 from clinicflow.errors import WebhookError
 from clinicflow.history import llm_call_row
@@ -100,21 +100,27 @@ def _resources(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def resources(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
+        # One writer per data dir: refused before anything is opened or built.
+        lock = WriterLock(given_engine.data_dir if given_engine else config.data_dir)
+        lock.acquire()
         llm = None
         engine = given_engine
         if engine is None:
             from clinicflow.llm import llm_from_config
 
             llm = llm_from_config(config.llm)
-            engine = await asyncio.to_thread(
-                Engine.from_catalog, config.catalog, data_dir=config.data_dir, llm=llm, clock=clock
-            )
+            try:
+                engine = await asyncio.to_thread(
+                    Engine.from_catalog, config.catalog, data_dir=config.data_dir, llm=llm,
+                    clock=clock,
+                )  # fmt: skip
+            except BaseException:
+                lock.release()
+                raise
         waha = given_waha or WahaClient(
             config.waha_url, config.waha_api_key, config.waha_session, timeout_s=15
         )
         await waha.start()
-        lock = DataDirLock(engine.data_dir)
-        lock.acquire()
         conn = connect(engine.store.path)
         metrics = Metrics()
         seen = ops.arrivals(app)

@@ -293,3 +293,29 @@ async def test_reload_by_endpoint_and_sighup_keeps_pinned_versions(
     await until(lambda: metrics.value("reloads", outcome="ok") == 2, timeout=60)
     assert engine.catalog.script("diu") is not None
     assert OLD_ASK in Path(engine.catalog.script("diu").path).read_text("utf-8")  # type: ignore[union-attr]
+
+
+async def test_a_second_runner_on_the_same_data_dir_is_refused(
+    make_live: MakeLive, waha: FakeWaha, data_dir: Path
+) -> None:
+    from clinicflow.datadir import DataDirInUse
+
+    live = await make_live()
+    second = create_app(base_config(waha, data_dir), engine=live.engine)
+    server = TestServer(second)
+    with pytest.raises(DataDirInUse, match=r"already served by another clinicflow process \(pid"):
+        await server.start_server()
+    await server.close()
+    assert await live.say(PATIENT, "oi") == [200]  # the first one serves on
+
+
+def test_an_unwritable_data_dir_is_one_clear_line(tmp_path: Path) -> None:
+    from clinicflow.datadir import ensure_writable
+    from clinicflow.errors import StorageError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StorageError) as caught:
+        ensure_writable(blocker / "data")
+    message = str(caught.value)
+    assert "\n" not in message and "cannot write to the data directory" in message
