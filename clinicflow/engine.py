@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from clinicflow import history
 from clinicflow.clock import Clock, SystemClock, iso
+from clinicflow.datadir import build_lock
 from clinicflow.dialogue import Dialogue, Event, Turn
 from clinicflow.errors import ConversationError
 from clinicflow.flow import Flow
@@ -106,8 +107,10 @@ class Engine:
         self.follow_ups: FollowUpService | None = None
         self._scripts: dict[str, Script] = {}
         self._flows: dict[str, Flow] = {}
-        self.index = Index.open(catalog, self.data_dir, self.embedder, progress=progress)
-        self.model = self._open_model(catalog, progress=progress)
+        # Built once per data dir; two engines starting on a fresh one take turns.
+        with build_lock(self.data_dir):
+            self.index = Index.open(catalog, self.data_dir, self.embedder, progress=progress)
+            self.model = self._open_model(catalog, progress=progress)
         self.steps = Steps(self)
         self._install(catalog)
         self._graph = self._build_graph()
@@ -168,8 +171,9 @@ class Engine:
         from clinicflow.loader import load_catalog
 
         catalog = load_catalog(path if path is not None else self.catalog.root)
-        index = Index.open(catalog, self.data_dir, self.embedder)
-        model = self._open_model(catalog)
+        with build_lock(self.data_dir):
+            index = Index.open(catalog, self.data_dir, self.embedder)
+            model = self._open_model(catalog)
         with self.lock:
             self.index, self.model = index, model
             self._install(catalog)

@@ -48,7 +48,7 @@ from clinicflow.phones import (
 
 logger = logging.getLogger("clinicflow.identity")
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS wa_ids (
     wa_id TEXT PRIMARY KEY,
     identity TEXT NOT NULL,
@@ -104,7 +104,7 @@ class Identities:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         with conn:
-            conn.executescript(_SCHEMA)
+            conn.executescript(SCHEMA)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -333,4 +333,4 @@ class Resolver:
         return pn if pn and well_formed_chat_id(pn) else None
 
 
-__all__ = ["Identities", "LidLookup", "Person", "Resolver", "StaffIds", "is_lid"]
+__all__ = ["SCHEMA", "Identities", "LidLookup", "Person", "Resolver", "StaffIds", "is_lid"]

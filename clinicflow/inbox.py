@@ -44,7 +44,7 @@ from typing import Any
 from clinicflow.identity import Identities, Person
 from clinicflow.webhooks import Inbound
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
     id INTEGER PRIMARY KEY,
     session TEXT NOT NULL,
@@ -69,6 +69,11 @@ CREATE TABLE IF NOT EXISTS inbox_envelopes (
 """
 
 OPEN = ("received", "processing")
+# Named, in the order _item reads them: a migrated file may hold its columns in another order.
+_COLUMNS = (
+    "id, session, message_id, envelope_id, chat_id, timestamp, text, kind, meta, status, "
+    "batch_id, received_at, processed_at, wa_key"
+)
 # Kinds whose text an edit may replace (not events, not staff commands).
 _EDITABLE = ("text", "image", "video", "document", "other")
 
@@ -93,7 +98,7 @@ class InboxItem:
 def ensure_schema(conn: sqlite3.Connection) -> None:
     """Create the inbox tables if they are missing, and add what older files lack."""
     with conn:
-        conn.executescript(_SCHEMA)
+        conn.executescript(SCHEMA)
         columns = {row[1] for row in conn.execute("PRAGMA table_info(inbox)")}
         if "wa_key" not in columns:
             conn.execute("ALTER TABLE inbox ADD COLUMN wa_key TEXT")
@@ -237,7 +242,7 @@ class Inbox:
     def by_key(self, session: str, wa_key: str, chat_id: str) -> InboxItem | None:
         """The row of a chat with this WhatsApp key (the message an edit or revoke is about)."""
         row = self.conn.execute(
-            "SELECT * FROM inbox WHERE session = ? AND wa_key = ? AND chat_id = ?",
+            f"SELECT {_COLUMNS} FROM inbox WHERE session = ? AND wa_key = ? AND chat_id = ?",
             (session, wa_key, chat_id),
         ).fetchone()
         return None if row is None else _item(row)
@@ -248,7 +253,7 @@ class Inbox:
         Args:
             chat_id: only this chat's rows; None for every chat (restart recovery).
         """
-        sql = "SELECT * FROM inbox WHERE status IN ('received', 'processing')"
+        sql = f"SELECT {_COLUMNS} FROM inbox WHERE status IN ('received', 'processing')"
         params: tuple[Any, ...] = ()
         if chat_id is not None:
             sql += " AND chat_id = ?"
@@ -314,4 +319,4 @@ def _item(row: sqlite3.Row | tuple[Any, ...]) -> InboxItem:
     )
 
 
-__all__ = ["OPEN", "Inbox", "InboxItem", "ensure_schema"]
+__all__ = ["OPEN", "SCHEMA", "Inbox", "InboxItem", "ensure_schema"]

@@ -39,7 +39,7 @@ from clinicflow.waha import WahaClient, new_message_id
 
 logger = logging.getLogger("clinicflow.outbox")
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY,
     chat_id TEXT NOT NULL,
@@ -60,8 +60,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (status, chat_id, id);
 CREATE INDEX IF NOT EXISTS outbox_batch ON outbox (batch_id);
 CREATE INDEX IF NOT EXISTS outbox_waha_id ON outbox (waha_message_id);
+CREATE INDEX IF NOT EXISTS outbox_client_id ON outbox (client_id);
 """
-_CLIENT_ID_INDEX = "CREATE INDEX IF NOT EXISTS outbox_client_id ON outbox (client_id)"
 
 KINDS = ("reply", "handoff_notice", "follow_up", "media_ack", "staff_ack")
 
@@ -101,6 +101,15 @@ class Backoff:
         return float(min(self.cap, self.base * 2 ** max(0, attempt - 1)))
 
 
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the outbox table, and add the columns an older file lacks."""
+    from clinicflow.schema import add_missing_columns
+
+    with conn:
+        add_missing_columns(conn, SCHEMA)
+        conn.executescript(SCHEMA)
+
+
 class Outbox:
     """The ``outbox`` table.
 
@@ -117,14 +126,7 @@ class Outbox:
     def __init__(self, conn: sqlite3.Connection, clock: Clock | None = None) -> None:
         self.conn = conn
         self.clock: Clock = clock or SystemClock()
-        with conn:
-            conn.executescript(_SCHEMA)
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
-            if "hold_until" not in columns:  # a data dir from before holds had their own clock
-                conn.execute("ALTER TABLE outbox ADD COLUMN hold_until REAL NOT NULL DEFAULT 0")
-            if "client_id" not in columns:  # from before sends carried their own id
-                conn.execute("ALTER TABLE outbox ADD COLUMN client_id TEXT")
-            conn.execute(_CLIENT_ID_INDEX)
+        ensure_schema(conn)
 
     def business_now(self) -> float:
         """The clinic clock's current unix time (what ``hold_until`` is compared with)."""
@@ -450,4 +452,13 @@ class Sender:
             self.on_event("presence_refused", {"error": str(exc)})
 
 
-__all__ = ["KINDS", "Backoff", "OutMessage", "Outbox", "PendingRow", "Sender"]
+__all__ = [
+    "KINDS",
+    "SCHEMA",
+    "Backoff",
+    "OutMessage",
+    "Outbox",
+    "PendingRow",
+    "Sender",
+    "ensure_schema",
+]

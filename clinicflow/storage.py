@@ -168,6 +168,22 @@ def _statement(table: str, columns: tuple[str, ...]) -> str:
     )
 
 
+def create_history_tables(conn: sqlite3.Connection) -> None:
+    """Create the history tables, and add the columns an older file lacks (schema step 1)."""
+    db = sqlite_utils.Database(conn)
+    with conn:
+        for name, columns in _SCHEMA.items():
+            table = db.table(name)
+            if not table.exists():
+                table.create(columns, pk=_PKS[name], not_null=None)
+            else:
+                missing = {c: t for c, t in columns.items() if c not in table.columns_dict}
+                for column, col_type in missing.items():
+                    table.add_column(column, col_type)
+        for table_name, indexed in _INDEXES:
+            db.table(table_name).create_index(list(indexed), if_not_exists=True)
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Open a SQLite connection the way every clinicflow component does (WAL, busy timeout)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,6 +203,9 @@ class Store:
     def __init__(self, data_dir: str | Path) -> None:
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / DB_NAME
+        from clinicflow.datadir import ensure_writable
+
+        ensure_writable(self.data_dir)
         try:
             self.conn = connect(self.path)
             self.db = sqlite_utils.Database(self.conn)
@@ -196,17 +215,10 @@ class Store:
             raise StorageError(f"cannot open the history database {self.path}: {exc}") from exc
 
     def _migrate(self) -> None:
-        with self._lock, self.conn:
-            for name, columns in _SCHEMA.items():
-                table = self.db.table(name)
-                if not table.exists():
-                    table.create(columns, pk=_PKS[name], not_null=None)
-                else:
-                    missing = {c: t for c, t in columns.items() if c not in table.columns_dict}
-                    for column, col_type in missing.items():
-                        table.add_column(column, col_type)
-            for table_name, indexed in _INDEXES:
-                self.db.table(table_name).create_index(list(indexed), if_not_exists=True)
+        from clinicflow.schema import migrate
+
+        with self._lock:
+            migrate(self.conn, self.data_dir)
 
     def close(self) -> None:
         with self._lock:
