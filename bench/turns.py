@@ -82,7 +82,6 @@ def main() -> None:
             clock.advance(20)
     elapsed = time.perf_counter() - began
     engine.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine._saver_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     stored = engine.store.size_bytes() - start_bytes
     timings.sort()
     print(

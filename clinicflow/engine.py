@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from functools import wraps
 from pathlib import Path
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from clinicflow import history
+from clinicflow.chatlocks import ChatLocks
 from clinicflow.clock import Clock, SystemClock, iso
 from clinicflow.datadir import build_lock
 from clinicflow.dialogue import Dialogue, Event, Turn
@@ -34,6 +37,23 @@ if TYPE_CHECKING:
     from clinicflow.followup_service import FollowUpService, OnSend
     from clinicflow.llm import LLM
     from clinicflow.understanding.classifier import IntentModel
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _one_chat_at_a_time(
+    method: Callable[Concatenate[Engine, str, P], R],
+) -> Callable[Concatenate[Engine, str, P], R]:
+    """Run an out-of-turn change under its chat's lock (read, change, write: atomic)."""
+
+    @wraps(method)
+    def held(self: Engine, chat_id: str, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self.chat_lock(chat_id):
+            return method(self, chat_id, *args, **kwargs)
+
+    return held
 
 
 @dataclass(frozen=True)
@@ -103,7 +123,10 @@ class Engine:
         self.llm_budget_s = llm_budget_s
         self.store = Store(self.data_dir)
         self.embedder = embedder or USEEmbedder()
-        self.lock = threading.RLock()  # one turn (or out-of-turn change) at a time
+        # A chat's turns and changes one at a time (chat_lock); other chats in parallel. The
+        # engine-wide lock only guards swapping the catalog (reload).
+        self.lock = threading.RLock()
+        self._chats = ChatLocks()
         self.follow_ups: FollowUpService | None = None
         self._scripts: dict[str, Script] = {}
         self._flows: dict[str, Flow] = {}
@@ -205,12 +228,15 @@ class Engine:
     # -- the graph --------------------------------------------------------------------------
 
     def _build_graph(self) -> Any:
-        from langgraph.checkpoint.sqlite import SqliteSaver
+        from clinicflow.checkpoints import TurnSaver
 
-        from clinicflow.storage import connect
+        # The checkpoint and the history of a turn: one connection, one commit (flush).
+        self.saver = TurnSaver(self.store)
+        return build_graph(self.steps, self.saver)
 
-        self._saver_conn = connect(self.store.path)
-        return build_graph(self.steps, SqliteSaver(self._saver_conn))
+    def chat_lock(self, chat_id: str) -> AbstractContextManager[None]:
+        """Hold a chat: its turns and out-of-turn changes run one at a time."""
+        return self._chats.hold(chat_id)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -249,9 +275,15 @@ class Engine:
         started = turn.started = perf_counter()
         if self.follow_ups is not None:
             self.follow_ups.cancel(chat_id)  # she wrote: whatever was planned is moot
-        with self.lock:
-            self._graph.invoke({}, config=self._config(chat_id), context=turn, durability="exit")
-            self._prune(chat_id)
+        with self.chat_lock(chat_id):
+            try:
+                self._graph.invoke(
+                    {}, config=self._config(chat_id), context=turn, durability="exit"
+                )
+                self.saver.flush(chat_id)  # state and history: one transaction
+            except BaseException:
+                self.saver.discard(chat_id)
+                raise
         self._plan_follow_up(turn)
         return self.result_of(turn, (perf_counter() - started) * 1000)
 
@@ -273,6 +305,7 @@ class Engine:
             self.follow_ups = FollowUpService(self, on_send, autorun=autorun)
         return self.follow_ups
 
+    @_one_chat_at_a_time
     def record_event(self, chat_id: str, type_: str, **data: Any) -> None:
         """Store one event of a conversation outside a turn."""
         conv = self.state_of(chat_id) or {}
@@ -285,20 +318,6 @@ class Engine:
 
     def _config(self, chat_id: str) -> Any:
         return {"configurable": {"thread_id": chat_id}}
-
-    def _prune(self, chat_id: str) -> None:
-        """Keep only the newest checkpoint of a chat (history lives in the tables)."""
-        with self._saver_conn:
-            self._saver_conn.execute(
-                "DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_id <> "
-                "(SELECT MAX(checkpoint_id) FROM checkpoints WHERE thread_id = ?)",
-                (chat_id, chat_id),
-            )
-            self._saver_conn.execute(
-                "DELETE FROM writes WHERE thread_id = ? AND checkpoint_id <> "
-                "(SELECT MAX(checkpoint_id) FROM checkpoints WHERE thread_id = ?)",
-                (chat_id, chat_id),
-            )
 
     def result_of(
         self, turn: Turn, ms: float = 0.0, extra: dict[str, Any] | None = None
@@ -331,12 +350,18 @@ class Engine:
 
     def write_change(self, chat_id: str, turn: Turn) -> None:
         """Write an out-of-turn change (hand-back, close, scheduled) to checkpoint and tables."""
-        with self.lock:
-            self._graph.update_state(self._config(chat_id), _state(turn.conv), as_node="persist")
-            self._prune(chat_id)
-            script = self.dialogue.script_of(turn.conv)
-            rows = history.turn_rows(turn.conv, turn, script, None, inbound=False)
-            self.store.write(rows)
+        with self.chat_lock(chat_id):
+            try:
+                self._graph.update_state(
+                    self._config(chat_id), _state(turn.conv), as_node="persist"
+                )
+                script = self.dialogue.script_of(turn.conv)
+                rows = history.turn_rows(turn.conv, turn, script, None, inbound=False)
+                self.saver.stage(chat_id, rows)
+                self.saver.flush(chat_id)
+            except BaseException:
+                self.saver.discard(chat_id)
+                raise
 
     def _existing(self, chat_id: str) -> Turn:
         conv = self.state_of(chat_id)
@@ -352,6 +377,7 @@ class Engine:
                 (now, chat_id),
             )
 
+    @_one_chat_at_a_time
     def hand_back(self, chat_id: str) -> TurnResult:
         """The secretary returns the chat to the bot: it resumes exactly where it paused.
 
@@ -388,6 +414,7 @@ class Engine:
         self._plan_follow_up(turn)
         return self.result_of(turn, 0.0)
 
+    @_one_chat_at_a_time
     def start(self, chat_id: str, script_id: str) -> TurnResult:
         """Open a conversation directly on a script (``clinicflow chat --script``)."""
         script = self.catalog.script(script_id)
@@ -403,6 +430,7 @@ class Engine:
         self._plan_follow_up(turn)
         return self.result_of(turn, 0.0)
 
+    @_one_chat_at_a_time
     def take_over(self, chat_id: str) -> None:
         """A person answers from the clinic's phone: the bot goes silent in this chat.
 
@@ -420,6 +448,7 @@ class Engine:
             turn.event("human_took_over")
             self.write_change(chat_id, turn)
 
+    @_one_chat_at_a_time
     def close(self, chat_id: str, reason: str = "staff") -> None:
         """Close a conversation (the staff finished it)."""
         if self.follow_ups is not None:
@@ -430,6 +459,7 @@ class Engine:
         self._resolve_handoffs(chat_id, iso(turn.now))
         self.write_change(chat_id, turn)
 
+    @_one_chat_at_a_time
     def mark_scheduled(self, chat_id: str) -> None:
         """Staff booked the patient: the lead becomes ``scheduled``."""
         if self.follow_ups is not None:
@@ -449,5 +479,4 @@ class Engine:
         if self.follow_ups is not None:
             self.follow_ups.close()
             self.follow_ups = None
-        self._saver_conn.close()
         self.store.close()

@@ -139,7 +139,7 @@ class FollowUpService:
         with self._lock:
             self._pending.discard(fired.chat_id)
         engine = self.engine
-        with engine.lock:
+        with engine.chat_lock(fired.chat_id):
             conv = engine.state_of(fired.chat_id)
             if conv is None or not self._still_valid(conv, fired):
                 return

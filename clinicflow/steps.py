@@ -389,7 +389,8 @@ class Steps:
         # First the brief: composing it may call the LLM, and that call is recorded too.
         handoff = self._handoff_row(conv, turn, iso(turn.now)) if turn.handoff else None
         script = self.dialogue.script_of(conv)
-        self.store.write(history.turn_rows(conv, turn, script, handoff))
+        # Committed with the turn's checkpoint, in one transaction (Engine.handle → flush).
+        self.engine.saver.stage(turn.chat_id, history.turn_rows(conv, turn, script, handoff))
         return _state(conv)
 
     # -- rows -------------------------------------------------------------------------------

@@ -209,7 +209,7 @@ class Store:
         try:
             self.conn = connect(self.path)
             self.db = sqlite_utils.Database(self.conn)
-            self._lock = threading.RLock()
+            self.lock = threading.RLock()
             self._migrate()
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the history database {self.path}: {exc}") from exc
@@ -217,17 +217,17 @@ class Store:
     def _migrate(self) -> None:
         from clinicflow.schema import migrate
 
-        with self._lock:
+        with self.lock:
             migrate(self.conn, self.data_dir)
 
     def close(self) -> None:
-        with self._lock:
+        with self.lock:
             self.conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic write; raises StorageError on SQLite failures."""
-        with self._lock:
+        with self.lock:
             try:
                 with self.conn:
                     yield self.conn
@@ -241,17 +241,20 @@ class Store:
         ``insert``/``upsert`` (column introspection each call) cost ~0.2 ms a row here.
         """
         with self.transaction() as conn:
-            for row in rows:
-                columns = [c for c in row.values if c in _SCHEMA[row.table]]
-                conn.execute(
-                    _statement(row.table, tuple(columns)), [row.values[c] for c in columns]
-                )
+            self.write_rows(conn, rows)
+
+    @staticmethod
+    def write_rows(conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
+        """Insert or upsert ``rows`` inside the caller's transaction."""
+        for row in rows:
+            columns = [c for c in row.values if c in _SCHEMA[row.table]]
+            conn.execute(_statement(row.table, tuple(columns)), [row.values[c] for c in columns])
 
     def query(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
     ) -> list[dict[str, Any]]:
         """Rows of a read query as dicts."""
-        with self._lock:
+        with self.lock:
             try:
                 cursor = self.conn.execute(sql, params)
             except sqlite3.Error as exc:
