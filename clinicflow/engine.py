@@ -34,7 +34,7 @@ from clinicflow.understanding import Understander, Understanding
 
 if TYPE_CHECKING:
     from clinicflow.embeddings import Embedder
-    from clinicflow.followup_service import FollowUpService, OnSend
+    from clinicflow.followup_service import FollowUpService, JobScheduler, OnSend
     from clinicflow.llm import LLM
     from clinicflow.understanding.classifier import IntentModel
 
@@ -291,7 +291,9 @@ class Engine:
         if self.follow_ups is not None and turn.replies and turn.conv.get("status") == "bot":
             self.follow_ups.after_bot_message(turn.chat_id, turn.conv, turn.now)
 
-    def enable_follow_ups(self, on_send: OnSend, *, autorun: bool | None = None) -> FollowUpService:
+    def enable_follow_ups(
+        self, on_send: OnSend, *, autorun: bool | None = None, scheduler: JobScheduler | None = None
+    ) -> FollowUpService:
         """Start sending follow-ups to patients who went quiet (see clinicflow.followup_service).
 
         Args:
@@ -302,7 +304,7 @@ class Engine:
         from clinicflow.followup_service import FollowUpService
 
         if self.follow_ups is None:
-            self.follow_ups = FollowUpService(self, on_send, autorun=autorun)
+            self.follow_ups = FollowUpService(self, on_send, autorun=autorun, scheduler=scheduler)
         return self.follow_ups
 
     @_one_chat_at_a_time

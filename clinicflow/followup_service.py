@@ -19,17 +19,42 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from clinicflow.clock import iso
 from clinicflow.dialogue import ROUTING, Turn
 from clinicflow.followups import Dropped, plan_follow_up, plan_give_up
-from clinicflow.scheduler import FiredFollowUp, FollowUpScheduler
+from clinicflow.scheduler import FiredFollowUp, FollowUpScheduler, JobKind, PendingFollowUp
 
 if TYPE_CHECKING:
     from clinicflow.engine import Engine, TurnResult
 
 OnSend = Callable[["TurnResult"], None]
+
+
+class JobScheduler(Protocol):
+    """What the service asks of its job store (:class:`FollowUpScheduler`, or a recorder)."""
+
+    def start(self) -> None: ...
+
+    def shutdown(self, wait: bool = True) -> None: ...
+
+    def schedule(
+        self,
+        chat_id: str,
+        fire_at: datetime,
+        state: str,
+        index: int,
+        script_digest: str,
+        *,
+        since: str | datetime | None = None,
+        deadline: datetime | None = None,
+        kind: JobKind = "follow_up",
+    ) -> None: ...
+
+    def cancel(self, chat_id: str) -> bool: ...
+
+    def pending_all(self) -> list[PendingFollowUp]: ...
 
 
 def _when(text: str | None) -> datetime | None:
@@ -46,13 +71,25 @@ class FollowUpService:
         autorun: fire jobs in real time (default: only with the system clock).
     """
 
-    def __init__(self, engine: Engine, on_send: OnSend, *, autorun: bool | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        on_send: OnSend,
+        *,
+        autorun: bool | None = None,
+        scheduler: JobScheduler | None = None,
+    ) -> None:
         self.engine = engine
         self.on_send = on_send
         # Set before start(): an overdue job may fire the moment the scheduler starts.
         self._lock = threading.Lock()
         self._pending: set[str] = set()
-        self.scheduler = FollowUpScheduler(
+        # A scheduler passed in lives elsewhere (an engine worker's RecordedJobs: the runner's
+        # process keeps the jobs): it is told every cancel, it knows which chats have a job.
+        self._cancel_always = scheduler is not None
+        # Typed as the durable scheduler: simulate and the tests drive its clock methods,
+        # which only the engine's own (never a passed-in recorder) is asked for.
+        self.scheduler = cast(FollowUpScheduler, scheduler) or FollowUpScheduler(
             engine.data_dir,
             on_fire=self._fire,
             clock=engine.clock,
@@ -71,7 +108,7 @@ class FollowUpService:
     def cancel(self, chat_id: str) -> None:
         """Drop the chat's pending job (cheap when it has none)."""
         with self._lock:
-            if chat_id not in self._pending:
+            if chat_id not in self._pending and not self._cancel_always:
                 return
             self._pending.discard(chat_id)
         self.scheduler.cancel(chat_id)
@@ -134,6 +171,10 @@ class FollowUpService:
         )
 
     # -- firing -----------------------------------------------------------------------------
+
+    def fire(self, fired: FiredFollowUp) -> None:
+        """Handle a job that came due (a worker is handed it by the runner's scheduler)."""
+        self._fire(fired)
 
     def _fire(self, fired: FiredFollowUp) -> None:
         with self._lock:

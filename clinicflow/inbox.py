@@ -261,6 +261,13 @@ class Inbox:
         rows = self.conn.execute(sql + " ORDER BY timestamp, id", params).fetchall()
         return [_item(row) for row in rows]
 
+    def pending_count(self) -> int:
+        """How many rows are unfinished (a count, for /health and /metrics)."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM inbox WHERE status IN ('received', 'processing')"
+        ).fetchone()
+        return int(row[0])
+
     def pending_chats(self) -> list[str]:
         """Chats with unfinished rows (restart recovery)."""
         rows = self.conn.execute(

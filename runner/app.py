@@ -41,6 +41,7 @@ from clinicflow.storage import connect
 from clinicflow.waha import WahaClient
 from clinicflow.webhooks import Ignored, Inbound, SessionStatus, is_patient_chat, parse_webhook
 from clinicflow.webhooks import verify_hmac as _verify
+from clinicflow.workers import EnginePool, EngineSpec, LocalEngine, Turns
 from runner import ops, staff_api
 from runner.config import RunnerConfig
 from runner.keys import CONFIG, ENGINE, RUNTIME, WAHA, Runtime
@@ -104,19 +105,24 @@ def _resources(
         lock = WriterLock(given_engine.data_dir if given_engine else config.data_dir)
         lock.acquire()
         llm = None
-        engine = given_engine
-        if engine is None:
-            from clinicflow.llm import llm_from_config
+        local = given_engine  # an engine in this process (given, or CLINICFLOW_WORKERS=0)
+        pool: EnginePool | None = None
+        try:
+            if local is None:
+                from clinicflow.llm import llm_from_config
 
-            llm = llm_from_config(config.llm)
-            try:
-                engine = await asyncio.to_thread(
-                    Engine.from_catalog, config.catalog, data_dir=config.data_dir, llm=llm,
-                    clock=clock,
-                )  # fmt: skip
-            except BaseException:
-                lock.release()
-                raise
+                llm = llm_from_config(config.llm)
+                if config.workers == 0:
+                    local = await asyncio.to_thread(
+                        Engine.from_catalog, config.catalog, data_dir=config.data_dir, llm=llm,
+                        clock=clock,
+                    )  # fmt: skip
+                else:
+                    pool = await _start_pool(config, clock, llm)
+        except BaseException:
+            lock.release()
+            raise
+        engine: Turns = pool if pool is not None else LocalEngine(_present(local))
         waha = given_waha or WahaClient(
             config.waha_url, config.waha_api_key, config.waha_session, timeout_s=15
         )
@@ -147,7 +153,7 @@ def _resources(
             burst_quiet=config.burst_quiet, transcriber=transcribe, clock=clock, alias=alias,
         )  # fmt: skip
         metrics.gauges["clinicflow_outbox_depth"] = outbox.depth
-        metrics.gauges["clinicflow_inbox_pending"] = lambda: float(len(inbox.pending()))
+        metrics.gauges["clinicflow_inbox_pending"] = lambda: float(inbox.pending_count())
         # Network time (the lid cache's age), not the clinic's clock.
         resolver = Resolver(identities, waha.lid_phone, time.time)
         runtime = Runtime(
@@ -161,7 +167,10 @@ def _resources(
             # Called from the scheduler's thread: hand over to the loop that owns the outbox.
             loop.call_soon_threadsafe(_queue_follow_up, runtime, result)
 
-        engine.enable_follow_ups(send_follow_up)
+        if pool is not None:  # jobs kept here, fired in the chat's worker
+            pool.enable_follow_ups(lambda result: _queue_follow_up(runtime, result))
+        else:
+            _present(local).enable_follow_ups(send_follow_up)
         inbox.prune_envelopes()
         recovered = processor.recover()
         sender.kick_all()
@@ -181,17 +190,20 @@ def _resources(
             for task in runtime.tasks:
                 task.cancel()
             await asyncio.gather(*runtime.tasks, return_exceptions=True)
-            if engine.follow_ups is not None:  # waits for a follow-up being sent right now
-                await asyncio.to_thread(engine.follow_ups.close)
-                engine.follow_ups = None
+            if local is not None and local.follow_ups is not None:
+                await asyncio.to_thread(local.follow_ups.close)  # lets a firing one finish
+                local.follow_ups = None
             await processor.close()
             await sender.close()
+            await engine.close()
             conn.close()
-            lock.release()
             if given_waha is None:
                 await waha.close()
-            if given_engine is None:
-                engine.close_resources()
+            if pool is not None:
+                pool.store.close()
+            elif given_engine is None:
+                _present(local).close_resources()
+            lock.release()
             if llm is not None and hasattr(llm, "aclose"):
                 await llm.aclose()
             log_event("stopped")
@@ -199,7 +211,31 @@ def _resources(
     return resources
 
 
-def _gemini_transcriber(engine: Engine, metrics: Metrics) -> Transcriber | None:
+def _present(engine: Engine | None) -> Engine:
+    assert engine is not None
+    return engine
+
+
+async def _start_pool(config: RunnerConfig, clock: Clock, llm: Any) -> EnginePool:
+    """Open the history here (migrating the schema first), then start the engine workers."""
+    from clinicflow.loader import load_catalog
+    from clinicflow.storage import Store
+
+    store = await asyncio.to_thread(Store, config.data_dir)
+    try:
+        catalog = await asyncio.to_thread(load_catalog, config.catalog)
+        spec = EngineSpec(config.data_dir, config.catalog, config.llm)
+        pool = EnginePool(spec, catalog, store, clock=clock, workers=config.workers,
+                          stuck_after=config.stuck_after)  # fmt: skip
+        pool.llm = llm  # voice notes are transcribed here, before their turn
+        await pool.start()
+    except BaseException:
+        store.close()
+        raise
+    return pool
+
+
+def _gemini_transcriber(engine: Turns, metrics: Metrics) -> Transcriber | None:
     """Voice notes through the engine's Gemini, if it has one; each call is recorded in the
     ``understanding`` table (purpose ``transcribe``, no chat: the transcriber is not told)."""
     from clinicflow.llm import GeminiLLM
@@ -345,27 +381,31 @@ async def _inbound(runtime: Runtime, config: RunnerConfig, msg: Inbound) -> web.
 
 
 async def health(request: web.Request) -> web.Response:
-    """``GET /health``: 200 while the process and database work, WAHA status reported."""
+    """``GET /health``: 200 while the process, the database and every engine worker work
+    (503 with the reason otherwise: a worker down, or stuck on a turn); WAHA reported."""
     runtime = request.app[RUNTIME]
     try:
         runtime.conn.execute("SELECT 1").fetchone()
         database = "ok"
     except Exception as exc:  # reported, not raised
         database = f"error: {exc}"
+    engines = request.app[ENGINE].health()
+    ok = database == "ok" and engines["status"] == "ok"
     body = {
-        "status": "ok" if database == "ok" else "error",
+        "status": "ok" if ok else "error",
         "process": "ok",
         "database": database,
+        "engines": engines,
         "waha": {
             "session": request.app[CONFIG].waha_session,
             "status": runtime.waha_status,
             "working": runtime.waha_status == "WORKING",
         },
         "outbox_depth": runtime.outbox.depth(),
-        "inbox_pending": len(runtime.inbox.pending()),
+        "inbox_pending": runtime.inbox.pending_count(),
         "webhooks": ops.arrivals(request.app).as_dict(),
     }
-    return web.json_response(body, status=200 if database == "ok" else 503)
+    return web.json_response(body, status=200 if ok else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -410,7 +450,7 @@ async def _sweep(runtime: Runtime) -> None:
         runtime.sender.kick_all()
 
 
-async def _idle_handback(runtime: Runtime, engine: Engine, idle_s: float, clock: Clock) -> None:
+async def _idle_handback(runtime: Runtime, engine: Turns, idle_s: float, clock: Clock) -> None:
     """Chats left in ``human`` longer than ``idle_s`` since the last phone message go back."""
     conn = runtime.conn
     while True:

@@ -27,6 +27,10 @@ works too)::
     CLINICFLOW_SEND_RETRY_BASE    first retry delay of the outbox, seconds (default 1)
     CLINICFLOW_SEND_RETRY_MAX     longest retry delay, seconds (default 60)
     CLINICFLOW_STATUS_POLL        how often to ask WAHA for the session status (default 30)
+    CLINICFLOW_WORKERS            engine worker processes (default: one per core but one,
+                                  1 to 4; 0 runs the engine in the runner's own process)
+    CLINICFLOW_STUCK_AFTER        seconds a turn may run before /health calls its worker
+                                  stuck (default 60)
     CLINICFLOW_MAX_BODY           largest webhook body accepted, bytes (default 262144)
     CLINICFLOW_CONFIG             the config file, when not given on the command line
     CLINICFLOW_LOG_FORMAT         text (key=value lines, default) or json
@@ -71,6 +75,8 @@ ENV_VARS: dict[str, str] = {
     "CLINICFLOW_SEND_RETRY_MAX": "longest outbox retry delay in seconds (default 60)",
     "CLINICFLOW_STATUS_POLL": "seconds between WAHA session status polls (default 30)",
     "CLINICFLOW_MAX_BODY": f"largest webhook body in bytes (default {MAX_WEBHOOK_BYTES})",
+    "CLINICFLOW_WORKERS": "engine worker processes (default: cores - 1, 1 to 4; 0: in-process)",
+    "CLINICFLOW_STUCK_AFTER": "seconds a turn may run before /health reports it stuck (60)",
     "CLINICFLOW_CONFIG": "a TOML or YAML file with any of these names",
     "GEMINI_API_KEY": "Gemini API key (unset: local understanding only)",
     "CLINICFLOW_GEMINI_MODEL": "Gemini model (default gemini-2.5-flash)",
@@ -112,6 +118,8 @@ class RunnerConfig:
     log_key: str | None = None
     log_format: str = "text"
     webhook_url: str | None = None
+    workers: int | None = None  # None: default_workers(); 0: the engine in this process
+    stuck_after: float = 60.0
 
     @property
     def loopback(self) -> bool:
@@ -226,6 +234,8 @@ class RunnerConfig:
             log_key=text("CLINICFLOW_LOG_KEY"),
             log_format=log_format,
             webhook_url=text("CLINICFLOW_WEBHOOK_URL"),
+            workers=int(number("CLINICFLOW_WORKERS", -1)) if text("CLINICFLOW_WORKERS") else None,
+            stuck_after=number("CLINICFLOW_STUCK_AFTER", cls.stuck_after) or cls.stuck_after,
         )
 
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from clinicflow.engine import Engine
 from clinicflow.identity import Resolver, StaffIds
 from clinicflow.inbox import Inbox
 from clinicflow.outbox import Outbox, Sender
 from clinicflow.pseudonyms import Pseudonyms
 from clinicflow.waha import WahaClient
+from clinicflow.workers import Turns
 from runner.config import RunnerConfig
 from runner.metrics import Metrics
 from runner.processor import Processor
@@ -38,7 +38,7 @@ class Runtime:
 
 
 CONFIG = web.AppKey("clinicflow_config", RunnerConfig)
-ENGINE = web.AppKey("clinicflow_engine", Engine)
+ENGINE = web.AppKey("clinicflow_engine", Turns)  # an EnginePool, or a LocalEngine
 WAHA = web.AppKey("clinicflow_waha", WahaClient)
 RUNTIME = web.AppKey("clinicflow_runtime", Runtime)
 

@@ -128,7 +128,7 @@ async def reload_catalog(app: web.Application) -> ReloadResult:
     engine, runtime, state = app[ENGINE], app[RUNTIME], app[_STATE]
     async with state.reload_lock:
         try:
-            catalog = await asyncio.to_thread(engine.reload, app[CONFIG].catalog)
+            catalog = await engine.reload(app[CONFIG].catalog)
         except ScriptError as exc:
             lines = tuple(str(problem) for problem in exc.problems) or (str(exc),)
             runtime.metrics.inc("reloads", outcome="refused")

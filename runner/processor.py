@@ -38,8 +38,9 @@ from runner.metrics import Metrics, log_event
 from runner.staff_commands import StaffCommands
 
 if TYPE_CHECKING:
-    from clinicflow.engine import Engine, TurnResult
+    from clinicflow.engine import TurnResult
     from clinicflow.waha import WahaClient
+    from clinicflow.workers import Turns
 
 Transcriber = Callable[[bytes, str], Awaitable[str | None]]
 MERGEABLE = frozenset({"text"})
@@ -64,7 +65,7 @@ class Processor:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Turns,
         inbox: Inbox,
         outbox: Outbox,
         sender: Sender,
@@ -191,7 +192,7 @@ class Processor:
         first = unit[0].meta
         referral = next((i.meta["referral"] for i in unit if i.meta.get("referral")), None)
         try:
-            result = await self.engine.ahandle(
+            result = await self.engine.handle(
                 chat_id,
                 text,
                 message_id=batch_id,
@@ -254,7 +255,7 @@ class Processor:
     async def _take_over(self, chat_id: str, unit: Sequence[InboxItem]) -> None:
         self.record_human(chat_id)
         try:
-            await asyncio.to_thread(self.engine.take_over, chat_id)
+            await self.engine.change("take_over", chat_id)
         except ConversationError:
             log_event("takeover_unknown_chat", chat=self.alias(chat_id))
             self.inbox.finish(unit, "ignored")
@@ -276,8 +277,8 @@ class Processor:
             elif target is not None and target.status != "revoked":
                 batch = target.batch_id or target.message_id
                 now = iso(self.engine.clock.now())
-                data["transcript"] = await asyncio.to_thread(
-                    self.engine.store.revoke_message, chat_id, batch, target.text, now
+                data["transcript"] = await self.engine.change(
+                    "revoke_message", chat_id, batch, target.text, now
                 )
         elif kind == "reaction":
             data.update(emoji=item.text, target=str(target_key or ""))
@@ -287,7 +288,7 @@ class Processor:
         name = {"edit": "message_edited", "revoke": "message_revoked", "call": "call_received",
                 "reaction": "reaction"}[kind]  # fmt: skip
         try:
-            await asyncio.to_thread(self.engine.record_event, chat_id, name, **data)
+            await self.engine.change("record_event", chat_id, name, **data)
         except Exception as exc:  # the record is not worth stopping the chat for
             log_event("event_not_recorded", 30, chat=self.alias(chat_id), error=type(exc).__name__)
         log_event("chat_event", chat=self.alias(chat_id), kind=kind)

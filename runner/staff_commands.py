@@ -21,7 +21,6 @@ people, and a robot answering every note among colleagues would be noise).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -93,13 +92,13 @@ class StaffCommands:
         engine = self.processor.engine
         try:
             if action == "handback":
-                result = await asyncio.to_thread(engine.hand_back, chat_id)
+                result = await engine.change("hand_back", chat_id)
                 out = self.processor.messages_for(result, None)
             elif action == "close":
-                await asyncio.to_thread(engine.close, chat_id)
+                await engine.change("close", chat_id)
                 out = []
             elif action == "scheduled":
-                await asyncio.to_thread(engine.mark_scheduled, chat_id)
+                await engine.change("mark_scheduled", chat_id)
                 out = []
             else:
                 raise ValueError(f"unknown staff action {action!r}")
