@@ -182,11 +182,7 @@ class FollowUpScheduler:
             _RUNNING[self.key] = self
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            self._store = SQLAlchemyJobStore(
-                url=self.url,
-                tablename="apscheduler_jobs",
-                engine_options={"connect_args": {"timeout": 30}},
-            )
+            self._store = SQLAlchemyJobStore(engine=_engine(self.url), tablename="apscheduler_jobs")
             self._scheduler = _quiet_when_stopped(BackgroundScheduler, self._pass)(
                 timezone=UTC,
                 jobstores={"default": self._store},
@@ -393,6 +389,22 @@ class FollowUpScheduler:
         )
         self.on_fire(fired)
         return [fired]
+
+
+def _engine(url: str) -> Any:
+    """SQLAlchemy's engine on the clinic's file with the settings of every other connection
+    (WAL, ``synchronous=NORMAL``, a busy timeout): left alone it runs ``synchronous=FULL``,
+    an fsync per job written."""
+    from sqlalchemy import create_engine, event
+
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
+            dbapi_connection.execute(f"PRAGMA {pragma}")
+
+    return engine
 
 
 def _quiet_when_stopped(

@@ -280,3 +280,15 @@ def test_a_job_without_its_scheduler_is_logged_not_raised(
 ) -> None:
     fire_follow_up(scheduler="/nowhere", chat_id="n", run_at="2026-11-24T13:00:00.000+00:00")
     assert "no running scheduler" in caplog.text
+
+
+def test_the_job_store_connection_runs_like_every_other_one(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from clinicflow.scheduler import _engine
+
+    engine = _engine(f"sqlite:///{tmp_path / 'clinicflow.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL, not FULL
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    engine.dispose()
