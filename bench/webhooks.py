@@ -10,7 +10,13 @@ processed before sending the next, like a person), and prints one JSON line:
     engine_turns_per_s   the same dialogues through ``Engine.handle`` alone, in this process
     ratio                messages_per_s / engine_turns_per_s
 
-Usage: python bench/webhooks.py [--chats 60] [--engine-conversations 60]
+    busy_*               the same run with a process spinning on one core (--busy)
+    busy_ratio           busy messages_per_s / quiet messages_per_s
+
+The clinic of the bench is open every day at every hour (a copy of the bundled catalog), so
+no hand-off notice waits for the opening and the bench runs at any hour.
+
+Usage: python bench/webhooks.py [--chats 60] [--engine-conversations 60] [--workers N] [--busy]
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -41,11 +48,32 @@ from clinicflow.testing.fake_waha import FakeWaha  # noqa: E402
 API_KEY = "bench-key"
 
 
-def engine_alone(conversations: int, data: Path) -> float:
+def open_all_hours(catalog: Path) -> Path:
+    """The bundled catalog, open every day at every hour with no holidays: a hand-off notice
+    is never held for the opening, so the bench settles at any hour of any day."""
+    from clinicflow.loader import bundled_catalog_path
+
+    shutil.copytree(bundled_catalog_path(), catalog, ignore=shutil.ignore_patterns("__*"))
+    clinic = catalog / "clinic.yaml"
+    text = clinic.read_text("utf-8")
+    text = re.sub(
+        r'(\n    (?:seg|ter|qua|qui|sex|sab|dom): )("[^"]*"|fechado)', r'\1"00:00-23:59"', text
+    )
+    text = re.sub(r"\n  (country|subdivision|optional_holidays): [^\n]*", "", text)
+    text = re.sub(r'\n  closures:\n(    - "[^"]*"\n)+', "\n", text)
+    clinic.write_text(text, "utf-8")
+    from clinicflow.loader import load_catalog
+
+    hours = load_catalog(catalog).clinic.hours
+    assert all(hours.weekly) and hours.country is None, "the bench catalog must be always open"
+    return catalog
+
+
+def engine_alone(conversations: int, data: Path, catalog: Path) -> float:
     """Turns per second of the engine alone over the same dialogues."""
     from clinicflow.engine import Engine
 
-    engine = Engine.from_catalog(None, data_dir=data)
+    engine = Engine.from_catalog(catalog, data_dir=data)
     try:
         engine.handle("warmup@c.us", "oi")
         turns = 0
@@ -70,7 +98,9 @@ def _pct(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 2)
 
 
-async def run_runner(chats: int, data: Path, log: Path) -> dict[str, float]:
+async def run_runner(
+    chats: int, data: Path, log: Path, catalog: Path, workers: int | None
+) -> dict[str, float]:
     port = _free_port()
     hook = f"http://127.0.0.1:{port}/webhooks/waha"
     async with FakeWaha(api_key=API_KEY) as waha:
@@ -82,7 +112,10 @@ async def run_runner(chats: int, data: Path, log: Path) -> dict[str, float]:
             CLINICFLOW_PORT=str(port),
             CLINICFLOW_BURST_QUIET="0",
             CLINICFLOW_TYPING_DELAY_MAX="0",
+            CLINICFLOW_CATALOG=str(catalog),
         )
+        if workers is not None:
+            env["CLINICFLOW_WORKERS"] = str(workers)
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "runner"], env=env, cwd=ROOT, stdout=out, stderr=out
@@ -181,24 +214,57 @@ async def _watch(db: sqlite3.Connection, done: dict[str, asyncio.Event]) -> None
         await asyncio.sleep(0.005)
 
 
+BUSY = "while True: pass"
+
+
+def busy_neighbour() -> subprocess.Popen[bytes]:
+    """A process spinning on one core (pinned to CPU 0 where the OS allows it)."""
+    proc = subprocess.Popen([sys.executable, "-c", BUSY])
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(proc.pid, {0})
+    return proc
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chats", type=int, default=60)
     parser.add_argument("--engine-conversations", type=int, default=60)
+    parser.add_argument("--workers", type=int, default=None, help="CLINICFLOW_WORKERS")
+    parser.add_argument(
+        "--busy", action="store_true", help="also run with a busy process pinned to one core"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="clinicflow-bench-webhooks-"))
+    load = os.getloadavg()[0]
     try:
-        engine_rate = engine_alone(args.engine_conversations, tmp / "engine")
-        shutil.copytree(tmp / "engine", tmp / "runner")  # reuse the built index
-        (tmp / "runner" / "clinicflow.db").unlink()
-        for suffix in ("-wal", "-shm"):
-            Path(str(tmp / "runner" / "clinicflow.db") + suffix).unlink(missing_ok=True)
-        figures = asyncio.run(run_runner(args.chats, tmp / "runner", tmp / "runner.log"))
+        catalog = open_all_hours(tmp / "catalog")
+        engine_rate = engine_alone(args.engine_conversations, tmp / "engine", catalog)
+        runs = [("quiet", False)] + ([("busy", True)] if args.busy else [])
+        figures: dict[str, float] = {}
+        for name, busy in runs:
+            data = tmp / f"runner-{name}"
+            shutil.copytree(tmp / "engine", data)  # reuse the built index and model
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(data / "clinicflow.db") + suffix).unlink(missing_ok=True)
+            neighbour = busy_neighbour() if busy else None
+            try:
+                got = asyncio.run(run_runner(args.chats, data, tmp / "runner.log", catalog,
+                                             args.workers))  # fmt: skip
+            finally:
+                if neighbour is not None:
+                    neighbour.kill()
+                    neighbour.wait()
+            if name == "quiet":
+                figures.update(got)
+            else:
+                figures.update({f"busy_{k}": v for k, v in got.items() if k != "sent_texts"})
+                figures["busy_ratio"] = round(got["messages_per_s"] / figures["messages_per_s"], 2)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     figures["engine_turns_per_s"] = round(engine_rate, 1)
     figures["ratio"] = round(figures["messages_per_s"] / engine_rate, 2)
-    print(json.dumps({"bench": "webhooks", "chats": args.chats, **figures}))
+    line = {"bench": "webhooks", "chats": args.chats, "workers": args.workers or "default"}
+    print(json.dumps({**line, **figures, "load_1m": round(load, 1)}))
 
 
 if __name__ == "__main__":
