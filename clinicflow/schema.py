@@ -13,9 +13,9 @@ so two processes opening a fresh or an old data directory at once take turns; ev
 idempotent (``IF NOT EXISTS``, missing columns only), so a step cut short by a crash simply
 runs again. Steps::
 
-    1   every table the project keeps (history, checkpoints, inbox, outbox, identities,
-        human activity, erasures), and every column a file from before versions lacks
-        (e.g. an inbox without ``wa_key``, an outbox without ``hold_until`` or ``client_id``)
+    1   the history and checkpoint tables, and every column a file from before versions lacks
+        in the tables it has (e.g. an inbox without ``wa_key``, an outbox without
+        ``hold_until`` or ``client_id``); the runner creates its own tables where it runs
 """
 
 from __future__ import annotations
@@ -114,11 +114,14 @@ def _baseline(conn: sqlite3.Connection) -> None:
     from clinicflow import identity, inbox, outbox, storage
 
     storage.create_history_tables(conn)
+    SqliteSaver(conn).setup()
+    # The runner's tables exist only where a runner ran (reports tell a library's data dir
+    # by their absence): completed where they are, created by the runner where not.
     for module_schema in (identity.SCHEMA, inbox.SCHEMA, outbox.SCHEMA, _RUNNER_TABLES):
         add_missing_columns(conn, module_schema)
-        conn.executescript(module_schema)
-    inbox.ensure_schema(conn)
-    SqliteSaver(conn).setup()
+    with conn:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'inbox'").fetchone():
+            inbox.ensure_schema(conn)
 
 
 _RUNNER_TABLES = """

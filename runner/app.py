@@ -20,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +39,7 @@ from clinicflow.identity import Identities, Resolver, StaffIds
 from clinicflow.inbox import Inbox
 from clinicflow.outbox import Backoff, Outbox, OutMessage, Sender
 from clinicflow.pseudonyms import Pseudonyms, printable
+from clinicflow.spool import Spool
 from clinicflow.storage import connect
 from clinicflow.waha import WahaClient
 from clinicflow.webhooks import Ignored, Inbound, SessionStatus, is_patient_chat, parse_webhook
@@ -50,6 +53,9 @@ from runner.processor import Processor, Transcriber
 from runner.staff_commands import is_command
 
 SWEEP_S = 5.0
+LOOP_BUSY_MS = 250  # longest wait of the event loop's connection for the write lock
+SPOOL_CHECK_S = 0.5  # how often a locked database is checked again
+LOCKED_UNHEALTHY_S = 1.0  # a database locked this long makes /health say so (503)
 
 
 def create_app(
@@ -128,6 +134,9 @@ def _resources(
         )
         await waha.start()
         conn = connect(engine.store.path)
+        # The event loop never waits long for SQLite: a write that finds the database locked
+        # for this long fails, and the webhook goes to the spool instead (see _drain_spool).
+        conn.execute(f"PRAGMA busy_timeout={LOOP_BUSY_MS}")
         metrics = Metrics()
         seen = ops.arrivals(app)
         metrics.gauges["clinicflow_last_webhook_timestamp_seconds"] = lambda: seen.last_at or 0.0
@@ -160,6 +169,7 @@ def _resources(
             conn, inbox, outbox, sender, processor, metrics,
             StaffIds(s.phone for s in engine.catalog.clinic.staff), resolver, alias,
         )  # fmt: skip
+        runtime.spool = Spool(engine.data_dir / "inbox.spool")
         app[ENGINE], app[WAHA], app[RUNTIME] = engine, waha, runtime
         loop = asyncio.get_running_loop()
 
@@ -178,6 +188,7 @@ def _resources(
         runtime.tasks += [
             asyncio.create_task(_poll_status(app), name="waha-status"),
             asyncio.create_task(_sweep(runtime), name="sweep"),
+            asyncio.create_task(_drain_spool(runtime, config), name="spool"),
         ]
         if config.human_idle > 0:
             idle = _idle_handback(runtime, engine, config.human_idle, clock)
@@ -317,7 +328,29 @@ async def webhook(request: web.Request) -> web.Response:
         if parsed.session == config.waha_session:
             _set_status(runtime, parsed.status)
         return _answer(200, status="ok")
-    return await _inbound(runtime, config, parsed)
+    if runtime.db_locked_since is not None:
+        return _spooled(runtime, raw)
+    try:
+        return await _inbound(runtime, config, parsed)
+    except sqlite3.OperationalError as exc:
+        if not _is_locked(exc):
+            raise
+        runtime.db_locked_since = time.monotonic()
+        log_event("database_locked", 30, error=str(exc))
+        return _spooled(runtime, raw)
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _spooled(runtime: Runtime, raw: bytes) -> web.Response:
+    """Acknowledge a webhook the database cannot take now: it waits in the spool."""
+    assert runtime.spool is not None
+    runtime.spool.append(raw)
+    runtime.metrics.inc("webhooks", outcome="spooled")
+    return _answer(200, status="spooled")
 
 
 def _from_a_browser(request: web.Request) -> str | None:
@@ -389,8 +422,15 @@ async def health(request: web.Request) -> web.Response:
         database = "ok"
     except Exception as exc:  # reported, not raised
         database = f"error: {exc}"
+    locked = runtime.db_locked_since
+    if locked is not None and time.monotonic() - locked >= LOCKED_UNHEALTHY_S:
+        database = (
+            f"locked: no write for {time.monotonic() - locked:.1f} s (another process holds "
+            "the write lock); webhooks are acknowledged into the spool"
+        )
     engines = request.app[ENGINE].health()
     ok = database == "ok" and engines["status"] == "ok"
+    spooled = len(runtime.spool) if runtime.spool is not None else 0
     body = {
         "status": "ok" if ok else "error",
         "process": "ok",
@@ -403,6 +443,7 @@ async def health(request: web.Request) -> web.Response:
         },
         "outbox_depth": runtime.outbox.depth(),
         "inbox_pending": runtime.inbox.pending_count(),
+        "spooled": spooled,
         "webhooks": ops.arrivals(request.app).as_dict(),
     }
     return web.json_response(body, status=200 if ok else 503)
@@ -446,6 +487,57 @@ async def _sweep(runtime: Runtime) -> None:
     """Restart anything pending that no task is looking after (belt and braces)."""
     while True:
         await asyncio.sleep(SWEEP_S)
+        if runtime.db_locked_since is not None:
+            continue  # the spool's drain restarts everything once the lock is gone
+        runtime.processor.recover()
+        runtime.sender.kick_all()
+
+
+def _writable(path: Path) -> bool:
+    """Whether the database's write lock is free right now (never waits)."""
+    probe = sqlite3.connect(str(path), timeout=0)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        probe.close()
+
+
+async def _drain_spool(runtime: Runtime, config: RunnerConfig) -> None:
+    """Replay the spool into the inbox once the database can be written (and at start)."""
+    spool = runtime.spool
+    assert spool is not None
+    path = runtime.inbox.identities.conn.execute("PRAGMA database_list").fetchone()[2]
+    while True:
+        waiting = runtime.db_locked_since is not None or len(spool) > 0
+        if waiting and await asyncio.to_thread(_writable, Path(path)):
+            await _replay(runtime, config, spool)
+        await asyncio.sleep(SPOOL_CHECK_S)
+
+
+async def _replay(runtime: Runtime, config: RunnerConfig, spool: Spool) -> None:
+    done = 0
+    for raw in spool.peek():
+        try:
+            parsed = parse_webhook(raw, max_bytes=config.max_body)
+            if isinstance(parsed, Inbound):
+                await _inbound(runtime, config, parsed)
+        except sqlite3.OperationalError as exc:
+            if _is_locked(exc):
+                break  # locked again: the rest waits for the next check
+            raise
+        except WebhookError:
+            pass  # it was parsed once already; a body that no longer parses is dropped
+        done += 1
+    spool.drop(done)
+    if not len(spool):
+        if runtime.db_locked_since is not None:
+            log_event("database_unlocked", replayed=done,
+                      locked_s=round(time.monotonic() - runtime.db_locked_since, 1))  # fmt: skip
+        runtime.db_locked_since = None
         runtime.processor.recover()
         runtime.sender.kick_all()
 

@@ -12,6 +12,7 @@ from clinicflow.identity import Resolver, StaffIds
 from clinicflow.inbox import Inbox
 from clinicflow.outbox import Outbox, Sender
 from clinicflow.pseudonyms import Pseudonyms
+from clinicflow.spool import Spool
 from clinicflow.waha import WahaClient
 from clinicflow.workers import Turns
 from runner.config import RunnerConfig
@@ -32,6 +33,8 @@ class Runtime:
     staff: StaffIds
     resolver: Resolver
     alias: Pseudonyms
+    spool: Spool | None = None  # webhooks acknowledged while the database was locked
+    db_locked_since: float | None = None  # monotonic time a write first found it locked
     waha_status: str = "unknown"
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     bad_ids_logged: set[str] = field(default_factory=set)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,3 +111,46 @@ async def test_a_hanging_gemini_holds_its_chat_alone_and_health_says_stuck(
             assert status == 200 and body["engines"]["status"] == "ok"
         finally:
             await server.close()
+
+
+async def test_a_database_locked_by_another_process_never_stalls_acks_and_nothing_is_lost(
+    waha: FakeWaha, data_dir: Path
+) -> None:
+    server = await _serve(waha, data_dir, workers=1)
+    try:
+        runtime = server.app[RUNTIME]
+        path = runtime.inbox.identities.conn.execute("PRAGMA database_list").fetchone()[2]
+        hook = str(server.make_url("/webhooks/waha"))
+        chats = [f"55119000002{n:02d}@c.us" for n in range(4)]
+        holder = sqlite3.connect(path, timeout=0, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # an operator's session, a long report...
+        try:
+            acks, payloads = [], [waha.text_message(chat, "oi") for chat in chats]
+            for payload in payloads:
+                start = time.monotonic()
+                assert await waha.emit(hook, "message", payload, retries=0) == [200]
+                acks.append(time.monotonic() - start)
+            # The first write waits the loop's short busy timeout; the rest go to the spool.
+            assert max(acks) < 1.0 and sorted(acks)[len(acks) // 2] < 0.1, acks
+            async with aiohttp.ClientSession() as http:
+                await asyncio.sleep(1.2)
+                async with http.get(server.make_url("/health")) as r:
+                    status, body = r.status, await r.json()
+            assert status == 503 and body["database"].startswith("locked"), body
+            assert body["spooled"] == len(chats)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        await until(lambda: all(any(m["chatId"] == c for m in waha.sent) for c in chats), 30)
+        await until(lambda: runtime.inbox.pending_count() == 0, 30)
+        assert runtime.spool is not None and len(runtime.spool) == 0
+        # WAHA retrying a spooled webhook after the lock changes nothing: each message once.
+        assert await waha.emit(hook, "message", payloads[0], retries=0) == [200]
+        await asyncio.sleep(0.5)
+        for chat in chats:
+            assert _turns(data_dir, chat) == ["oi"]
+        assert sum(m["chatId"] == chats[0] for m in waha.sent) == sum(
+            m["chatId"] == chats[1] for m in waha.sent
+        )
+    finally:
+        await server.close()
