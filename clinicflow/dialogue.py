@@ -33,6 +33,7 @@ ESCALATIONS = {
     "human": "human_request",
     "complaint": "complaint",
     "reschedule_cancel": "schedule",
+    "privacy_request": "data_request",
 }
 
 
@@ -523,7 +524,7 @@ class Dialogue:
             self.urgent_notice(conv, turn, category)
             notify_at = None
         else:
-            notify_at = self.closed_notice(conv, turn, announce=announce)
+            notify_at = self.closed_notice(conv, turn, announce=announce, reason=reason)
         conv["status"] = "waiting_human"
         conv["resume_state"] = resume if resume is not None else conv.get("state")
         conv["handoff_reason"] = reason
@@ -553,18 +554,24 @@ class Dialogue:
 
     def guidance(self, base: str, category: str | None) -> str:
         """The clinic's ``<base>_<category>`` text when it has one, else ``<base>``."""
-        key = guidance_key(category, base)
+        return self.text_or(guidance_key(category, base), base)
+
+    def text_or(self, key: str, fallback: str) -> str:
+        """The clinic's text ``key`` when it has one, else ``fallback``'s."""
         try:
             return self.text(key)
         except KeyError:
-            return self.text(base)
+            return self.text(fallback)
 
-    def closed_notice(self, conv: dict[str, Any], turn: Turn, *, announce: bool) -> str | None:
-        """The hand-off line; when closed, honest about the next opening. Returns when to tell
-        the staff (ISO instant of the next opening) or None for now."""
+    def closed_notice(
+        self, conv: dict[str, Any], turn: Turn, *, announce: bool, reason: str | None = None
+    ) -> str | None:
+        """The hand-off line (``handoff_<reason>`` when the clinic has one, e.g. for a data
+        request, else ``handoff``); when closed, honest about the next opening. Returns when
+        to tell the staff (ISO instant of the next opening) or None for now."""
         if self.hours is None or self.hours.is_open(turn.now):
             if announce:
-                self.say(conv, turn, self.text("handoff"))
+                self.say(conv, turn, self.text_or(f"handoff_{reason}", "handoff"))
             return None
         opening = self.hours.next_opening(turn.now)
         when = self.hours.describe_opening(opening, turn.now)

@@ -169,7 +169,7 @@ class Steps:
         status = conv.get("status")
         if status in ("waiting_human", "human"):
             turn.silent = True
-            verdict = self.understander.assess(turn.text[:MAX_TEXT], self.dialogue.script_of(conv))
+            verdict = self.understander.assess(turn.text[:MAX_TEXT])
             flags = list(verdict.signs) if verdict.urgent else []
             turn.event("message_while_" + status, red_flags=flags)
             if verdict.urgent and not conv.get("urgent"):
@@ -362,6 +362,7 @@ class Steps:
         conv = turn.conv
         if not turn.replies and not turn.silent and conv.get("status") == "bot":
             self.dialogue.say(conv, turn, self.dialogue.text("not_understood"))
+        self._privacy_notice(conv, turn)
         script = self.dialogue.script_of(conv)
         scoring = lead.effective(
             self.catalog.clinic.lead_scoring, script.lead_scoring if script else None
@@ -382,6 +383,16 @@ class Steps:
         if turn.replies:
             conv["last_outbound_at"] = iso(turn.now)
         return _state(conv)
+
+    def _privacy_notice(self, conv: dict[str, Any], turn: Turn) -> None:
+        """The clinic's privacy notice (LGPD) after the bot's first replies to a new
+        conversation — not over an emergency's guidance, nor after an opt-out."""
+        notice = self.catalog.clinic.privacy_notice
+        first = any(event.type == "conversation_started" for event in turn.events)
+        urgent = bool(turn.handoff and turn.handoff.get("urgent"))
+        if notice and first and turn.replies and not urgent and not conv.get("opted_out"):
+            self.dialogue.say(conv, turn, notice)
+            turn.event("privacy_notice")
 
     def persist(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
         turn = runtime.context
