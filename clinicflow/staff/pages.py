@@ -206,9 +206,9 @@ def conversation_fragment(view: ConversationView, *, holder: str | None, zone: Z
             + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
             + "</dl></section>"
         )
-    collected: dict[str, Any] = dict(view.slots)
-    if isinstance(brief.get("collected"), dict):
-        collected = {**collected, **brief["collected"]}
+    collected: dict[str, Any] = brief.get("collected") or {}
+    if not isinstance(collected, dict) or not collected:  # no hand-off: what the bot has
+        collected = {k.replace("_", " "): v for k, v in view.slots.items()}
     if collected:
         facts.append(
             '<section id="fields"><h3>Informações coletadas</h3><dl>'
