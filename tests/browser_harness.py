@@ -84,11 +84,12 @@ class DevTools:
 
 
 @contextlib.asynccontextmanager
-async def chromium(profile: Path) -> AsyncIterator[str]:
-    """Headless Chromium with remote debugging; yields the DevTools HTTP address."""
+async def chromium(profile: Path, *extra: str) -> AsyncIterator[str]:
+    """Headless Chromium with remote debugging (and ``extra`` flags); yields the DevTools
+    HTTP address."""
     assert CHROMIUM is not None
     process = await asyncio.create_subprocess_exec(
-        CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank",
+        CHROMIUM, *FLAGS, *extra, f"--user-data-dir={profile}", "about:blank",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
