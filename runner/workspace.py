@@ -172,6 +172,7 @@ def _page_user(request: web.Request) -> tuple[Actor, Session]:
 
 
 def _fragment_user(request: web.Request) -> tuple[Actor, Session]:
+    refuse_token_in_url(request)
     found = session_of(request)
     if found is None:
         raise web.HTTPUnauthorized(text="sessão encerrada")
@@ -438,6 +439,7 @@ async def perform(
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events for the open page: ``event: desk`` with ``{type, chat, urgent,
     name}``, filtered to what this person may see; a comment every 15 s keeps it open."""
+    refuse_token_in_url(request)
     found = session_of(request)
     if found is None:
         raise web.HTTPUnauthorized(text="sessão encerrada")
