@@ -176,4 +176,17 @@ class Assignments:
             )
 
 
-__all__ = ["Assignment", "Assignments", "Notice", "on_duty"]
+def redact_notices(conn: sqlite3.Connection, before: float, text: str) -> int:
+    """Retention (LGPD): notice texts older than ``before`` (unix time) become ``text``;
+    run inside the caller's transaction. Returns how many changed."""
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'handoff_notices'"
+    ).fetchone()
+    if found is None:
+        return 0
+    return conn.execute(
+        "UPDATE handoff_notices SET brief = ? WHERE at < ? AND brief <> ?", (text, before, text)
+    ).rowcount
+
+
+__all__ = ["Assignment", "Assignments", "Notice", "on_duty", "redact_notices"]
