@@ -52,8 +52,14 @@ class Page:
         return found["result"].get("value")
 
     async def until(self, expression: str, timeout: float = 20.0) -> None:
+        """Poll until ``expression`` is true; while a navigation swaps the document it may
+        throw (no body yet), which counts as not yet."""
         async with asyncio.timeout(timeout):
-            while not await self.js(f"Boolean({expression})"):
+            while True:
+                found = await self.cdp.send("Runtime.evaluate", returnByValue=True,
+                                            expression=f"Boolean({expression})")  # fmt: skip
+                if "exceptionDetails" not in found and found["result"].get("value"):
+                    return
                 await asyncio.sleep(0.1)
 
     async def go(self, url: str) -> None:
@@ -71,7 +77,8 @@ class Page:
             "document.body.dataset.leaving = '1'; f.querySelector('button').click(); })()"
         )
         await self.until(
-            f"!document.body.dataset.leaving && location.pathname === {json.dumps(path)} "
+            f"document.body && !document.body.dataset.leaving "
+            f"&& location.pathname === {json.dumps(path)} "
             "&& document.readyState === 'complete'"
         )
 
