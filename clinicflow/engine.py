@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -317,14 +318,15 @@ class Engine:
         snapshot = self._graph.get_state(self._config(chat_id))
         return dict(snapshot.values) if snapshot and snapshot.values else None
 
-    def write_change(self, chat_id: str, turn: Turn) -> None:
-        """Write an out-of-turn change (hand-back, close, scheduled) to checkpoint and tables."""
+    def write_change(self, chat_id: str, turn: Turn, extra: Sequence[Row] = ()) -> None:
+        """Write an out-of-turn change (hand-back, close, scheduled) to checkpoint and tables
+        (``extra`` rows in the same transaction)."""
         with self.lock:
             self._graph.update_state(self._config(chat_id), _state(turn.conv), as_node="persist")
             self._prune(chat_id)
             script = self.dialogue.script_of(turn.conv)
             rows = history.turn_rows(turn.conv, turn, script, None, inbound=False)
-            self.store.write(rows)
+            self.store.write([*rows, *extra])
 
     def _existing(self, chat_id: str) -> Turn:
         conv = self.state_of(chat_id)
@@ -418,15 +420,22 @@ class Engine:
         self._resolve_handoffs(chat_id, iso(turn.now))
         self.write_change(chat_id, turn)
 
-    def mark_scheduled(self, chat_id: str) -> None:
-        """Staff booked the patient: the lead becomes ``scheduled``."""
+    def mark_scheduled(self, chat_id: str, appointment_at: datetime | None = None) -> None:
+        """Staff booked the patient: the lead becomes ``scheduled``; ``appointment_at`` (the
+        appointment's date and time, when given) goes in the event and in
+        ``leads.appointment_at``."""
         if self.follow_ups is not None:
             self.follow_ups.cancel(chat_id)
         turn = self._existing(chat_id)
         turn.conv["lead_status"] = "scheduled"
         turn.conv.setdefault("lead_times", {})["scheduled"] = iso(turn.now)
-        turn.event("scheduled")
-        self.write_change(chat_id, turn)
+        extra: list[Row] = []
+        if appointment_at is None:
+            turn.event("scheduled")
+        else:
+            turn.event("scheduled", appointment_at=iso(appointment_at))
+            extra.append(Row("leads", {"chat_id": chat_id, "appointment_at": iso(appointment_at)}))
+        self.write_change(chat_id, turn, extra)
 
     def classify(self, text: str) -> Understanding:
         """The intent of a message out of any conversation (``clinicflow classify``)."""

@@ -61,6 +61,18 @@ def print_report(report: Report, names: dict[str, str], console: Console | None 
     )
     out.print(summary)
 
+    if r.staff_response:
+        people = _table("Resposta por pessoa da equipe", "Pessoa", "Passagens", "Mediana", "p90")
+        for s in r.staff_response:
+            people.add_row(s.name, fmt_int(s.count), fmt_duration(s.median_s),
+                           fmt_duration(s.p90_s))  # fmt: skip
+        out.print(people)
+    if r.appointments:
+        booked = _table("Consultas agendadas (dia da consulta)", "Dia", "Consultas")
+        for day, count in r.appointments:
+            booked.add_row(day, fmt_int(count))
+        out.print(booked)
+
     funnel = _table("Funil", "Etapa", "Conversas", "Da etapa anterior", "Perdidas", "Do total")
     for step in r.funnel:
         funnel.add_row(
