@@ -1,0 +1,40 @@
+"""The dialogue: what the bot does with one understood message.
+
+The parts: :mod:`.conversation` (the typed :class:`Conversation` and its checkpoint form),
+:mod:`.turn` (one turn's working data, the message's :class:`Part` s and the :class:`Handoff`),
+:mod:`.policy` (the :class:`Dialogue`: step dispatch and the script's state machine),
+:mod:`.routing` (choosing the procedure), :mod:`.filling` (slot values, corrections, the day
+and period she wants), :mod:`.answers` (FAQ answers, small talk, a goodbye that is meant),
+:mod:`.clauses` (a message cut into answers and questions), :mod:`.handoff` (handing over to a
+person) and :mod:`.voice` (the catalog's texts as she reads them).
+"""
+
+from clinicflow.dialogue.answers import acts_on
+from clinicflow.dialogue.conversation import ROUTING, Conversation
+from clinicflow.dialogue.policy import (
+    DEFAULT_MAX_ATTEMPTS,
+    ESCALATIONS,
+    MAX_HOPS,
+    REPAIR_BUDGET,
+    Answerer,
+    Dialogue,
+    FaqFinder,
+)
+from clinicflow.dialogue.turn import Event, Handoff, Part, Turn
+
+__all__ = [
+    "DEFAULT_MAX_ATTEMPTS",
+    "ESCALATIONS",
+    "MAX_HOPS",
+    "REPAIR_BUDGET",
+    "ROUTING",
+    "Answerer",
+    "Conversation",
+    "Dialogue",
+    "Event",
+    "FaqFinder",
+    "Handoff",
+    "Part",
+    "Turn",
+    "acts_on",
+]

@@ -1,0 +1,630 @@
+"""The dialogue policy: what the bot does with one understood message.
+
+:class:`Dialogue` dispatches a turn to the step the conversation is on — choosing a
+procedure, a question (``collect``), a menu, or a step waiting for an intent — and moves the
+script's state machine. It works on a typed :class:`~clinicflow.dialogue.Conversation` and a
+:class:`~clinicflow.dialogue.Turn`; what it says comes from the catalog (:mod:`.voice`),
+slot values from :mod:`.filling`, FAQ answers from :mod:`.answers`, hand-offs from
+:mod:`.handoff`, the procedure from :mod:`.routing`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from clinicflow import slots as slot_values
+from clinicflow.dialogue import answers, filling
+from clinicflow.dialogue.answers import acts_on
+from clinicflow.dialogue.conversation import ROUTING, Conversation
+from clinicflow.dialogue.handoff import Desk
+from clinicflow.dialogue.routing import Router
+from clinicflow.dialogue.turn import Turn
+from clinicflow.dialogue.voice import Voice
+from clinicflow.flow import Flow
+from clinicflow.hours import BusinessHours
+from clinicflow.model import FAQ, Catalog, Script, Slot, State
+from clinicflow.text import PhraseMatcher, normalize
+from clinicflow.understanding import QUESTION_INTENTS, Understanding
+
+MAX_HOPS = 25  # automatic transitions in one turn before the bot gives up (lint finds loops)
+DEFAULT_MAX_ATTEMPTS = 3
+REPAIR_BUDGET = 3  # consecutive turns not understood before a human is called
+
+ESCALATIONS = {
+    "human": "human_request",
+    "complaint": "complaint",
+    "reschedule_cancel": "schedule",
+}
+
+# Answers a question the FAQ does not cover, grounded on the catalog (see clinicflow.gemini);
+# returns the text to send, or None when it cannot answer safely.
+Answerer = Callable[[Conversation, Turn, Script | None], str | None]
+# The closest FAQ to a text among the clinic's and a script's, with its similarity.
+FaqFinder = Callable[[str, Script | None], tuple[FAQ | None, float]]
+
+
+def _menu_matcher(state: State) -> PhraseMatcher:
+    assert state.menu is not None
+    return PhraseMatcher(
+        (str(n), phrase)
+        for n, item in enumerate(state.menu.items, start=1)
+        for phrase in (item.label, *item.synonyms)
+    )
+
+
+class Dialogue:
+    """The policy over one catalog and its flows (shared, read-only).
+
+    Args:
+        catalog: the loaded catalog.
+        scripts: every script version still referenced, by digest.
+        flows: their state machines, by digest.
+        answerer: Gemini's grounded answers (None: FAQ only).
+        hours: opening hours (None: always open).
+        faq_finder: finds a script's FAQ for a question asked before the script was chosen.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        scripts: dict[str, Script],
+        flows: dict[str, Flow],
+        answerer: Answerer | None = None,
+        hours: BusinessHours | None = None,
+        faq_finder: FaqFinder | None = None,
+    ):
+        self.catalog = catalog
+        self.clinic = catalog.clinic
+        self.scripts = scripts
+        self.flows = flows
+        self.answerer = answerer
+        self.hours = hours
+        self.faq_finder = faq_finder
+        self.voice = Voice(catalog, scripts)
+        self.desk = Desk(self.voice, hours)
+        self.router = Router(catalog)
+        self.tz = ZoneInfo(self.clinic.hours.timezone)
+        self.faq_accept = self.clinic.understanding.faq_accept
+        goodbye = self.clinic.intent("goodbye")
+        self.goodbye_words = tuple(normalize(k) for k in (goodbye.keywords if goodbye else ()))
+        self._menus: dict[tuple[str, str], PhraseMatcher] = {}
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def script_of(self, conv: Conversation) -> Script | None:
+        return self.voice.script_of(conv)
+
+    def today(self, turn: Turn) -> date:
+        return turn.now.astimezone(self.tz).date()
+
+    def say(self, conv: Conversation, turn: Turn, template: str, **extra: str) -> None:
+        self.voice.say(conv, turn, template, **extra)
+
+    def text(self, key: str) -> str:
+        return self.voice.text(key)
+
+    # -- entering and leaving states --------------------------------------------------------
+
+    def start_script(self, conv: Conversation, turn: Turn, script: Script) -> None:
+        """Put the conversation on ``script`` and enter its first step: the bot introduces
+        itself (once per conversation), answers what she asked, takes what she already said."""
+        self.select_script(conv, turn, script)
+        self.voice.introduce(conv, turn)
+        self.absorb(conv, turn, script, [*conv.notes, turn.text])
+        conv.notes = []
+        self.answer_questions(conv, turn, script=script)
+        self.enter(conv, turn, script.start)
+
+    def select_script(self, conv: Conversation, turn: Turn, script: Script) -> None:
+        """Put the conversation on ``script`` (keeping slots it shares) without entering it."""
+        previous = conv.script_id
+        conv.script_id, conv.digest, conv.version = script.id, script.digest, script.version
+        conv.attempts = {}
+        conv.repairs = 0
+        conv.slots = {k: v for k, v in conv.slots.items() if script.slot(k) is not None}
+        conv.told = [name for name in conv.told if name in conv.slots]
+        if previous and previous != script.id:
+            turn.event("script_switched", **{"from": previous, "to": script.id})
+        turn.event("script_entered", script=script.id, version=script.version)
+
+    def enter(self, conv: Conversation, turn: Turn, name: str, hops: int = 0) -> None:
+        script = self.script_of(conv)
+        assert script is not None
+        if hops > MAX_HOPS:
+            self.handoff(conv, turn, "not_understood", note="loop")
+            return
+        previous = conv.state
+        conv.state = name
+        if previous != name:
+            turn.event("state_changed", **{"from": previous, "to": name})
+        state = script.state(name)
+        for template in state.say:
+            self.say(conv, turn, template)
+        if state.handoff:
+            self.handoff(conv, turn, state.handoff, announce=not state.say, resume=previous)
+            return
+        if state.end:
+            self.close(conv, turn, "end")
+            return
+        if state.collect:
+            if conv.slots.get(state.collect) is not None:
+                self.confirm_told(conv, turn, script, state.collect)
+                self.leave(conv, turn, state, hops)
+            else:
+                conv.attempts[state.collect] = 0
+                slot = script.slot(state.collect)
+                if slot is not None:
+                    self.voice.ask(conv, turn, slot)
+            return
+        if state.menu:
+            self.voice.show_menu(conv, turn, state)
+            return
+        self.leave(conv, turn, state, hops)
+
+    def confirm_told(self, conv: Conversation, turn: Turn, script: Script, name: str) -> None:
+        """A question she answered before it was asked is confirmed, not asked."""
+        if name not in conv.told:
+            return
+        conv.told = [n for n in conv.told if n != name]
+        slot = script.slot(name)
+        if slot is not None and slot.type != "name":  # the next step greets her by name
+            shown = slot_values.display(slot, conv.slots[name])
+            self.say(conv, turn, self.text("already_told"), valor=shown)
+            turn.event("slot_confirmed", slot=name)
+
+    def leave(self, conv: Conversation, turn: Turn, state: State, hops: int) -> None:
+        """Take the state's automatic way out (``when`` branches, then ``next``), if any."""
+        assert conv.digest is not None
+        target = self.flows[conv.digest].fire(state.name, "advance", conv.slots)
+        if target is not None:
+            self.enter(conv, turn, target, hops + 1)
+
+    def reprompt(self, conv: Conversation, turn: Turn) -> None:
+        """Ask again for what the current step is waiting for."""
+        script = self.script_of(conv)
+        if conv.state == ROUTING or script is None or conv.state is None:
+            self.routing_menu(conv, turn, intro=False)
+            return
+        state = script.state(conv.state)
+        if state.collect:
+            slot = script.slot(state.collect)
+            # An answer already given is not asked again (after a hand-back, say).
+            if slot is not None and conv.slots.get(slot.name) is None:
+                self.voice.ask(conv, turn, slot)
+        elif state.menu:
+            self.voice.show_menu(conv, turn, state)
+        elif state.say and state.on:
+            self.say(conv, turn, state.say[-1])
+
+    def routing_menu(self, conv: Conversation, turn: Turn, intro: bool = True) -> None:
+        conv.state = ROUTING
+        if intro:
+            self.voice.introduce(conv, turn)
+        self.voice.routing_menu(conv, turn)
+
+    # -- slots ------------------------------------------------------------------------------
+
+    def write(
+        self, conv: Conversation, turn: Turn, values: dict[str, object], asked: str | None
+    ) -> None:
+        for name, value in values.items():
+            if conv.slots.get(name) != value:
+                conv.slots[name] = value
+                conv.last_filled = name
+                turn.event("slot_filled", slot=name)
+                if name != asked and name not in conv.told:
+                    conv.told = [*conv.told, name]
+
+    def absorb(self, conv: Conversation, turn: Turn, script: Script, texts: list[str]) -> None:
+        """Values written explicitly in any message fill the script's empty slots."""
+        text = " . ".join(t for t in texts if t.strip())
+        if text:
+            self.write(
+                conv, turn, dict(filling.explicit(script, conv.slots, text, self.today(turn))), None
+            )
+
+    def fill(
+        self, conv: Conversation, turn: Turn, script: Script, slot: Slot, texts: list[str]
+    ) -> bool:
+        """Take every slot value the message carries (the asked one from ``texts``, its
+        answer clauses); True if the asked one was filled."""
+        today = self.today(turn)
+        found = dict(filling.explicit(script, conv.slots, turn.text, today))
+        found.pop(slot.name, None)
+        answer_text = " . ".join(t for t in texts if t.strip())
+        if answer_text:
+            asked = filling.explicit(script, conv.slots, answer_text, today, asked=slot)
+            if slot.name in asked:
+                found[slot.name] = asked[slot.name]
+        u = turn.understanding
+        if u is not None and texts:  # what Gemini read, where the local parsers did not
+            names = {s.name for s in script.slots if s is slot or conv.slots.get(s.name) is None}
+            for name, value in u.llm_slots:
+                if name in names:
+                    found.setdefault(name, value)
+        self.write(conv, turn, dict(found), slot.name)
+        return slot.name in found
+
+    def correct(self, conv: Conversation, turn: Turn, script: Script, slot: Slot | None) -> bool:
+        """Apply the corrections the message makes and say so; True if it made any."""
+        changed = filling.corrections(
+            script, conv.slots, turn.text, self.today(turn), last=conv.last_filled, asked=slot
+        )
+        if not changed:
+            return False
+        shown = []
+        for name, value in changed.items():
+            previous = conv.slots.get(name)
+            conv.slots[name] = value
+            conv.last_filled = name
+            turn.event("slot_corrected", slot=name)
+            shown.append(self.voice.shown(script, name, value))
+            del previous
+        self.say(conv, turn, self.text("corrected"), correcao=", ".join(shown))
+        return True
+
+    def notice(self, conv: Conversation, turn: Turn) -> str | None:
+        """The day and period she mentions, kept for the brief; returns the day, if any."""
+        day = None
+        if slot_values.option_number(turn.text, 10) is None:  # "a segunda" picks option 2
+            day = filling.when(turn.text)
+            if day:
+                conv.when = day
+        period = filling.period(turn.text, self.today(turn))
+        if period:
+            conv.period = period
+        return day
+
+    # -- the step ---------------------------------------------------------------------------
+
+    def step(self, conv: Conversation, turn: Turn) -> None:
+        """Advance the conversation with the understood message."""
+        u = turn.understanding
+        assert u is not None
+        day = self.notice(conv, turn)
+        script = self.script_of(conv)
+        if script is None or not conv.in_script:
+            self.step_routing(conv, turn, u)
+        else:
+            self.step_script(conv, turn, script, u, day)
+        for index, part in enumerate(turn.pieces()):
+            if index not in turn.answered and answers.open_question(part):
+                conv.ask_later(part.text)
+
+    def step_routing(self, conv: Conversation, turn: Turn, u: Understanding) -> None:
+        # Before a procedure is chosen, a firm request for a person or a complaint pre-empts
+        # routing; so does booking when no procedure is named. Booking a named procedure
+        # ("Oi, quero colocar DIU") starts its script: the secretary gets the procedure and
+        # the answers the script collects, and the script's own booking step follows.
+        escalation = u.intent in ESCALATIONS or u.intent == "schedule"
+        names = bool(u.scripts or u.similar_script)
+        booking_named = u.intent == "schedule" and names
+        if escalation and acts_on(u) and not booking_named:
+            self.escalate(conv, turn, str(u.intent))
+            return
+        if booking_named:
+            turn.event("booking_wanted")
+        first = conv.state != ROUTING
+        chosen = self.router.pick(u, turn.text, at_menu=not first)
+        if chosen is not None:
+            conv.repairs = 0
+            self.start_script(conv, turn, chosen)
+            return
+        conv.note(turn.text)
+        if first and (u.intent in ("greeting", None) or u.intent in QUESTION_INTENTS):
+            self.voice.introduce(conv, turn)
+        if self.answer_questions(conv, turn):
+            self.routing_menu(conv, turn, intro=False)
+            return
+        if first and (u.intent in ("greeting", None) or u.intent in QUESTION_INTENTS):
+            self.routing_menu(conv, turn, intro=True)
+            return
+        small = answers.social(u, turn.text, self.goodbye_words)
+        if small in ("thanks", "goodbye"):
+            self.say(conv, turn, self.text(small))
+            return
+        self.not_understood(conv, turn)
+
+    def step_script(
+        self, conv: Conversation, turn: Turn, script: Script, u: Understanding, day: str | None
+    ) -> None:
+        assert conv.state is not None
+        state = script.state(conv.state)
+        slot = script.slot(state.collect) if state.collect else None
+        if u.scripts and script.id not in u.scripts and self.switch_requested(turn, slot):
+            target = self.catalog.script(u.scripts[0])
+            if target is not None:
+                self.start_script(conv, turn, target)
+                return
+        if self.correct(conv, turn, script, slot):
+            self.answer_questions(conv, turn)
+            self.reprompt(conv, turn)
+            return
+        if (u.intent in ESCALATIONS or u.intent == "schedule") and acts_on(u):
+            # A request wins even over a slot answer in the same message ("sou a Ana, quero
+            # marcar"): take what she said, then escalate. An intent is no yes/no answer.
+            if slot is not None:
+                self.fill(
+                    conv, turn, script, slot, [turn.text] if filling.is_answer(u, slot) else []
+                )
+            else:
+                self.absorb(conv, turn, script, [turn.text])
+            self.answer_questions(conv, turn)
+            self.escalate(conv, turn, str(u.intent))
+            return
+        if slot is not None:
+            self.step_collect(conv, turn, script, state, slot, u, day)
+            return
+        self.absorb(conv, turn, script, [turn.text])
+        if state.menu:
+            self.step_menu(conv, turn, script, state, u)
+        else:
+            self.step_waiting(conv, turn, script, state, u)
+
+    def switch_requested(self, turn: Turn, slot: Slot | None) -> bool:
+        """Another procedure named counts as a switch unless it answers the current choice."""
+        if slot is None or slot.type != "choice":
+            return True
+        return slot_values.parse(slot, turn.text, self.today(turn)) is None
+
+    def escalate(self, conv: Conversation, turn: Turn, intent: str) -> None:
+        """Booking, a person, a complaint: the script's own state for it, else a hand-off."""
+        script = self.script_of(conv)
+        target: str | None = None
+        if script is not None and conv.in_script:
+            assert conv.digest is not None and conv.state is not None
+            target = self.flows[conv.digest].fire(conv.state, f"intent_{intent}", conv.slots)
+        elif script is not None:
+            target = dict(script.on).get(intent)
+        if target is not None:
+            turn.event("intent_transition", intent=intent, to=target)
+            self.enter(conv, turn, target)
+            return
+        self.handoff(conv, turn, "schedule" if intent == "schedule" else ESCALATIONS[intent])
+
+    def step_collect(
+        self,
+        conv: Conversation,
+        turn: Turn,
+        script: Script,
+        state: State,
+        slot: Slot,
+        u: Understanding,
+        day: str | None,
+    ) -> None:
+        pieces = turn.pieces()
+        if len(pieces) > 1 and any(p.question for p in pieces):
+            # An answer and a question ("nunca usei. vcs tem estacionamento?"), or several
+            # questions: the answer fills the slot, every question gets its answer, and the
+            # script moves on.
+            texts = [
+                p.text
+                for p in pieces
+                if not p.question and filling.is_answer(p.understanding, slot)
+            ]
+            filled = self.fill(conv, turn, script, slot, texts)
+            answered = self.answer_questions(conv, turn)
+            if filled:
+                conv.repairs = 0
+                self.leave(conv, turn, state, 0)
+                return
+            if answered:
+                self.reprompt(conv, turn)
+                return
+        asks = u.faq is not None or u.intent in QUESTION_INTENTS
+        # A question is answered before the message is read as an answer: always for free
+        # text, and for other types when the patient actually asked something.
+        question_first = asks and (slot.type == "text" or "?" in turn.text)
+        texts = [turn.text] if filling.is_answer(u, slot) else []
+        if not question_first and self.fill(conv, turn, script, slot, texts):
+            conv.repairs = 0
+            self.leave(conv, turn, state, 0)
+            return
+        if self.answer_questions(conv, turn):
+            self.reprompt(conv, turn)
+            return
+        target = self.intent_target(conv, state, u, turn)
+        if target is not None:
+            self.enter(conv, turn, target)
+            return
+        if question_first and self.fill(conv, turn, script, slot, texts):
+            self.leave(conv, turn, state, 0)
+            return
+        if day and slot.type in ("period", "date") and conv.slots.get(slot.name) is None:
+            # "amanhã" when asked for the period: a day, kept for the secretary; ask again.
+            turn.event("day_noted", slot=slot.name)
+            self.say(conv, turn, self.text("date_noted"), quando=day)
+            self.voice.ask(conv, turn, slot)
+            return
+        small = answers.social(u, turn.text, self.goodbye_words)
+        if small is not None:
+            if small != "greeting":
+                self.say(conv, turn, self.text(small))
+            self.reprompt(conv, turn)
+            return
+        self.slot_failed(conv, turn, script, state, slot)
+
+    def intent_target(
+        self, conv: Conversation, state: State, u: Understanding, turn: Turn
+    ) -> str | None:
+        """The state an understood intent leads to from here (weak guesses lead nowhere, and
+        only a goodbye that is meant ends the conversation)."""
+        if not u.intent or not acts_on(u):
+            return None
+        if u.intent == "goodbye" and not answers.firm_goodbye(u, turn.text, self.goodbye_words):
+            return None
+        assert conv.digest is not None
+        target = self.flows[conv.digest].fire(state.name, f"intent_{u.intent}", conv.slots)
+        if target is not None and u.intent in QUESTION_INTENTS:
+            turn.answered.add(0)  # the state it leads to answers the question
+        return target
+
+    def slot_failed(
+        self, conv: Conversation, turn: Turn, script: Script, state: State, slot: Slot
+    ) -> None:
+        assert conv.digest is not None
+        attempts = conv.attempts.get(slot.name, 0) + 1
+        conv.attempts[slot.name] = attempts
+        limit = slot.max_attempts or DEFAULT_MAX_ATTEMPTS
+        if attempts >= limit:
+            turn.event("slot_exhausted", slot=slot.name)
+            action = slot.on_exhausted.action if slot.on_exhausted else "handoff"
+            if action == "skip":
+                self.leave(conv, turn, state, 0)
+                if conv.state == state.name:  # nowhere to go: keep waiting, stop asking
+                    self.handoff(conv, turn, "not_understood")
+            elif action == "goto":
+                target = self.flows[conv.digest].fire(state.name, "exhausted", conv.slots)
+                if target is not None:
+                    self.enter(conv, turn, target)
+            else:
+                reason = slot.on_exhausted.target if slot.on_exhausted else None
+                self.handoff(conv, turn, reason or "not_understood")
+            return
+        turn.event("reprompt", slot=slot.name, attempt=attempts)
+        texts = slot.reprompts or (slot.ask,)
+        self.say(conv, turn, texts[min(attempts - 1, len(texts) - 1)])
+
+    def step_menu(
+        self, conv: Conversation, turn: Turn, script: Script, state: State, u: Understanding
+    ) -> None:
+        assert state.menu is not None and conv.digest is not None
+        count = len(state.menu.items)
+        number = u.choice if u.choice is not None else slot_values.option_number(turn.text, count)
+        if number is None:
+            key = (conv.digest, state.name)
+            matcher = self._menus.get(key) or self._menus.setdefault(key, _menu_matcher(state))
+            keys = matcher.keys(turn.text)
+            number = int(keys[0]) if len(keys) == 1 else None
+        if number is not None and 1 <= number <= count:
+            turn.event("menu_choice", option=number)
+            conv.repairs = 0
+            target = self.flows[conv.digest].fire(state.name, f"choose_{number}", conv.slots)
+            if target is not None:
+                self.enter(conv, turn, target)
+            return
+        self.step_waiting(conv, turn, script, state, u)
+
+    def step_waiting(
+        self, conv: Conversation, turn: Turn, script: Script, state: State, u: Understanding
+    ) -> None:
+        if sum(p.question for p in turn.pieces()) > 1 and self.answer_questions(conv, turn):
+            self.reprompt(conv, turn)  # several questions: every answer, then the step again
+            return
+        target = self.intent_target(conv, state, u, turn)
+        if target is not None:
+            conv.repairs = 0
+            turn.event("intent_transition", intent=u.intent, to=target)
+            self.enter(conv, turn, target)
+            return
+        if self.answer_questions(conv, turn):
+            self.reprompt(conv, turn)
+            return
+        small = answers.social(u, turn.text, self.goodbye_words)
+        if small is not None:
+            if small != "greeting":
+                self.say(conv, turn, self.text(small))
+            if state.menu or state.collect:
+                self.reprompt(conv, turn)
+            return
+        if state.llm_answers and self.generated_answer(conv, turn, u, script):
+            self.reprompt(conv, turn)
+            return
+        self.not_understood(conv, turn)
+
+    def generated_answer(
+        self, conv: Conversation, turn: Turn, u: Understanding, script: Script | None
+    ) -> bool:
+        """A grounded, checked answer from the LLM to a question the FAQ does not cover."""
+        if self.answerer is None or u.intent not in (*QUESTION_INTENTS, None):
+            return False
+        answer = self.answerer(conv, turn, script)
+        if not answer:
+            return False
+        conv.repairs = 0
+        turn.answered.add(0)
+        turn.event("llm_answered")
+        turn.replies.append(answer)
+        return True
+
+    # -- answers ----------------------------------------------------------------------------
+
+    def answer_questions(
+        self, conv: Conversation, turn: Turn, *, script: Script | None = None
+    ) -> bool:
+        """Say the FAQ answer of each question in the message, in order; with ``script``,
+        also look in that script's FAQ for the questions still open (a question asked before
+        the procedure was chosen). True if anything was answered."""
+        pieces = turn.pieces()
+        said = False
+        found = dict(answers.answers(pieces, self.faq_accept))
+        if script is not None and self.faq_finder is not None:
+            for index, part in enumerate(pieces):
+                if index in found or index in turn.answered or not part.question:
+                    continue
+                faq, score = self.faq_finder(part.text, script)
+                if faq is not None and score >= self.faq_accept:
+                    found[index] = faq
+        for index in sorted(found):
+            if index in turn.answered:
+                continue
+            faq = found[index]
+            if any(e.type == "faq_answered" and e.data.get("faq") == faq.id for e in turn.events):
+                continue
+            turn.answered.add(index)
+            conv.repairs = 0
+            u = pieces[index].understanding
+            turn.event("faq_answered", faq=faq.id, intent=u.intent or "")
+            self.say(conv, turn, faq.answer)
+            said = True
+        return said
+
+    def answer_waiting(self, conv: Conversation, turn: Turn) -> bool:
+        """While she waits for a person who is not there yet (closed): FAQ answers only."""
+        said = self.answer_questions(conv, turn, script=self.script_of(conv))
+        if said:
+            turn.event("answered_while_waiting")
+        return said
+
+    def not_understood(self, conv: Conversation, turn: Turn) -> None:
+        conv.repairs += 1
+        turn.event("not_understood", repairs=conv.repairs)
+        if conv.repairs >= REPAIR_BUDGET:
+            self.handoff(conv, turn, "not_understood")
+            return
+        self.say(conv, turn, self.text("not_understood"))
+        self.reprompt(conv, turn)
+
+    # -- terminal outcomes ------------------------------------------------------------------
+
+    def handoff(
+        self,
+        conv: Conversation,
+        turn: Turn,
+        reason: str,
+        *,
+        urgent: bool = False,
+        announce: bool = True,
+        resume: str | None = None,
+        note: str = "",
+        category: str | None = None,
+    ) -> None:
+        self.desk.hand_off(
+            conv,
+            turn,
+            reason,
+            urgent=urgent,
+            announce=announce,
+            resume=resume,
+            note=note,
+            category=category,
+        )
+
+    def urgent_notice(self, conv: Conversation, turn: Turn, category: str | None) -> None:
+        self.desk.urgent_notice(conv, turn, category)
+
+    def close(self, conv: Conversation, turn: Turn, why: str) -> None:
+        conv.status = "closed"
+        turn.event("closed", reason=why)
