@@ -231,20 +231,22 @@ class Dialogue:
         """Take every slot value the message carries (the asked one from ``texts``, its
         answer clauses); True if the asked one was filled."""
         today = self.today(turn)
-        found = dict(filling.explicit(script, conv.slots, turn.text, today))
-        found.pop(slot.name, None)
+        found: dict[str, object] = {}
         answer_text = " . ".join(t for t in texts if t.strip())
         if answer_text:
             asked = filling.explicit(script, conv.slots, answer_text, today, asked=slot)
             if slot.name in asked:
                 found[slot.name] = asked[slot.name]
+        for name, value in filling.explicit(script, conv.slots, turn.text, today).items():
+            if name != slot.name:
+                found.setdefault(name, value)
         u = turn.understanding
         if u is not None and texts:  # what Gemini read, where the local parsers did not
             names = {s.name for s in script.slots if s is slot or conv.slots.get(s.name) is None}
             for name, value in u.llm_slots:
                 if name in names:
                     found.setdefault(name, value)
-        self.write(conv, turn, dict(found), slot.name)
+        self.write(conv, turn, found, slot.name)
         return slot.name in found
 
     def correct(self, conv: Conversation, turn: Turn, script: Script, slot: Slot | None) -> bool:
