@@ -45,7 +45,7 @@ def _shown(expression: str) -> str:
 
 
 def test_readme_api_example_is_what_the_engine_returns(engine: Engine) -> None:
-    first_text, second_text = re.findall(r'engine\.handle\("[^"]+", "([^"]+)"\)', _api_block())
+    first_text, second_text = re.findall(r'engine\.handle\(chat, "([^"]+)"\)', _api_block())
     result = engine.handle(CHAT, first_text)
     assert _shown("result.replies") == repr(result.replies)
     triple = (result.intent, result.source, result.confidence)
@@ -66,7 +66,7 @@ def test_readme_api_example_is_what_the_engine_returns(engine: Engine) -> None:
     )
     conv = engine.conversation(CHAT)
     assert conv is not None
-    assert _shown(f'engine.conversation("{CHAT}").slots').startswith(repr(conv.slots))
+    assert _shown("engine.conversation(chat).slots").startswith(repr(conv.slots))
 
 
 def test_readme_simulate_example_passes(engine: Engine, tmp_path: Path) -> None:

@@ -9,16 +9,14 @@ and period she wants), :mod:`.answers` (FAQ answers, small talk, a goodbye that 
 person) and :mod:`.voice` (the catalog's texts as she reads them).
 """
 
-from clinicflow.dialogue.answers import acts_on
+from clinicflow.dialogue.answers import Answerer, FaqFinder, acts_on
 from clinicflow.dialogue.conversation import ROUTING, Conversation
 from clinicflow.dialogue.policy import (
     DEFAULT_MAX_ATTEMPTS,
     ESCALATIONS,
     MAX_HOPS,
     REPAIR_BUDGET,
-    Answerer,
     Dialogue,
-    FaqFinder,
 )
 from clinicflow.dialogue.turn import Event, Handoff, Part, Turn
 

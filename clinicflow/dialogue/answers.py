@@ -6,10 +6,12 @@ what they pick.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from clinicflow.dialogue.turn import Part
-from clinicflow.model import FAQ
+from clinicflow.dialogue.conversation import Conversation
+from clinicflow.dialogue.turn import Part, Turn
+from clinicflow.dialogue.voice import Voice
+from clinicflow.model import FAQ, Script
 from clinicflow.text import words
 from clinicflow.understanding import QUESTION_INTENTS, Understanding
 
@@ -32,6 +34,12 @@ _NOT_QUESTIONS = frozenset(
     }
 )
 _FIRM = ("rule", "choice", "llm")
+
+# Answers a question the FAQ does not cover, grounded on the catalog (see clinicflow.gemini);
+# returns the text to send, or None when it cannot answer safely.
+Answerer = Callable[[Conversation, Turn, Script | None], str | None]
+# The closest FAQ to a text among the clinic's and a script's, with its similarity.
+FaqFinder = Callable[[str, Script | None], tuple[FAQ | None, float]]
 
 
 def acts_on(u: Understanding) -> bool:
@@ -95,3 +103,71 @@ def social(u: Understanding, text: str, goodbye_keywords: Sequence[str]) -> str 
     if u.intent == "goodbye":
         return "goodbye" if firm_goodbye(u, text, goodbye_keywords) else None
     return "greeting" if u.intent == "greeting" else None
+
+
+class Answers:
+    """Says the answers: the FAQ's for each question of a message, or Gemini's grounded one."""
+
+    def __init__(
+        self,
+        voice: Voice,
+        faq_accept: float,
+        faq_finder: FaqFinder | None = None,
+        answerer: Answerer | None = None,
+    ) -> None:
+        self.voice = voice
+        self.faq_accept = faq_accept
+        self.faq_finder = faq_finder
+        self.answerer = answerer
+
+    def answer_questions(
+        self, conv: Conversation, turn: Turn, *, script: Script | None = None
+    ) -> bool:
+        """Say the FAQ answer of each question in the message, in order; with ``script``,
+        also look in that script's FAQ for the questions still open (a question asked before
+        the procedure was chosen). True if anything was answered."""
+        pieces = turn.pieces()
+        said = False
+        found = dict(answers(pieces, self.faq_accept))
+        if script is not None and self.faq_finder is not None:
+            for index, part in enumerate(pieces):
+                if index in found or index in turn.answered or not part.question:
+                    continue
+                faq, score = self.faq_finder(part.text, script)
+                if faq is not None and score >= self.faq_accept:
+                    found[index] = faq
+        for index in sorted(found):
+            if index in turn.answered:
+                continue
+            faq = found[index]
+            if any(e.type == "faq_answered" and e.data.get("faq") == faq.id for e in turn.events):
+                continue
+            turn.answered.add(index)
+            conv.repairs = 0
+            u = pieces[index].understanding
+            turn.event("faq_answered", faq=faq.id, intent=u.intent or "")
+            self.voice.say(conv, turn, faq.answer)
+            said = True
+        return said
+
+    def answer_waiting(self, conv: Conversation, turn: Turn, script: Script | None) -> bool:
+        """While she waits for a person who is not there yet (closed): FAQ answers only."""
+        said = self.answer_questions(conv, turn, script=script)
+        if said:
+            turn.event("answered_while_waiting")
+        return said
+
+    def generated(
+        self, conv: Conversation, turn: Turn, u: Understanding, script: Script | None
+    ) -> bool:
+        """A grounded, checked answer from the LLM to a question the FAQ does not cover."""
+        if self.answerer is None or u.intent not in (*QUESTION_INTENTS, None):
+            return False
+        answer = self.answerer(conv, turn, script)
+        if not answer:
+            return False
+        conv.repairs = 0
+        turn.answered.add(0)
+        turn.event("llm_answered")
+        turn.replies.append(answer)
+        return True

@@ -1,8 +1,8 @@
 """What a message says about the slots: answers, values given before being asked, corrections,
 and the day and period she wants (for the brief).
 
-Pure functions over a script's slots and the stored values; the dialogue writes what they
-return. Rules:
+Pure functions over a script's slots and the stored values, and :class:`SlotKeeper`, which
+writes what they return into the conversation. Rules:
 
 - the slot just asked is read leniently from the message's answer (its statements, not its
   questions); an intent is not an answer: "quero marcar" never answers a yes/no question;
@@ -19,8 +19,12 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from clinicflow import slots as slot_values
+from clinicflow.dialogue.conversation import Conversation
+from clinicflow.dialogue.turn import Turn
+from clinicflow.dialogue.voice import Voice
 from clinicflow.model import Script, Slot
 from clinicflow.text import fold, words
 from clinicflow.understanding import QUESTION_INTENTS, Understanding
@@ -137,3 +141,84 @@ def period(text: str, today: dt.date) -> str | None:
 
 
 _PERIOD_SLOT = Slot("periodo", "period", "")
+
+
+class SlotKeeper:
+    """Writes what a message says into the conversation's slots (see the module docstring)."""
+
+    def __init__(self, voice: Voice, tz: ZoneInfo) -> None:
+        self.voice = voice
+        self.tz = tz
+
+    def today(self, turn: Turn) -> dt.date:
+        return turn.now.astimezone(self.tz).date()
+
+    def write(
+        self, conv: Conversation, turn: Turn, values: dict[str, object], asked: str | None
+    ) -> None:
+        """Store new values; a slot filled before its question is remembered (``told``)."""
+        for name, value in values.items():
+            if conv.slots.get(name) != value:
+                conv.slots[name] = value
+                conv.last_filled = name
+                turn.event("slot_filled", slot=name)
+                if name != asked and name not in conv.told:
+                    conv.told = [*conv.told, name]
+
+    def absorb(self, conv: Conversation, turn: Turn, script: Script, texts: list[str]) -> None:
+        """Values written explicitly in any message fill the script's empty slots."""
+        text = " . ".join(t for t in texts if t.strip())
+        if text:
+            self.write(conv, turn, dict(explicit(script, conv.slots, text, self.today(turn))), None)
+
+    def fill(
+        self, conv: Conversation, turn: Turn, script: Script, slot: Slot, texts: list[str]
+    ) -> bool:
+        """Take every slot value the message carries (the asked one from ``texts``, its
+        answer clauses); True if the asked one was filled."""
+        today = self.today(turn)
+        found: dict[str, object] = {}
+        answer_text = " . ".join(t for t in texts if t.strip())
+        if answer_text:
+            asked = explicit(script, conv.slots, answer_text, today, asked=slot)
+            if slot.name in asked:
+                found[slot.name] = asked[slot.name]
+        for name, value in explicit(script, conv.slots, turn.text, today).items():
+            if name != slot.name:
+                found.setdefault(name, value)
+        u = turn.understanding
+        if u is not None and texts:  # what Gemini read, where the local parsers did not
+            names = {s.name for s in script.slots if s is slot or conv.slots.get(s.name) is None}
+            for name, value in u.llm_slots:
+                if name in names:
+                    found.setdefault(name, value)
+        self.write(conv, turn, found, slot.name)
+        return slot.name in found
+
+    def correct(self, conv: Conversation, turn: Turn, script: Script, slot: Slot | None) -> bool:
+        """Apply the corrections the message makes and say so; True if it made any."""
+        changed = corrections(
+            script, conv.slots, turn.text, self.today(turn), last=conv.last_filled, asked=slot
+        )
+        if not changed:
+            return False
+        shown = []
+        for name, value in changed.items():
+            conv.slots[name] = value
+            conv.last_filled = name
+            turn.event("slot_corrected", slot=name)
+            shown.append(self.voice.shown(script, name, value))
+        self.voice.say(conv, turn, self.voice.text("corrected"), correcao=", ".join(shown))
+        return True
+
+    def notice(self, conv: Conversation, turn: Turn) -> str | None:
+        """The day and period she mentions, kept for the brief; returns the day, if any."""
+        day = None
+        if slot_values.option_number(turn.text, 10) is None:  # "a segunda" picks option 2
+            day = when(turn.text)
+            if day:
+                conv.when = day
+        named = period(turn.text, self.today(turn))
+        if named:
+            conv.period = named
+        return day

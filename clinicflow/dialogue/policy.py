@@ -10,21 +10,21 @@ slot values from :mod:`.filling`, FAQ answers from :mod:`.answers`, hand-offs fr
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from zoneinfo import ZoneInfo
 
 from clinicflow import slots as slot_values
 from clinicflow.dialogue import answers, filling
-from clinicflow.dialogue.answers import acts_on
+from clinicflow.dialogue.answers import Answerer, Answers, FaqFinder, acts_on
 from clinicflow.dialogue.conversation import ROUTING, Conversation
+from clinicflow.dialogue.filling import SlotKeeper
 from clinicflow.dialogue.handoff import Desk
 from clinicflow.dialogue.routing import Router
 from clinicflow.dialogue.turn import Turn
 from clinicflow.dialogue.voice import Voice
 from clinicflow.flow import Flow
 from clinicflow.hours import BusinessHours
-from clinicflow.model import FAQ, Catalog, Script, Slot, State
+from clinicflow.model import Catalog, Script, Slot, State
 from clinicflow.text import PhraseMatcher, normalize
 from clinicflow.understanding import QUESTION_INTENTS, Understanding
 
@@ -37,12 +37,6 @@ ESCALATIONS = {
     "complaint": "complaint",
     "reschedule_cancel": "schedule",
 }
-
-# Answers a question the FAQ does not cover, grounded on the catalog (see clinicflow.gemini);
-# returns the text to send, or None when it cannot answer safely.
-Answerer = Callable[[Conversation, Turn, Script | None], str | None]
-# The closest FAQ to a text among the clinic's and a script's, with its similarity.
-FaqFinder = Callable[[str, Script | None], tuple[FAQ | None, float]]
 
 
 def _menu_matcher(state: State) -> PhraseMatcher:
@@ -84,9 +78,12 @@ class Dialogue:
         self.faq_finder = faq_finder
         self.voice = Voice(catalog, scripts)
         self.desk = Desk(self.voice, hours)
-        self.router = Router(catalog)
         self.tz = ZoneInfo(self.clinic.hours.timezone)
-        self.faq_accept = self.clinic.understanding.faq_accept
+        self.keeper = SlotKeeper(self.voice, self.tz)
+        self.answers = Answers(
+            self.voice, self.clinic.understanding.faq_accept, faq_finder, answerer
+        )
+        self.router = Router(catalog)
         goodbye = self.clinic.intent("goodbye")
         self.goodbye_words = tuple(normalize(k) for k in (goodbye.keywords if goodbye else ()))
         self._menus: dict[tuple[str, str], PhraseMatcher] = {}
@@ -97,7 +94,7 @@ class Dialogue:
         return self.voice.script_of(conv)
 
     def today(self, turn: Turn) -> date:
-        return turn.now.astimezone(self.tz).date()
+        return self.keeper.today(turn)
 
     def say(self, conv: Conversation, turn: Turn, template: str, **extra: str) -> None:
         self.voice.say(conv, turn, template, **extra)
@@ -112,9 +109,9 @@ class Dialogue:
         itself (once per conversation), answers what she asked, takes what she already said."""
         self.select_script(conv, turn, script)
         self.voice.introduce(conv, turn)
-        self.absorb(conv, turn, script, [*conv.notes, turn.text])
+        self.keeper.absorb(conv, turn, script, [*conv.notes, turn.text])
         conv.notes = []
-        self.answer_questions(conv, turn, script=script)
+        self.answers.answer_questions(conv, turn, script=script)
         self.enter(conv, turn, script.start)
 
     def select_script(self, conv: Conversation, turn: Turn, script: Script) -> None:
@@ -204,88 +201,13 @@ class Dialogue:
             self.voice.introduce(conv, turn)
         self.voice.routing_menu(conv, turn)
 
-    # -- slots ------------------------------------------------------------------------------
-
-    def write(
-        self, conv: Conversation, turn: Turn, values: dict[str, object], asked: str | None
-    ) -> None:
-        for name, value in values.items():
-            if conv.slots.get(name) != value:
-                conv.slots[name] = value
-                conv.last_filled = name
-                turn.event("slot_filled", slot=name)
-                if name != asked and name not in conv.told:
-                    conv.told = [*conv.told, name]
-
-    def absorb(self, conv: Conversation, turn: Turn, script: Script, texts: list[str]) -> None:
-        """Values written explicitly in any message fill the script's empty slots."""
-        text = " . ".join(t for t in texts if t.strip())
-        if text:
-            self.write(
-                conv, turn, dict(filling.explicit(script, conv.slots, text, self.today(turn))), None
-            )
-
-    def fill(
-        self, conv: Conversation, turn: Turn, script: Script, slot: Slot, texts: list[str]
-    ) -> bool:
-        """Take every slot value the message carries (the asked one from ``texts``, its
-        answer clauses); True if the asked one was filled."""
-        today = self.today(turn)
-        found: dict[str, object] = {}
-        answer_text = " . ".join(t for t in texts if t.strip())
-        if answer_text:
-            asked = filling.explicit(script, conv.slots, answer_text, today, asked=slot)
-            if slot.name in asked:
-                found[slot.name] = asked[slot.name]
-        for name, value in filling.explicit(script, conv.slots, turn.text, today).items():
-            if name != slot.name:
-                found.setdefault(name, value)
-        u = turn.understanding
-        if u is not None and texts:  # what Gemini read, where the local parsers did not
-            names = {s.name for s in script.slots if s is slot or conv.slots.get(s.name) is None}
-            for name, value in u.llm_slots:
-                if name in names:
-                    found.setdefault(name, value)
-        self.write(conv, turn, found, slot.name)
-        return slot.name in found
-
-    def correct(self, conv: Conversation, turn: Turn, script: Script, slot: Slot | None) -> bool:
-        """Apply the corrections the message makes and say so; True if it made any."""
-        changed = filling.corrections(
-            script, conv.slots, turn.text, self.today(turn), last=conv.last_filled, asked=slot
-        )
-        if not changed:
-            return False
-        shown = []
-        for name, value in changed.items():
-            previous = conv.slots.get(name)
-            conv.slots[name] = value
-            conv.last_filled = name
-            turn.event("slot_corrected", slot=name)
-            shown.append(self.voice.shown(script, name, value))
-            del previous
-        self.say(conv, turn, self.text("corrected"), correcao=", ".join(shown))
-        return True
-
-    def notice(self, conv: Conversation, turn: Turn) -> str | None:
-        """The day and period she mentions, kept for the brief; returns the day, if any."""
-        day = None
-        if slot_values.option_number(turn.text, 10) is None:  # "a segunda" picks option 2
-            day = filling.when(turn.text)
-            if day:
-                conv.when = day
-        period = filling.period(turn.text, self.today(turn))
-        if period:
-            conv.period = period
-        return day
-
     # -- the step ---------------------------------------------------------------------------
 
     def step(self, conv: Conversation, turn: Turn) -> None:
         """Advance the conversation with the understood message."""
         u = turn.understanding
         assert u is not None
-        day = self.notice(conv, turn)
+        day = self.keeper.notice(conv, turn)
         script = self.script_of(conv)
         if script is None or not conv.in_script:
             self.step_routing(conv, turn, u)
@@ -317,7 +239,7 @@ class Dialogue:
         conv.note(turn.text)
         if first and (u.intent in ("greeting", None) or u.intent in QUESTION_INTENTS):
             self.voice.introduce(conv, turn)
-        if self.answer_questions(conv, turn):
+        if self.answers.answer_questions(conv, turn):
             self.routing_menu(conv, turn, intro=False)
             return
         if first and (u.intent in ("greeting", None) or u.intent in QUESTION_INTENTS):
@@ -340,26 +262,26 @@ class Dialogue:
             if target is not None:
                 self.start_script(conv, turn, target)
                 return
-        if self.correct(conv, turn, script, slot):
-            self.answer_questions(conv, turn)
+        if self.keeper.correct(conv, turn, script, slot):
+            self.answers.answer_questions(conv, turn)
             self.reprompt(conv, turn)
             return
         if (u.intent in ESCALATIONS or u.intent == "schedule") and acts_on(u):
             # A request wins even over a slot answer in the same message ("sou a Ana, quero
             # marcar"): take what she said, then escalate. An intent is no yes/no answer.
             if slot is not None:
-                self.fill(
+                self.keeper.fill(
                     conv, turn, script, slot, [turn.text] if filling.is_answer(u, slot) else []
                 )
             else:
-                self.absorb(conv, turn, script, [turn.text])
-            self.answer_questions(conv, turn)
+                self.keeper.absorb(conv, turn, script, [turn.text])
+            self.answers.answer_questions(conv, turn)
             self.escalate(conv, turn, str(u.intent))
             return
         if slot is not None:
             self.step_collect(conv, turn, script, state, slot, u, day)
             return
-        self.absorb(conv, turn, script, [turn.text])
+        self.keeper.absorb(conv, turn, script, [turn.text])
         if state.menu:
             self.step_menu(conv, turn, script, state, u)
         else:
@@ -406,8 +328,8 @@ class Dialogue:
                 for p in pieces
                 if not p.question and filling.is_answer(p.understanding, slot)
             ]
-            filled = self.fill(conv, turn, script, slot, texts)
-            answered = self.answer_questions(conv, turn)
+            filled = self.keeper.fill(conv, turn, script, slot, texts)
+            answered = self.answers.answer_questions(conv, turn)
             if filled:
                 conv.repairs = 0
                 self.leave(conv, turn, state, 0)
@@ -420,18 +342,18 @@ class Dialogue:
         # text, and for other types when the patient actually asked something.
         question_first = asks and (slot.type == "text" or "?" in turn.text)
         texts = [turn.text] if filling.is_answer(u, slot) else []
-        if not question_first and self.fill(conv, turn, script, slot, texts):
+        if not question_first and self.keeper.fill(conv, turn, script, slot, texts):
             conv.repairs = 0
             self.leave(conv, turn, state, 0)
             return
-        if self.answer_questions(conv, turn):
+        if self.answers.answer_questions(conv, turn):
             self.reprompt(conv, turn)
             return
         target = self.intent_target(conv, state, u, turn)
         if target is not None:
             self.enter(conv, turn, target)
             return
-        if question_first and self.fill(conv, turn, script, slot, texts):
+        if question_first and self.keeper.fill(conv, turn, script, slot, texts):
             self.leave(conv, turn, state, 0)
             return
         if day and slot.type in ("period", "date") and conv.slots.get(slot.name) is None:
@@ -512,7 +434,7 @@ class Dialogue:
     def step_waiting(
         self, conv: Conversation, turn: Turn, script: Script, state: State, u: Understanding
     ) -> None:
-        if sum(p.question for p in turn.pieces()) > 1 and self.answer_questions(conv, turn):
+        if sum(p.question for p in turn.pieces()) > 1 and self.answers.answer_questions(conv, turn):
             self.reprompt(conv, turn)  # several questions: every answer, then the step again
             return
         target = self.intent_target(conv, state, u, turn)
@@ -521,7 +443,7 @@ class Dialogue:
             turn.event("intent_transition", intent=u.intent, to=target)
             self.enter(conv, turn, target)
             return
-        if self.answer_questions(conv, turn):
+        if self.answers.answer_questions(conv, turn):
             self.reprompt(conv, turn)
             return
         small = answers.social(u, turn.text, self.goodbye_words)
@@ -531,64 +453,14 @@ class Dialogue:
             if state.menu or state.collect:
                 self.reprompt(conv, turn)
             return
-        if state.llm_answers and self.generated_answer(conv, turn, u, script):
+        if state.llm_answers and self.answers.generated(conv, turn, u, script):
             self.reprompt(conv, turn)
             return
         self.not_understood(conv, turn)
 
-    def generated_answer(
-        self, conv: Conversation, turn: Turn, u: Understanding, script: Script | None
-    ) -> bool:
-        """A grounded, checked answer from the LLM to a question the FAQ does not cover."""
-        if self.answerer is None or u.intent not in (*QUESTION_INTENTS, None):
-            return False
-        answer = self.answerer(conv, turn, script)
-        if not answer:
-            return False
-        conv.repairs = 0
-        turn.answered.add(0)
-        turn.event("llm_answered")
-        turn.replies.append(answer)
-        return True
-
-    # -- answers ----------------------------------------------------------------------------
-
-    def answer_questions(
-        self, conv: Conversation, turn: Turn, *, script: Script | None = None
-    ) -> bool:
-        """Say the FAQ answer of each question in the message, in order; with ``script``,
-        also look in that script's FAQ for the questions still open (a question asked before
-        the procedure was chosen). True if anything was answered."""
-        pieces = turn.pieces()
-        said = False
-        found = dict(answers.answers(pieces, self.faq_accept))
-        if script is not None and self.faq_finder is not None:
-            for index, part in enumerate(pieces):
-                if index in found or index in turn.answered or not part.question:
-                    continue
-                faq, score = self.faq_finder(part.text, script)
-                if faq is not None and score >= self.faq_accept:
-                    found[index] = faq
-        for index in sorted(found):
-            if index in turn.answered:
-                continue
-            faq = found[index]
-            if any(e.type == "faq_answered" and e.data.get("faq") == faq.id for e in turn.events):
-                continue
-            turn.answered.add(index)
-            conv.repairs = 0
-            u = pieces[index].understanding
-            turn.event("faq_answered", faq=faq.id, intent=u.intent or "")
-            self.say(conv, turn, faq.answer)
-            said = True
-        return said
-
     def answer_waiting(self, conv: Conversation, turn: Turn) -> bool:
         """While she waits for a person who is not there yet (closed): FAQ answers only."""
-        said = self.answer_questions(conv, turn, script=self.script_of(conv))
-        if said:
-            turn.event("answered_while_waiting")
-        return said
+        return self.answers.answer_waiting(conv, turn, self.script_of(conv))
 
     def not_understood(self, conv: Conversation, turn: Turn) -> None:
         conv.repairs += 1

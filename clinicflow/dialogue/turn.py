@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from clinicflow.dialogue.clauses import is_question
 from clinicflow.dialogue.conversation import Conversation
 from clinicflow.understanding import Understanding
 
@@ -104,6 +105,4 @@ class Turn:
         if self.parts:
             return self.parts
         u = self.understanding or Understanding(None, 0.0, "fallback")
-        from clinicflow.dialogue.clauses import is_question
-
         return (Part(self.text, u, is_question(self.text)),)
