@@ -19,6 +19,7 @@ from clinicflow.dialogue.answers import Answerer, Answers, FaqFinder, acts_on
 from clinicflow.dialogue.conversation import ROUTING, Conversation
 from clinicflow.dialogue.filling import SlotKeeper
 from clinicflow.dialogue.handoff import Desk
+from clinicflow.dialogue.machine import Machine
 from clinicflow.dialogue.routing import Router
 from clinicflow.dialogue.turn import Turn
 from clinicflow.dialogue.voice import Voice
@@ -28,7 +29,6 @@ from clinicflow.model import Catalog, Script, Slot, State
 from clinicflow.text import PhraseMatcher, normalize
 from clinicflow.understanding import QUESTION_INTENTS, Understanding
 
-MAX_HOPS = 25  # automatic transitions in one turn before the bot gives up (lint finds loops)
 DEFAULT_MAX_ATTEMPTS = 3
 REPAIR_BUDGET = 3  # consecutive turns not understood before a human is called
 
@@ -84,6 +84,7 @@ class Dialogue:
             self.voice, self.clinic.understanding.faq_accept, faq_finder, answerer
         )
         self.router = Router(catalog)
+        self.machine = Machine(self.voice, self.desk, flows)
         goodbye = self.clinic.intent("goodbye")
         self.goodbye_words = tuple(normalize(k) for k in (goodbye.keywords if goodbye else ()))
         self._menus: dict[tuple[str, str], PhraseMatcher] = {}
@@ -102,104 +103,30 @@ class Dialogue:
     def text(self, key: str) -> str:
         return self.voice.text(key)
 
-    # -- entering and leaving states --------------------------------------------------------
+    # -- entering scripts and states -------------------------------------------------------
 
     def start_script(self, conv: Conversation, turn: Turn, script: Script) -> None:
         """Put the conversation on ``script`` and enter its first step: the bot introduces
         itself (once per conversation), answers what she asked, takes what she already said."""
-        self.select_script(conv, turn, script)
+        self.machine.select(conv, turn, script)
         self.voice.introduce(conv, turn)
         self.keeper.absorb(conv, turn, script, [*conv.notes, turn.text])
         conv.notes = []
         self.answers.answer_questions(conv, turn, script=script)
         self.enter(conv, turn, script.start)
 
-    def select_script(self, conv: Conversation, turn: Turn, script: Script) -> None:
-        """Put the conversation on ``script`` (keeping slots it shares) without entering it."""
-        previous = conv.script_id
-        conv.script_id, conv.digest, conv.version = script.id, script.digest, script.version
-        conv.attempts = {}
-        conv.repairs = 0
-        conv.slots = {k: v for k, v in conv.slots.items() if script.slot(k) is not None}
-        conv.told = [name for name in conv.told if name in conv.slots]
-        if previous and previous != script.id:
-            turn.event("script_switched", **{"from": previous, "to": script.id})
-        turn.event("script_entered", script=script.id, version=script.version)
+    def enter(self, conv: Conversation, turn: Turn, name: str) -> None:
+        self.machine.enter(conv, turn, name)
 
-    def enter(self, conv: Conversation, turn: Turn, name: str, hops: int = 0) -> None:
-        script = self.script_of(conv)
-        assert script is not None
-        if hops > MAX_HOPS:
-            self.handoff(conv, turn, "not_understood", note="loop")
-            return
-        previous = conv.state
-        conv.state = name
-        if previous != name:
-            turn.event("state_changed", **{"from": previous, "to": name})
-        state = script.state(name)
-        for template in state.say:
-            self.say(conv, turn, template)
-        if state.handoff:
-            self.handoff(conv, turn, state.handoff, announce=not state.say, resume=previous)
-            return
-        if state.end:
-            self.close(conv, turn, "end")
-            return
-        if state.collect:
-            if conv.slots.get(state.collect) is not None:
-                self.confirm_told(conv, turn, script, state.collect)
-                self.leave(conv, turn, state, hops)
-            else:
-                conv.attempts[state.collect] = 0
-                slot = script.slot(state.collect)
-                if slot is not None:
-                    self.voice.ask(conv, turn, slot)
-            return
-        if state.menu:
-            self.voice.show_menu(conv, turn, state)
-            return
-        self.leave(conv, turn, state, hops)
-
-    def confirm_told(self, conv: Conversation, turn: Turn, script: Script, name: str) -> None:
-        """A question she answered before it was asked is confirmed, not asked."""
-        if name not in conv.told:
-            return
-        conv.told = [n for n in conv.told if n != name]
-        slot = script.slot(name)
-        if slot is not None and slot.type != "name":  # the next step greets her by name
-            shown = slot_values.display(slot, conv.slots[name])
-            self.say(conv, turn, self.text("already_told"), valor=shown)
-            turn.event("slot_confirmed", slot=name)
-
-    def leave(self, conv: Conversation, turn: Turn, state: State, hops: int) -> None:
-        """Take the state's automatic way out (``when`` branches, then ``next``), if any."""
-        assert conv.digest is not None
-        target = self.flows[conv.digest].fire(state.name, "advance", conv.slots)
-        if target is not None:
-            self.enter(conv, turn, target, hops + 1)
+    def leave(self, conv: Conversation, turn: Turn, state: State) -> None:
+        self.machine.leave(conv, turn, state, 0)
 
     def reprompt(self, conv: Conversation, turn: Turn) -> None:
         """Ask again for what the current step is waiting for."""
-        script = self.script_of(conv)
-        if conv.state == ROUTING or script is None or conv.state is None:
-            self.routing_menu(conv, turn, intro=False)
-            return
-        state = script.state(conv.state)
-        if state.collect:
-            slot = script.slot(state.collect)
-            # An answer already given is not asked again (after a hand-back, say).
-            if slot is not None and conv.slots.get(slot.name) is None:
-                self.voice.ask(conv, turn, slot)
-        elif state.menu:
-            self.voice.show_menu(conv, turn, state)
-        elif state.say and state.on:
-            self.say(conv, turn, state.say[-1])
+        self.machine.reprompt(conv, turn)
 
     def routing_menu(self, conv: Conversation, turn: Turn, intro: bool = True) -> None:
-        conv.state = ROUTING
-        if intro:
-            self.voice.introduce(conv, turn)
-        self.voice.routing_menu(conv, turn)
+        self.machine.routing_menu(conv, turn, intro=intro)
 
     # -- the step ---------------------------------------------------------------------------
 
@@ -332,7 +259,7 @@ class Dialogue:
             answered = self.answers.answer_questions(conv, turn)
             if filled:
                 conv.repairs = 0
-                self.leave(conv, turn, state, 0)
+                self.leave(conv, turn, state)
                 return
             if answered:
                 self.reprompt(conv, turn)
@@ -344,7 +271,7 @@ class Dialogue:
         texts = [turn.text] if filling.is_answer(u, slot) else []
         if not question_first and self.keeper.fill(conv, turn, script, slot, texts):
             conv.repairs = 0
-            self.leave(conv, turn, state, 0)
+            self.leave(conv, turn, state)
             return
         if self.answers.answer_questions(conv, turn):
             self.reprompt(conv, turn)
@@ -354,7 +281,7 @@ class Dialogue:
             self.enter(conv, turn, target)
             return
         if question_first and self.keeper.fill(conv, turn, script, slot, texts):
-            self.leave(conv, turn, state, 0)
+            self.leave(conv, turn, state)
             return
         if day and slot.type in ("period", "date") and conv.slots.get(slot.name) is None:
             # "amanhã" when asked for the period: a day, kept for the secretary; ask again.
@@ -396,7 +323,7 @@ class Dialogue:
             turn.event("slot_exhausted", slot=slot.name)
             action = slot.on_exhausted.action if slot.on_exhausted else "handoff"
             if action == "skip":
-                self.leave(conv, turn, state, 0)
+                self.leave(conv, turn, state)
                 if conv.state == state.name:  # nowhere to go: keep waiting, stop asking
                     self.handoff(conv, turn, "not_understood")
             elif action == "goto":
@@ -500,5 +427,4 @@ class Dialogue:
         self.desk.urgent_notice(conv, turn, category)
 
     def close(self, conv: Conversation, turn: Turn, why: str) -> None:
-        conv.status = "closed"
-        turn.event("closed", reason=why)
+        self.machine.close(conv, turn, why)
