@@ -118,8 +118,12 @@ def corrections(
     if slot is None or slot.type == "yes_no":
         return {}
     rest = without_marker(text)
-    if slot.type == "name" and len([w for w in words(rest) if w not in _NAME_LEADS]) != 1:
-        return {}  # "não, é Bia"; never a name read out of a longer sentence
+    if slot.type == "name":
+        # "não, é Bia": one word besides "é", "sou a"…; never a name out of a longer sentence.
+        named = [w for w in rest.split() if words(w) and words(w)[0] not in _NAME_LEADS]
+        if len(named) != 1:
+            return {}
+        rest = named[0]
     value = slot_values.parse(slot, rest, today)
     if value is None or value == filled.get(last):
         return {}
