@@ -24,6 +24,7 @@ REASON_LABELS = {
     "urgent": "URGENTE: relatou sintomas de alerta",
     "complaint": "reclamação",
     "not_understood": "o assistente não conseguiu entender",
+    "data_request": "pedido sobre os dados pessoais dela (LGPD): ver, corrigir ou apagar",
     "other": "outro motivo",
 }
 

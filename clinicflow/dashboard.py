@@ -40,18 +40,12 @@ from clinicflow.dashboard_svg import (
 )
 from clinicflow.metrics import QueueItem, Report, handoff_queue, parse_day, report
 from clinicflow.metrics_history import ROUTING
-from clinicflow.model import Catalog
+from clinicflow.model import HANDOFF_REASON_LABELS, Catalog
 from clinicflow.storage import Store
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-REASONS = {
-    "schedule": "Agendar",
-    "human_request": "Pediu uma pessoa",
-    "complaint": "Reclamação",
-    "urgent": "Urgente",
-    "not_understood": "Robô não entendeu",
-}
+REASONS = {reason: label[0].upper() + label[1:] for reason, label in HANDOFF_REASON_LABELS.items()}
 MAX_STATES = 15  # rows of the drop-off chart
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "

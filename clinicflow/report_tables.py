@@ -11,14 +11,7 @@ from rich.table import Table
 from clinicflow.dashboard_svg import fmt_dec, fmt_duration, fmt_int, fmt_money, fmt_pct
 from clinicflow.metrics import Report
 from clinicflow.metrics_history import ROUTING
-
-_REASONS = {
-    "schedule": "agendar",
-    "human_request": "pediu uma pessoa",
-    "complaint": "reclamação",
-    "urgent": "urgente",
-    "not_understood": "robô não entendeu",
-}
+from clinicflow.model import HANDOFF_REASON_LABELS
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -91,7 +84,7 @@ def print_report(report: Report, names: dict[str, str], console: Console | None 
 
     handoffs = _table("Passagens à secretária", "Motivo", "Passagens")
     for reason, count in r.handoffs.by_reason.items():
-        handoffs.add_row(_REASONS.get(reason, reason), fmt_int(count))
+        handoffs.add_row(HANDOFF_REASON_LABELS.get(reason, reason), fmt_int(count))
     handoffs.add_row("[bold]total[/]", f"{r.handoffs.total} ({r.handoffs.urgent} urgentes)")
     out.print(handoffs)
 

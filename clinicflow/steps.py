@@ -166,7 +166,7 @@ class Steps:
         status = conv.status
         if status in ("waiting_human", "human"):
             turn.silent = True
-            verdict = self.understander.assess(turn.text[:MAX_TEXT], self.dialogue.script_of(conv))
+            verdict = self.understander.assess(turn.text[:MAX_TEXT])
             flags = tuple(verdict.signs) if verdict.urgent else ()
             turn.event("message_while_" + status, red_flags=list(flags))
             if verdict.urgent and not conv.urgent:
@@ -384,6 +384,7 @@ class Steps:
         conv = turn.conv
         if not turn.replies and not turn.silent and conv.status == "bot":
             self.dialogue.say(conv, turn, self.dialogue.text("not_understood"))
+        self._privacy_notice(conv, turn)
         script = self.dialogue.script_of(conv)
         scoring = lead.effective(
             self.catalog.clinic.lead_scoring, script.lead_scoring if script else None
@@ -401,6 +402,16 @@ class Steps:
         if turn.replies:
             conv.last_outbound_at = iso(turn.now)
         return _state(conv)
+
+    def _privacy_notice(self, conv: Conversation, turn: Turn) -> None:
+        """The clinic's privacy notice (LGPD) after the bot's first replies to a new
+        conversation — not over an emergency's guidance, nor after an opt-out."""
+        notice = self.catalog.clinic.privacy_notice
+        first = any(event.type == "conversation_started" for event in turn.events)
+        urgent = turn.handoff is not None and turn.handoff.urgent
+        if notice and first and turn.replies and not urgent and not conv.opted_out:
+            self.dialogue.say(conv, turn, notice)
+            turn.event("privacy_notice")
 
     def persist(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
         turn = runtime.context

@@ -28,6 +28,7 @@ _NOT_QUESTIONS = frozenset(
         "affirm",
         "deny",
         "opt_out",
+        "privacy_request",
         "urgent",
         "bot_check",
         "medical_advice",

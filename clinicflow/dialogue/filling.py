@@ -32,7 +32,15 @@ from clinicflow.understanding import QUESTION_INTENTS, Understanding
 # Intents that ask for something: the words of such a message are not an answer to a yes/no
 # question ("quero marcar" is not "sim"), whatever a parser finds in them.
 _NOT_ANSWERS = frozenset(
-    {"schedule", "human", "complaint", "reschedule_cancel", "opt_out", "medical_advice"}
+    {
+        "schedule",
+        "human",
+        "complaint",
+        "reschedule_cancel",
+        "opt_out",
+        "medical_advice",
+        "privacy_request",
+    }
     | QUESTION_INTENTS
 )
 _CORRECTION_RE = re.compile(

@@ -41,7 +41,7 @@ class Desk:
             self.urgent_notice(conv, turn, category)
             notify_at = None
         else:
-            notify_at = self.closed_notice(conv, turn, announce=announce)
+            notify_at = self.closed_notice(conv, turn, announce=announce, reason=reason)
         conv.status = "waiting_human"
         conv.resume_state = resume if resume is not None else conv.state
         conv.handoff_reason = reason
@@ -76,15 +76,22 @@ class Desk:
         return conv.status == "waiting_human" and not conv.urgent and self.closed_now(turn)
 
     def closed_notice(
-        self, conv: Conversation, turn: Turn, *, announce: bool, urgent: bool = False
+        self,
+        conv: Conversation,
+        turn: Turn,
+        *,
+        announce: bool,
+        urgent: bool = False,
+        reason: str | None = None,
     ) -> str | None:
-        """The hand-off line; when closed, honest about the next opening and about what the
-        bot still does meanwhile (:meth:`answers_while_waiting`). Returns when to tell the
+        """The hand-off line (``handoff_<reason>`` when the clinic has one, e.g. for a data
+        request, else ``handoff``); when closed, honest about the next opening and about what
+        the bot still does meanwhile (:meth:`answers_while_waiting`). Returns when to tell the
         staff (ISO instant of the next opening) or None for now."""
         voice = self.voice
         if self.hours is None or self.hours.is_open(turn.now):
             if announce:
-                voice.say(conv, turn, voice.text("handoff"))
+                voice.say(conv, turn, voice.text_or(f"handoff_{reason}", "handoff"))
             return None
         opening = self.hours.next_opening(turn.now)
         when = self.hours.describe_opening(opening, turn.now)

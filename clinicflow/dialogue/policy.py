@@ -36,6 +36,7 @@ ESCALATIONS = {
     "human": "human_request",
     "complaint": "complaint",
     "reschedule_cancel": "schedule",
+    "privacy_request": "data_request",
 }
 
 

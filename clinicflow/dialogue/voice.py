@@ -65,11 +65,14 @@ class Voice:
 
     def guidance(self, base: str, category: str | None) -> str:
         """The clinic's ``<base>_<category>`` text when it has one, else ``<base>``."""
-        key = guidance_key(category, base)
+        return self.text_or(guidance_key(category, base), base)
+
+    def text_or(self, key: str, fallback: str) -> str:
+        """The clinic's text ``key`` when it has one, else ``fallback``'s."""
         try:
             return self.clinic.text(key)
         except KeyError:
-            return self.text(base)
+            return self.text(fallback)
 
     def ask(self, conv: Conversation, turn: Turn, slot: Slot) -> None:
         """Ask for a slot; a choice lists its options with numbers, like a menu."""
