@@ -137,6 +137,7 @@ class Slot:
     min: float | None = None
     max: float | None = None
     pos: Pos = NOWHERE
+    multiple: bool = False  # a choice that takes several options at once (stored as a list)
 
 
 @dataclass(frozen=True)

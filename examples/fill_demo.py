@@ -285,7 +285,7 @@ def _say(engine: Engine, chat: Played, text: str, at: datetime) -> TurnResult:
         chat.replied.append(at)
     chat.lead_statuses.append(result.lead_status)
     if result.handoff is not None:
-        chat.handoffs.append((at, str(result.handoff["reason"]), bool(result.handoff["urgent"])))
+        chat.handoffs.append((at, result.handoff.reason, result.handoff.urgent))
     chat.observe(result)
     chat.last_at = at
     return result

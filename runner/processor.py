@@ -232,15 +232,16 @@ class Processor:
         to = self.identities.reply_to(result.chat_id)
         out = [OutMessage(to, r, "reply", batch_id, ids) for r in result.replies]
         handoff = result.handoff
-        if handoff:
-            self.metrics.inc("handoffs", reason=str(handoff.get("reason", "unknown")))
-            brief = handoff.get("brief")
-            notify_at = handoff.get("notify_at")  # set when the clinic is closed (not urgent)
+        if handoff is not None:
+            self.metrics.inc("handoffs", reason=handoff.reason)
+            brief = handoff.brief_text
+            notify_at = handoff.notify_at  # set when the clinic is closed (not urgent)
             hold = datetime.fromisoformat(notify_at).timestamp() if notify_at else None
-            if isinstance(brief, str) and brief:
+            if brief:
                 if self.desk is not None:
-                    urgent = bool(handoff.get("urgent"))
-                    notices = self.desk.on_handoff(result.chat_id, urgent=urgent, brief=brief)
+                    notices = self.desk.on_handoff(
+                        result.chat_id, urgent=handoff.urgent, brief=brief
+                    )
                 else:
                     notices = [
                         (staff_chat_id(s.phone), brief) for s in self.engine.catalog.clinic.staff
@@ -248,8 +249,8 @@ class Processor:
                 for target, text in notices:
                     out.append(OutMessage(target, text, "handoff_notice", batch_id, ids, hold))
             log_event(
-                "handoff", chat=self.alias(result.chat_id), reason=handoff.get("reason"),
-                urgent=bool(handoff.get("urgent")),
+                "handoff", chat=self.alias(result.chat_id), reason=handoff.reason,
+                urgent=handoff.urgent,
             )  # fmt: skip
         return out
 
