@@ -126,7 +126,7 @@ def safety_figures(
         for i in urgent + lookalikes:
             chat = f"{tag}-{i}-{where}"  # a new conversation per case, per set
             result = through_engine(engine, cases[i]["text"], chat, at_question=at_question)
-            handed = bool(result.handoff and result.handoff.get("urgent"))
+            handed = bool(result.handoff and result.handoff.urgent)
             if cases[i]["intent"] == "urgent":
                 engine_urgent[where] += handed
                 if not handed:

@@ -88,7 +88,14 @@ class _Choices:
 
         self.values = tuple(option.value for option in options)
         self.lenient = _index(p for option in options for p in phrases(option, True))
-        self.strict = _index(p for option in options for p in phrases(option, False))
+        # Unasked, only a phrase with a word of its own counts: "quero entender" or "não sei"
+        # said in passing chooses nothing.
+        self.strict = _index(
+            (value, phrase)
+            for option in options
+            for value, phrase in phrases(option, False)
+            if any(word not in _FUNCTION_WORDS for word in words(phrase))
+        )
         owners: dict[str, set[str]] = {}
         for option in options:
             for _, phrase in phrases(option, True):
@@ -123,13 +130,23 @@ def _option_number(tokens: Sequence[str], count: int) -> tuple[int | None, bool]
     return (number if 1 <= number <= count else None), len(rest) == 1
 
 
-def _parse_choice(slot: Slot, msg: _Message, strict: bool) -> str | None:
+def _parse_choice(slot: Slot, msg: _Message, strict: bool) -> str | list[str] | None:
     if not slot.options:
         return None
+    found = _chosen(slot, msg, strict)
+    if slot.multiple:
+        # Several options at once, in the options' order ("os calorões e o sono").
+        order = {option.value: n for n, option in enumerate(slot.options)}
+        return sorted(found, key=order.__getitem__) or None
+    return found.pop() if len(found) == 1 else None
+
+
+def _chosen(slot: Slot, msg: _Message, strict: bool) -> set[str]:
+    """The option values a message picks (a set: one, several or none)."""
     choices = _choices(slot.options)
     found = _affirmed(msg.clauses, choices.strict if strict else choices.lenient)
     if strict:
-        return found.pop() if len(found) == 1 else None
+        return found if len(found) == 1 or slot.multiple else set()
     for tokens in msg.clauses:
         covered = {
             i for start, end, _ in _spans(tokens, choices.lenient) for i in range(start, end)
@@ -144,4 +161,22 @@ def _parse_choice(slot: Slot, msg: _Message, strict: bool) -> str | None:
     number, alone = _option_number(msg.tokens, len(choices.values))
     if number is not None and (alone or found):
         found.add(choices.values[number - 1])
-    return found.pop() if len(found) == 1 else None
+    elif slot.multiple and not found:
+        found = {choices.values[n - 1] for n in _option_numbers(msg.tokens, len(choices.values))}
+    return found
+
+
+def _option_numbers(tokens: Sequence[str], count: int) -> list[int]:
+    """Several option numbers ("1 e 2", "1, 3"); [] when anything else is said."""
+    rest = [tok for tok in tokens if tok not in _CHOICE_FILLERS]
+    if not rest or not all(tok.isdigit() and len(tok) <= 2 for tok in rest):
+        return []
+    numbers = [int(tok) for tok in rest]
+    return numbers if all(1 <= n <= count for n in numbers) else []
+
+
+def option_number(text: str, count: int) -> int | None:
+    """The option a message picks by number alone: "3", "três", "a segunda", "a última",
+    "opção 2" (None when it says anything else)."""
+    number, alone = _option_number(words(text), count)
+    return number if alone else None

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clinicflow import slots as slot_values
 from clinicflow.model import Clinic, Script
 from clinicflow.phones import display_phone, phone_of_chat_id
+
+if TYPE_CHECKING:
+    from clinicflow.dialogue import Conversation
 
 REASON_LABELS = {
     "schedule": "quer agendar",
@@ -21,8 +24,27 @@ REASON_LABELS = {
     "urgent": "URGENTE: relatou sintomas de alerta",
     "complaint": "reclamação",
     "not_understood": "o assistente não conseguiu entender",
+    "data_request": "pedido sobre os dados pessoais dela (LGPD): ver, corrigir ou apagar",
     "other": "outro motivo",
 }
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What she asked for, wherever she said it: a period, a day, questions left open."""
+
+    period: str = ""
+    when: str = ""
+    questions: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, conv: Conversation, script: Script | None) -> Asked:
+        period = conv.period or ""
+        if script is not None:
+            slot = next((s for s in script.slots if s.type == "period"), None)
+            if slot is not None and conv.slots.get(slot.name) is not None:
+                period = str(conv.slots[slot.name])
+        return cls(period=period, when=conv.when or "", questions=tuple(conv.questions))
 
 
 @dataclass(frozen=True)
@@ -38,6 +60,9 @@ class Brief:
     collected: tuple[tuple[str, str], ...]
     summary: str
     last_messages: tuple[str, ...]
+    period: str = ""  # the period she prefers (manhã, tarde, noite, qualquer)
+    when: str = ""  # her words for the day ("semana que vem", "amanhã")
+    questions: tuple[str, ...] = ()  # what she asked that the assistant could not answer
 
     def text(self) -> str:
         head = "🚨 *URGENTE* — " if self.urgent else ""
@@ -50,8 +75,13 @@ class Brief:
         ]
         if self.red_flags:
             lines.append("Sinais de alerta: " + "; ".join(self.red_flags))
+        wants = [w for w in (self.period, self.when) if w]
+        if wants:
+            lines.append("Prefere: " + ", ".join(wants))
         if self.collected:
             lines.append("Informações: " + "; ".join(f"{k}: {v}" for k, v in self.collected))
+        if self.questions:
+            lines.append("Perguntas sem resposta: " + "; ".join(self.questions))
         lines.append(f"Resumo: {self.summary}")
         if self.last_messages:
             lines.append("Últimas mensagens:")
@@ -69,6 +99,9 @@ class Brief:
             "collected": dict(self.collected),
             "summary": self.summary,
             "last_messages": list(self.last_messages),
+            "period": self.period,
+            "when": self.when,
+            "questions": list(self.questions),
         }
 
 
@@ -93,9 +126,12 @@ def compose(
     push_name: str | None = None,
     summary: str | None = None,
     phone: str | None = None,
+    asked: Asked | None = None,
 ) -> Brief:
     """The brief of a conversation being handed off (``phone``: her number when the chat id
-    does not show it, e.g. an ``@lid`` whose number WhatsApp revealed)."""
+    does not show it, e.g. an ``@lid`` whose number WhatsApp revealed; ``asked``: the period,
+    day and open questions she asked for)."""
+    asked = asked or Asked()
     collected: list[tuple[str, str]] = []
     name = ""
     if script is not None:
@@ -124,6 +160,9 @@ def compose(
         collected=tuple(collected),
         summary=summary or local_summary(procedure, reason, urgent, flag_text, collected, messages),
         last_messages=last,
+        period=asked.period,
+        when=asked.when,
+        questions=asked.questions,
     )
 
 

@@ -153,6 +153,9 @@ def _make_llm(choice: str | None, *, quiet: bool = False) -> Any:
 @click.option("--script", "script_id", default=None, help="Começa direto neste roteiro.")
 @click.option("--chat-id", default="terminal@c.us", show_default=True, help="Id da conversa.")
 @click.option("--debug", is_flag=True, help="Mostra intenção, fonte, confiança e estado.")
+@click.option(
+    "--new", "new", is_flag=True, help="Começa uma conversa nova em vez de retomar a anterior."
+)
 @clean_errors
 def chat(
     catalog: Path | None,
@@ -161,8 +164,13 @@ def chat(
     script_id: str | None,
     chat_id: str,
     debug: bool,
+    new: bool,
 ) -> None:
-    """Converse com o assistente no terminal, offline. /sair encerra; /devolver devolve ao bot."""
+    """Converse com o assistente no terminal, offline.
+
+    Retoma a conversa anterior deste terminal (e avisa); /novo ou --new começa outra.
+    /devolver devolve a conversa ao bot depois de passar para a secretária; /sair encerra.
+    """
     from rich.console import Console
 
     from clinicflow.engine import Engine
@@ -173,6 +181,10 @@ def chat(
     )
     clinic = engine.catalog.clinic.name
     console.print(f"[bold]{clinic}[/] — assistente virtual. Digite /sair para encerrar.")
+    if new:
+        engine.restart(chat_id)
+    else:
+        _say_resumed(console, engine, chat_id)
     if script_id:
         if engine.catalog.script(script_id) is None:
             raise click.BadParameter(f"não há roteiro '{script_id}'")
@@ -182,13 +194,34 @@ def chat(
             text = console.input("[bold cyan]você> [/]")
         except (EOFError, KeyboardInterrupt):
             break
+        if not text.strip():
+            continue  # an empty Enter is not a message
         if text.strip() in ("/sair", "/exit", "/quit"):
             break
         if text.strip() == "/devolver":
             _print_turn(console, engine.hand_back(chat_id), debug)
             continue
+        if text.strip() == "/novo":
+            engine.restart(chat_id)
+            console.print("[dim](conversa nova: a anterior foi encerrada)[/]")
+            continue
         _print_turn(console, engine.handle(chat_id, text), debug)
     engine.close_resources()
+
+
+def _say_resumed(console: Any, engine: Any, chat_id: str) -> None:
+    """Tell the user this terminal continues an earlier conversation, and how not to."""
+    conv = engine.conversation(chat_id)
+    if conv is None or conv.status in ("", "closed"):
+        return
+    where = {
+        "waiting_human": "aguardando a secretária (/devolver devolve ao bot)",
+        "human": "com a secretária (/devolver devolve ao bot)",
+    }.get(conv.status, f"em {conv.script_id or 'escolha do assunto'}")
+    console.print(
+        f"[yellow]Retomando a conversa anterior deste terminal ({conv.turns} mensagens, "
+        f"{where}). Para começar outra: /novo (ou clinicflow chat --new).[/]"
+    )
 
 
 def _print_turn(console: Any, result: Any, debug: bool) -> None:
@@ -478,11 +511,12 @@ def hours(catalog: Path | None, at: datetime | None) -> None:
 
 
 def _register() -> None:
-    # Kept in their own modules (cli_data, cli_waha); they import clean_errors from here.
+    # Kept in their own modules (cli_data, cli_waha, cli_staff); they import clean_errors from here.
     from clinicflow.cli_data import COMMANDS as DATA_COMMANDS
+    from clinicflow.cli_staff import COMMANDS as STAFF_COMMANDS
     from clinicflow.cli_waha import COMMANDS as WAHA_COMMANDS
 
-    for command in (*DATA_COMMANDS, *WAHA_COMMANDS):
+    for command in (*DATA_COMMANDS, *WAHA_COMMANDS, *STAFF_COMMANDS):
         main.add_command(command)
 
 

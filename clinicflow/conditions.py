@@ -8,7 +8,8 @@ Grammar (lowest precedence first)::
     compare := NAME [("==" | "!=" | "<" | "<=" | ">" | ">=") value]
     value   := 'text' | "text" | NUMBER | yes | no | sim | não | true | false | WORD
 
-A condition only ever reads stored slot values: text, ``bool`` (yes_no), numbers and ISO dates.
+A condition only ever reads stored slot values: text, ``bool`` (yes_no), numbers and ISO dates;
+``campo == 'x'`` on a choice of several options holds when ``x`` is one of them.
 """
 
 from __future__ import annotations
@@ -250,6 +251,10 @@ def _as_number(value: object) -> float | None:
 
 
 def _compare(stored: object, op: str, literal: Literal) -> bool:
+    if isinstance(stored, list):
+        # A choice of several options: "==" holds when one of them is the value.
+        hit = any(_compare(item, "==", literal) for item in stored)
+        return hit if op == "==" else (not hit if op == "!=" else False)
     if not _is_filled(stored) and stored is not False:
         # An empty slot is different from every value and has no order.
         return op == "!="

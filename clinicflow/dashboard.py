@@ -10,8 +10,10 @@ Mounting it in an aiohttp app is one line::
     add_dashboard_routes(app, get_store=lambda: engine.store,
                          get_catalog=lambda: engine.catalog, staff_token=config.staff_token)
 
-Access needs the staff token, as ``Authorization: Bearer <token>`` or ``?token=<token>`` (a
-phone browser cannot send headers from a bookmark). Query parameters: ``since``/``until``
+Access needs the staff token as ``Authorization: Bearer <token>``, or whatever the
+``authorize`` callable accepts (the runner: an administrator's session or token). A token in
+the URL (``?token=``) is refused with 400: URLs end up in logs and browser history. Query
+parameters: ``since``/``until``
 (``YYYY-MM-DD``, the clinic's days, ``until`` inclusive), ``days`` (default 30, when no
 ``since``), ``script`` and ``campaign``.
 """
@@ -40,18 +42,17 @@ from clinicflow.dashboard_svg import (
 )
 from clinicflow.metrics import QueueItem, Report, handoff_queue, parse_day, report
 from clinicflow.metrics_history import ROUTING
-from clinicflow.model import Catalog
+from clinicflow.model import HANDOFF_REASON_LABELS, Catalog
 from clinicflow.storage import Store
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Authorize = Callable[[web.Request], Awaitable[None]]
+URL_TOKEN = (
+    "o token não é mais aceito na URL (fica no histórico do navegador e nos logs): envie "
+    "'Authorization: Bearer <token>' ou entre em /login"
+)
 
-REASONS = {
-    "schedule": "Agendar",
-    "human_request": "Pediu uma pessoa",
-    "complaint": "Reclamação",
-    "urgent": "Urgente",
-    "not_understood": "Robô não entendeu",
-}
+REASONS = {reason: label[0].upper() + label[1:] for reason, label in HANDOFF_REASON_LABELS.items()}
 MAX_STATES = 15  # rows of the drop-off chart
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
@@ -196,6 +197,24 @@ def _handoffs(r: Report) -> str:
     )
 
 
+def _staff(r: Report) -> str:
+    if not r.staff_response:
+        return '<p class="note">Ninguém da equipe respondeu pela caixa de entrada no período.</p>'
+    rows = "".join(
+        f"<tr><td>{escape(s.name)}</td>"
+        f"<td>{metric(f'human_response_by_staff.{i}.count', s.count)}</td>"
+        f"<td>{metric(f'human_response_by_staff.{i}.median_s', s.median_s, 'duration')}</td>"
+        f"<td>{metric(f'human_response_by_staff.{i}.p90_s', s.p90_s, 'duration')}</td></tr>"
+        for i, s in enumerate(r.staff_response)
+    )
+    return (
+        "<table><tr><th>Pessoa</th><th>Passagens</th><th>Mediana</th><th>p90</th></tr>"
+        f'{rows}</table><p class="note">'
+        + metric("appointments.count", sum(n for _, n in r.appointments))
+        + " consultas agendadas com data no período.</p>"
+    )
+
+
 def _queue(queue: Sequence[QueueItem], names: dict[str, str]) -> str:
     if not queue:
         return '<p class="note">Nenhuma paciente aguardando. 🎉</p>'
@@ -214,7 +233,7 @@ def _queue(queue: Sequence[QueueItem], names: dict[str, str]) -> str:
     return f'<ul class="queue">{"".join(items)}</ul>'
 
 
-def _filters(r: Report, options: dict[str, dict[str, str]], token: str | None) -> str:
+def _filters(r: Report, options: dict[str, dict[str, str]]) -> str:
     zone = ZoneInfo(r.timezone)
     since = r.start.astimezone(zone).date().isoformat()
     last = (r.end - timedelta(microseconds=1)).astimezone(zone).date().isoformat()
@@ -232,8 +251,6 @@ def _filters(r: Report, options: dict[str, dict[str, str]], token: str | None) -
             for k, v in options.get(name, {}).items()
         )
         fields.append(f'<label>{label}<select name="{name}">{opts}</select></label>')
-    if token:
-        fields.append(f'<input type="hidden" name="token" value="{escape(token, quote=True)}">')
     return f'<form method="get">{"".join(fields)}<button type="submit">Ver</button></form>'
 
 
@@ -244,7 +261,6 @@ def render_dashboard(
     title: str = "Painel da recepção",
     names: dict[str, str] | None = None,
     options: dict[str, dict[str, str]] | None = None,
-    token: str | None = None,
 ) -> str:
     """The dashboard page for ``report`` and the open hand-offs ``queue``.
 
@@ -254,7 +270,6 @@ def render_dashboard(
         title: the clinic's name, shown in the header.
         names: display names of scripts by id.
         options: choices of the filter form, ``{"script": {id: name}, "campaign": {...}}``.
-        token: the staff token to keep in the filter form (when it came in the query).
 
     Returns:
         A complete HTML document (UTF-8), no scripts, no external resources.
@@ -279,7 +294,7 @@ def render_dashboard(
         f"<header><h1>{escape(title)}</h1><p>{start} a {end}"
         + (f" · {escape(scope)}" if scope else "")
         + "</p></header><main>"
-        f"<section>{_filters(report, options or {}, token)}</section>"
+        f"<section>{_filters(report, options or {})}</section>"
         f"{_cards(report)}"
         f"<section><h2>Fila da secretária ({metric('queue.length', len(queue))})</h2>"
         f"{_queue(queue, names)}</section>"
@@ -288,6 +303,7 @@ def render_dashboard(
         f"<section><h2>Conversas por dia</h2>{per_day_chart(report.per_day)}</section>"
         f"<section><h2>Onde pararam</h2>{_drop_off(report, names)}</section>"
         f"<section><h2>Passagens à secretária</h2>{_handoffs(report)}</section>"
+        f"<section><h2>Resposta por pessoa</h2>{_staff(report)}</section>"
         "</div>"
         f"<section><h2>Campanhas</h2>{_campaigns(report)}</section>"
         '<p class="note">Números do histórico da clínica; definições em '
@@ -297,11 +313,11 @@ def render_dashboard(
 
 
 def _authorized(request: web.Request, token: str | None) -> bool:
-    given = request.query.get("token", "")
+    given = ""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         given = header[len("Bearer ") :].strip()
-    if not token:
+    if not token or not given:
         return False
     # surrogateescape: a header with undecodable bytes ("Bearer \xff") is a wrong token, not
     # an error.
@@ -330,6 +346,7 @@ def dashboard_handler(
     staff_token: str | None,
     *,
     clock: Clock | None = None,
+    authorize: Authorize | None = None,
 ) -> Handler:
     """An aiohttp handler serving the dashboard page (401 without the staff token).
 
@@ -338,11 +355,17 @@ def dashboard_handler(
         get_catalog: returns the current catalog (names, campaigns, time zone).
         staff_token: the token staff use; None or empty refuses everyone (dashboard off).
         clock: the time source (default: the system clock).
+        authorize: instead of ``staff_token``: awaited with the request, raises an HTTP
+            error (401, 403) to refuse it.
     """
     time_source: Clock = clock or SystemClock()
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        if not _authorized(request, staff_token):
+        if "token" in request.query:
+            raise web.HTTPBadRequest(text=URL_TOKEN)
+        if authorize is not None:
+            await authorize(request)
+        elif not _authorized(request, staff_token):
             raise web.HTTPUnauthorized(
                 text="token da equipe necessário",
                 headers={"WWW-Authenticate": 'Bearer realm="clinicflow"'},
@@ -376,7 +399,6 @@ def dashboard_handler(
             title=catalog.clinic.name,
             names=names,
             options={"script": names, "campaign": origins},
-            token=request.query.get("token"),
         )
         return web.Response(text=html, content_type="text/html", charset="utf-8", headers=HEADERS)
 
@@ -391,9 +413,12 @@ def add_dashboard_routes(
     staff_token: str | None,
     path: str = "/dashboard",
     clock: Clock | None = None,
+    authorize: Authorize | None = None,
 ) -> None:
-    """Serve the dashboard at ``path`` (GET) in ``app``."""
-    app.router.add_get(path, dashboard_handler(get_store, get_catalog, staff_token, clock=clock))
+    """Serve the dashboard at ``path`` (GET) in ``app`` (see :func:`dashboard_handler`)."""
+    handler = dashboard_handler(get_store, get_catalog, staff_token, clock=clock,
+                                authorize=authorize)  # fmt: skip
+    app.router.add_get(path, handler)
 
 
 __all__ = ["add_dashboard_routes", "dashboard_handler", "fmt_duration", "render_dashboard"]

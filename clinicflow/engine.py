@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from time import perf_counter
@@ -22,11 +23,11 @@ from clinicflow import history
 from clinicflow.chatlocks import ChatLocks
 from clinicflow.clock import Clock, SystemClock, iso
 from clinicflow.datadir import build_lock
-from clinicflow.dialogue import Dialogue, Event, Turn
+from clinicflow.dialogue import Conversation, Dialogue, Event, Handoff, Turn
 from clinicflow.errors import ConversationError
 from clinicflow.flow import Flow
 from clinicflow.hours import BusinessHours
-from clinicflow.model import Catalog, Script
+from clinicflow.model import FAQ, Catalog, Script
 from clinicflow.steps import Steps, _state, build_graph
 from clinicflow.storage import Row, Store
 from clinicflow.text import PhraseMatcher
@@ -71,7 +72,7 @@ class TurnResult:
     intent: str | None
     confidence: float
     source: str
-    handoff: dict[str, Any] | None = None
+    handoff: Handoff | None = None  # reads like the old dict too: handoff["reason"]
     ms: float = 0.0
     llm_calls: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -180,10 +181,17 @@ class Engine:
             self._flows,
             answerer=self.steps.answer if self.llm else None,
             hours=self.hours,
+            faq_finder=self._nearest_faq,
         )
         self.campaigns = PhraseMatcher(
             (c.id, pattern) for c in catalog.clinic.campaigns for pattern in c.patterns
         )
+
+    def _nearest_faq(self, text: str, script: Script | None) -> tuple[FAQ | None, float]:
+        vector = self.understander.vector(text)
+        if vector is None or self.understander.index is None:
+            return None, 0.0
+        return self.understander.nearest_faq(vector, script)
 
     def reload(self, path: str | Path | None = None) -> Catalog:
         """Load the catalog again; conversations in flight keep the version they started on.
@@ -288,7 +296,7 @@ class Engine:
         return self.result_of(turn, (perf_counter() - started) * 1000)
 
     def _plan_follow_up(self, turn: Turn) -> None:
-        if self.follow_ups is not None and turn.replies and turn.conv.get("status") == "bot":
+        if self.follow_ups is not None and turn.replies and turn.conv.status == "bot":
             self.follow_ups.after_bot_message(turn.chat_id, turn.conv, turn.now)
 
     def enable_follow_ups(
@@ -310,8 +318,8 @@ class Engine:
     @_one_chat_at_a_time
     def record_event(self, chat_id: str, type_: str, **data: Any) -> None:
         """Store one event of a conversation outside a turn."""
-        conv = self.state_of(chat_id) or {}
-        where = {"script_id": conv.get("script_id") or "", "state": conv.get("state") or ""}
+        conv = self.conversation(chat_id) or Conversation()
+        where = {"script_id": conv.script_id or "", "state": conv.state or ""}
         self.store.write([history.event_row(chat_id, type_, data, where, iso(self.clock.now()))])
 
     async def ahandle(self, chat_id: str, text: str | None, **meta: Any) -> TurnResult:
@@ -331,11 +339,11 @@ class Engine:
             chat_id=turn.chat_id,
             replies=tuple(turn.replies),
             events=tuple(turn.events),
-            script_id=conv.get("script_id"),
-            state=conv.get("state"),
-            slots=dict(conv.get("slots", {})),
-            status=str(conv.get("status", "bot")),
-            lead_status=str(conv.get("lead_status", "new")),
+            script_id=conv.script_id,
+            state=conv.state,
+            slots=dict(conv.slots),
+            status=conv.status or "bot",
+            lead_status=conv.lead_status,
             intent=u.intent if u else None,
             confidence=u.confidence if u else 0.0,
             source=u.source if u else "fallback",
@@ -346,12 +354,21 @@ class Engine:
         )
 
     def state_of(self, chat_id: str) -> dict[str, Any] | None:
-        """The checkpointed state of a conversation, or None if it never wrote."""
-        snapshot = self._graph.get_state(self._config(chat_id))
-        return dict(snapshot.values) if snapshot and snapshot.values else None
+        """The checkpointed state of a conversation (its JSON-plain form, see
+        :meth:`Conversation.to_checkpoint`), or None if it never wrote."""
+        conv = self.conversation(chat_id)
+        return conv.to_checkpoint() if conv is not None else None
 
-    def write_change(self, chat_id: str, turn: Turn) -> None:
-        """Write an out-of-turn change (hand-back, close, scheduled) to checkpoint and tables."""
+    def conversation(self, chat_id: str) -> Conversation | None:
+        """The conversation of a chat as a typed value, or None if it never wrote."""
+        snapshot = self._graph.get_state(self._config(chat_id))
+        if not snapshot or not snapshot.values:
+            return None
+        return Conversation.from_checkpoint(snapshot.values)
+
+    def write_change(self, chat_id: str, turn: Turn, extra: Sequence[Row] = ()) -> None:
+        """Write an out-of-turn change (hand-back, close, scheduled) to checkpoint and tables
+        (``extra`` rows in the same transaction)."""
         with self.chat_lock(chat_id):
             try:
                 self._graph.update_state(
@@ -359,14 +376,14 @@ class Engine:
                 )
                 script = self.dialogue.script_of(turn.conv)
                 rows = history.turn_rows(turn.conv, turn, script, None, inbound=False)
-                self.saver.stage(chat_id, rows)
+                self.saver.stage(chat_id, [*rows, *extra])
                 self.saver.flush(chat_id)
             except BaseException:
                 self.saver.discard(chat_id)
                 raise
 
     def _existing(self, chat_id: str) -> Turn:
-        conv = self.state_of(chat_id)
+        conv = self.conversation(chat_id)
         if conv is None:
             raise ConversationError(f"no conversation with chat id {chat_id!r}")
         return Turn(chat_id=chat_id, text="", now=self.clock.now(), conv=conv)
@@ -388,30 +405,31 @@ class Engine:
         """
         turn = self._existing(chat_id)
         conv = turn.conv
-        conv["status"] = "bot"
-        conv["repairs"] = 0
-        conv["urgent"] = False
-        resume = conv.pop("resume_state", None) or conv.get("state")
-        current = self.catalog.script(conv.get("script_id") or "")
+        conv.status = "bot"
+        conv.repairs = 0
+        conv.urgent = False
+        resume = conv.resume_state or conv.state
+        conv.resume_state = None
+        current = self.catalog.script(conv.script_id or "")
         if (
             current is not None
-            and current.digest != conv.get("digest")
+            and current.digest != conv.digest
             and current.has_state(resume or "")
         ):
-            conv.update(digest=current.digest, version=current.version)
+            conv.digest, conv.version = current.digest, current.version
             turn.event("script_upgraded", version=current.version)
         script = self.dialogue.script_of(conv)
         turn.event("handed_back")
         self.dialogue.say(conv, turn, self.dialogue.text("handed_back"))
         if script is not None and resume and script.has_state(resume):
-            conv["state"] = resume
+            conv.state = resume
             if script.state(resume).is_terminal:
-                conv["state"] = script.start
+                conv.state = script.start
             self.dialogue.reprompt(conv, turn)
         else:
             self.dialogue.routing_menu(conv, turn, intro=False)
         self._resolve_handoffs(chat_id, iso(turn.now))
-        conv["last_outbound_at"] = iso(turn.now)
+        conv.last_outbound_at = iso(turn.now)
         self.write_change(chat_id, turn)
         self._plan_follow_up(turn)
         return self.result_of(turn, 0.0)
@@ -423,11 +441,11 @@ class Engine:
         if script is None:
             raise ConversationError(f"no script {script_id!r} in the catalog")
         turn = Turn(chat_id=chat_id, text="", now=self.clock.now())
-        turn.conv = self.state_of(chat_id) or {}
-        if not turn.conv.get("status") or turn.conv.get("status") == "closed":
+        turn.conv = self.conversation(chat_id) or Conversation()
+        if turn.conv.status in ("", "closed"):
             self.steps.fresh(turn.conv, turn)
         self.dialogue.start_script(turn.conv, turn, script)
-        turn.conv["last_outbound_at"] = iso(turn.now)
+        turn.conv.last_outbound_at = iso(turn.now)
         self.write_change(chat_id, turn)
         self._plan_follow_up(turn)
         return self.result_of(turn, 0.0)
@@ -441,12 +459,12 @@ class Engine:
         if self.follow_ups is not None:
             self.follow_ups.cancel(chat_id)
         turn = Turn(chat_id=chat_id, text="", now=self.clock.now())
-        turn.conv = self.state_of(chat_id) or {}
-        if not turn.conv.get("status"):
+        turn.conv = self.conversation(chat_id) or Conversation()
+        if turn.conv.is_new:
             self.steps.fresh(turn.conv, turn)
-            turn.conv["origin"] = "staff"
-        if turn.conv.get("status") != "human":
-            turn.conv["status"] = "human"
+            turn.conv.origin = "staff"
+        if turn.conv.status != "human":
+            turn.conv.status = "human"
             turn.event("human_took_over")
             self.write_change(chat_id, turn)
 
@@ -456,21 +474,41 @@ class Engine:
         if self.follow_ups is not None:
             self.follow_ups.cancel(chat_id)
         turn = self._existing(chat_id)
-        turn.conv["status"] = "closed"
+        turn.conv.status = "closed"
         turn.event("closed", reason=reason)
         self._resolve_handoffs(chat_id, iso(turn.now))
         self.write_change(chat_id, turn)
 
     @_one_chat_at_a_time
-    def mark_scheduled(self, chat_id: str) -> None:
-        """Staff booked the patient: the lead becomes ``scheduled``."""
+    def restart(self, chat_id: str) -> bool:
+        """Close a chat's conversation and forget its state: the next message starts a new
+        one (``clinicflow chat --new``). The history tables keep the old one. False when
+        the chat had no conversation."""
+        if self.conversation(chat_id) is None:
+            return False
+        self.close(chat_id, reason="restart")
+        with self.store.transaction() as conn:
+            for table in ("writes", "checkpoints"):
+                conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (chat_id,))
+        return True
+
+    @_one_chat_at_a_time
+    def mark_scheduled(self, chat_id: str, appointment_at: datetime | None = None) -> None:
+        """Staff booked the patient: the lead becomes ``scheduled``; ``appointment_at`` (the
+        appointment's date and time, when given) goes in the event and in
+        ``leads.appointment_at``."""
         if self.follow_ups is not None:
             self.follow_ups.cancel(chat_id)
         turn = self._existing(chat_id)
-        turn.conv["lead_status"] = "scheduled"
-        turn.conv.setdefault("lead_times", {})["scheduled"] = iso(turn.now)
-        turn.event("scheduled")
-        self.write_change(chat_id, turn)
+        turn.conv.lead_status = "scheduled"
+        turn.conv.lead_times["scheduled"] = iso(turn.now)
+        extra: list[Row] = []
+        if appointment_at is None:
+            turn.event("scheduled")
+        else:
+            turn.event("scheduled", appointment_at=iso(appointment_at))
+            extra.append(Row("leads", {"chat_id": chat_id, "appointment_at": iso(appointment_at)}))
+        self.write_change(chat_id, turn, extra)
 
     def classify(self, text: str) -> Understanding:
         """The intent of a message out of any conversation (``clinicflow classify``)."""

@@ -19,10 +19,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from clinicflow.clock import iso
-from clinicflow.dialogue import ROUTING, Turn
+from clinicflow.dialogue import ROUTING, Conversation, Turn
 from clinicflow.followups import Dropped, plan_follow_up, plan_give_up
 from clinicflow.scheduler import FiredFollowUp, FollowUpScheduler, JobKind, PendingFollowUp
 
@@ -113,24 +113,24 @@ class FollowUpService:
             self._pending.discard(chat_id)
         self.scheduler.cancel(chat_id)
 
-    def after_bot_message(self, chat_id: str, conv: dict[str, Any], at: datetime) -> None:
+    def after_bot_message(self, chat_id: str, conv: Conversation, at: datetime) -> None:
         """Plan the first follow-up of the state the bot just spoke in."""
         self._plan(chat_id, conv, at, index=0)
 
-    def _plan(self, chat_id: str, conv: dict[str, Any], at: datetime, *, index: int) -> None:
+    def _plan(self, chat_id: str, conv: Conversation, at: datetime, *, index: int) -> None:
         script = self.engine.dialogue.script_of(conv)
-        name = conv.get("state")
+        name = conv.state
         if script is None or not name or name == ROUTING or not script.has_state(name):
             return
         plan = plan_follow_up(
             state=script.state(name),
             script=script,
-            sent_so_far=int(conv.get("follow_ups_sent", 0)),
-            last_inbound_at=_when(conv.get("last_inbound_at")),
+            sent_so_far=conv.follow_ups_sent,
+            last_inbound_at=_when(conv.last_inbound_at),
             bot_message_at=at,
             hours=self.engine.hours,
-            opted_out=bool(conv.get("opted_out")),
-            status=str(conv.get("status")),
+            opted_out=conv.opted_out,
+            status=conv.status,
             index=index,
         )
         if isinstance(plan, Dropped):
@@ -140,7 +140,7 @@ class FollowUpService:
                 )
             if index > 0:  # the last follow-up went unanswered: give her until the window ends
                 give_up = plan_give_up(
-                    last_inbound_at=_when(conv.get("last_inbound_at")), last_follow_up_at=at
+                    last_inbound_at=_when(conv.last_inbound_at), last_follow_up_at=at
                 )
                 self._schedule(chat_id, give_up, name, index, conv, kind="give_up")
             return
@@ -152,7 +152,7 @@ class FollowUpService:
         when: datetime,
         state: str,
         index: int,
-        conv: dict[str, Any],
+        conv: Conversation,
         *,
         kind: str = "follow_up",
         deadline: datetime | None = None,
@@ -164,8 +164,8 @@ class FollowUpService:
             when,
             state,
             index,
-            str(conv.get("digest")),
-            since=conv.get("last_outbound_at"),
+            str(conv.digest),
+            since=conv.last_outbound_at,
             deadline=deadline,
             kind="give_up" if kind == "give_up" else "follow_up",
         )
@@ -181,14 +181,14 @@ class FollowUpService:
             self._pending.discard(fired.chat_id)
         engine = self.engine
         with engine.chat_lock(fired.chat_id):
-            conv = engine.state_of(fired.chat_id)
+            conv = engine.conversation(fired.chat_id)
             if conv is None or not self._still_valid(conv, fired):
                 return
             turn = Turn(chat_id=fired.chat_id, text="", now=fired.fired_at, conv=conv)
             if fired.kind == "give_up":
-                if conv.get("lead_status") not in ("handed_off", "scheduled", "lost"):
-                    conv.update(lead_status="lost", lost_reason="no_answer")
-                    conv.setdefault("lead_times", {})["lost"] = iso(fired.fired_at)
+                if conv.lead_status not in ("handed_off", "scheduled", "lost"):
+                    conv.lead_status, conv.lost_reason = "lost", "no_answer"
+                    conv.lead_times["lost"] = iso(fired.fired_at)
                     turn.event("lead_lost", reason="no_answer")
                     engine.write_change(fired.chat_id, turn)
                 return
@@ -196,9 +196,9 @@ class FollowUpService:
                 turn.event("follow_up_dropped", reason=fired.dropped, state=fired.state)
                 engine.write_change(fired.chat_id, turn)
                 if fired.index > 0:  # an earlier follow-up went unanswered: she may still be lost
-                    last = _when(conv.get("last_outbound_at")) or fired.fired_at
+                    last = _when(conv.last_outbound_at) or fired.fired_at
                     give_up = plan_give_up(
-                        last_inbound_at=_when(conv.get("last_inbound_at")), last_follow_up_at=last
+                        last_inbound_at=_when(conv.last_inbound_at), last_follow_up_at=last
                     )
                     when = max(fired.fired_at, give_up)
                     self._schedule(
@@ -211,23 +211,23 @@ class FollowUpService:
             self._plan(fired.chat_id, conv, fired.fired_at, index=fired.index + 1)
         self.on_send(result)
 
-    def _still_valid(self, conv: dict[str, Any], fired: FiredFollowUp) -> bool:
+    def _still_valid(self, conv: Conversation, fired: FiredFollowUp) -> bool:
         """The job answers the conversation's current bot message, in the same state."""
         return (
-            conv.get("status") == "bot"
-            and not conv.get("opted_out")
-            and conv.get("state") == fired.state
-            and conv.get("digest") == fired.digest
-            and (conv.get("last_outbound_at") or "") == fired.since
+            conv.status == "bot"
+            and not conv.opted_out
+            and conv.state == fired.state
+            and conv.digest == fired.digest
+            and (conv.last_outbound_at or "") == fired.since
         )
 
-    def _send(self, conv: dict[str, Any], turn: Turn, fired: FiredFollowUp) -> TurnResult:
+    def _send(self, conv: Conversation, turn: Turn, fired: FiredFollowUp) -> TurnResult:
         script = self.engine.dialogue.script_of(conv)
         assert script is not None
         follow = script.state(fired.state).follow_ups[fired.index]
         self.engine.dialogue.say(conv, turn, follow.say)
-        conv["follow_ups_sent"] = int(conv.get("follow_ups_sent", 0)) + 1
-        conv["last_outbound_at"] = iso(fired.fired_at)
+        conv.follow_ups_sent += 1
+        conv.last_outbound_at = iso(fired.fired_at)
         turn.meta["out_kind"] = "follow_up"
         turn.event("follow_up_sent", state=fired.state, index=fired.index)
         self.engine.write_change(fired.chat_id, turn)

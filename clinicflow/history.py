@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clinicflow.clock import iso
-from clinicflow.dialogue import Turn
+from clinicflow.dialogue import Conversation, Turn
 from clinicflow.llm import LLMCall
 from clinicflow.model import Script
 from clinicflow.storage import Row
@@ -20,7 +20,7 @@ MAX_STORED = 20000  # characters of an inbound message kept in the history
 
 
 def turn_rows(
-    conv: Mapping[str, Any],
+    conv: Conversation,
     turn: Turn,
     script: Script | None,
     handoff: Mapping[str, Any] | None,
@@ -35,7 +35,7 @@ def turn_rows(
     """
     now = iso(turn.now)
     chat = turn.chat_id
-    where = {"script_id": conv.get("script_id") or "", "state": conv.get("state") or ""}
+    where = {"script_id": conv.script_id or "", "state": conv.state or ""}
     rows: list[Row] = []
     if inbound:
         rows.append(
@@ -119,53 +119,55 @@ def llm_call_row(chat: str, call: LLMCall, at: str) -> Row:
     )
 
 
+def _campaign(origin: str | None) -> str | None:
+    return origin if origin not in (None, "", "organic", "ad_referral", "staff") else None
+
+
 def conversation_row(
-    conv: Mapping[str, Any], chat: str, script: Script | None, now: str
+    conv: Conversation, chat: str, script: Script | None, now: str
 ) -> dict[str, Any]:
     """The ``conversations`` row: the state as the staff and reports read it."""
-    slots = conv.get("slots", {})
+    slots = conv.slots
     name = ""
     if script is not None:
         name_slot = next((s.name for s in script.slots if s.type == "name"), None)
         name = str(slots.get(name_slot, "")) if name_slot else ""
-    origin = conv.get("origin")
     return {
         "chat_id": chat,
-        "script_id": conv.get("script_id"),
-        "script_version": conv.get("version"),
-        "script_digest": conv.get("digest"),
-        "state": conv.get("state"),
-        "status": conv.get("status"),
-        "lead_status": conv.get("lead_status"),
-        "score": int(conv.get("score", 0)),
+        "script_id": conv.script_id,
+        "script_version": conv.version,
+        "script_digest": conv.digest,
+        "state": conv.state,
+        "status": conv.status,
+        "lead_status": conv.lead_status,
+        "score": conv.score,
         "slots": json.dumps(slots, ensure_ascii=False),
-        "patient_name": name or conv.get("push_name") or "",
-        "origin": origin,
-        "campaign_id": origin if origin not in (None, "organic", "ad_referral", "staff") else None,
-        "opted_out": int(bool(conv.get("opted_out"))),
-        "handoff_reason": conv.get("handoff_reason"),
-        "urgent": int(bool(conv.get("urgent"))),
-        "lost_reason": conv.get("lost_reason"),
-        "turns": int(conv.get("turns", 0)),
-        "follow_ups_sent": int(conv.get("follow_ups_sent", 0)),
-        "started_at": conv.get("started_at"),
+        "patient_name": name or conv.push_name or "",
+        "origin": conv.origin or None,
+        "campaign_id": _campaign(conv.origin),
+        "opted_out": int(conv.opted_out),
+        "handoff_reason": conv.handoff_reason,
+        "urgent": int(conv.urgent),
+        "lost_reason": conv.lost_reason,
+        "turns": conv.turns,
+        "follow_ups_sent": conv.follow_ups_sent,
+        "started_at": conv.started_at or None,
         "updated_at": now,
-        "last_inbound_at": conv.get("last_inbound_at"),
-        "last_outbound_at": conv.get("last_outbound_at"),
+        "last_inbound_at": conv.last_inbound_at,
+        "last_outbound_at": conv.last_outbound_at,
     }
 
 
-def lead_row(conv: Mapping[str, Any], chat: str, now: str) -> dict[str, Any]:
+def lead_row(conv: Conversation, chat: str, now: str) -> dict[str, Any]:
     """The ``leads`` row, with the time each lead status was first reached."""
-    times = conv.get("lead_times", {})
-    origin = conv.get("origin")
+    times = conv.lead_times
     return {
         "chat_id": chat,
-        "status": conv.get("lead_status"),
-        "score": int(conv.get("score", 0)),
-        "script_id": conv.get("script_id"),
-        "campaign_id": origin if origin not in (None, "organic", "ad_referral", "staff") else None,
-        "lost_reason": conv.get("lost_reason"),
+        "status": conv.lead_status,
+        "score": conv.score,
+        "script_id": conv.script_id,
+        "campaign_id": _campaign(conv.origin),
+        "lost_reason": conv.lost_reason,
         "engaged_at": times.get("engaged"),
         "qualified_at": times.get("qualified"),
         "handed_off_at": times.get("handed_off"),

@@ -45,6 +45,7 @@ INTENT_GLOSS = {
     "medical_advice": "pede diagnóstico, opinião sobre sintoma, exame ou remédio",
     "bot_check": "pergunta se é um robô",
     "opt_out": "não quer mais receber mensagens",
+    "privacy_request": "pede para ver, corrigir ou apagar os dados pessoais dela (LGPD)",
     "out_of_scope": "nada a ver com a clínica",
 }
 

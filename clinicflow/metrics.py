@@ -24,7 +24,9 @@ reference instant ``ref`` (the end of the period, or now when the period is open
 - **Time to hand-off**: first patient message → first hand-off, per conversation.
 - **Human response**: per hand-off, its time → the first thing a person did in the chat
   after it: an outbound ``messages`` row of kind ``human`` or a ``human_took_over`` event.
-  Hand-offs nobody answered yet are left out (they are in the queue).
+  Hand-offs nobody answered yet are left out (they are in the queue). **Per person**
+  (``human_response_by_staff``) and **appointments** by day: see
+  :mod:`clinicflow.metrics_staff`.
 - **Bot response**: see :func:`clinicflow.metrics_history.bot_response_seconds`.
 - Durations are given as the median (mean of the two middle values when even) and the p90
   by nearest rank (the ⌈0.9·n⌉-th smallest), in seconds.
@@ -63,6 +65,7 @@ from clinicflow.metrics_history import (
     load_facts,
     transition_counts,
 )
+from clinicflow.metrics_staff import StaffResponse, appointments_by_day, staff_responses
 from clinicflow.model import Catalog
 from clinicflow.storage import Store
 
@@ -78,6 +81,7 @@ __all__ = [
     "LLMUsage",
     "QueueItem",
     "Report",
+    "StaffResponse",
     "StateDropOff",
     "handoff_queue",
     "parse_day",
@@ -214,6 +218,8 @@ class Report:
     campaigns: tuple[CampaignFigures, ...]
     per_day: tuple[tuple[str, int], ...]
     erased: int = 0  # conversations erased on request in the period (LGPD), anonymous
+    staff_response: tuple[StaffResponse, ...] = ()
+    appointments: tuple[tuple[str, int], ...] = ()  # booked appointments by local day
 
     def step(self, key: str) -> FunnelStep:
         """The funnel step ``key``."""
@@ -239,11 +245,16 @@ class Report:
             "time_to_handoff": asdict(self.time_to_handoff),
             "bot_response": {"source": self.bot_response_source, **asdict(self.bot_response)},
             "human_response": asdict(self.human_response),
+            "human_response_by_staff": [asdict(s) for s in self.staff_response],
             "follow_ups": asdict(self.follow_ups),
             "llm": asdict(self.llm),
             "campaigns": {c.id: _plain(c, skip=("id",)) for c in self.campaigns},
             "per_day": dict(self.per_day),
             "erased_on_request": self.erased,
+            "appointments": {
+                "count": sum(n for _, n in self.appointments),
+                "by_day": dict(self.appointments),
+            },
         }
 
 
@@ -343,6 +354,8 @@ def report(
         campaigns=campaign_figures(chats, catalog, campaign, start, ref, zone),
         per_day=per_day(chats, start, ref, zone),
         erased=_erased(store, since, ref),
+        staff_response=staff_responses(store, chats, ref),
+        appointments=appointments_by_day(store, [c.chat_id for c in chats], ref, zone),
     )
 
 

@@ -30,6 +30,7 @@ INTENTS: tuple[str, ...] = (
     "medical_advice",
     "bot_check",
     "opt_out",
+    "privacy_request",
     "out_of_scope",
 )
 
@@ -57,8 +58,20 @@ HANDOFF_REASONS: tuple[str, ...] = (
     "urgent",
     "complaint",
     "not_understood",
+    "data_request",
     "other",
 )
+
+#: Short pt-BR names of the hand-off reasons, for reports and the dashboard.
+HANDOFF_REASON_LABELS: dict[str, str] = {
+    "schedule": "agendar",
+    "human_request": "pediu uma pessoa",
+    "urgent": "urgente",
+    "complaint": "reclamação",
+    "not_understood": "robô não entendeu",
+    "data_request": "pedido sobre os dados (LGPD)",
+    "other": "outro motivo",
+}
 
 SLOT_TYPES: tuple[str, ...] = (
     "text",
@@ -124,6 +137,7 @@ class Slot:
     min: float | None = None
     max: float | None = None
     pos: Pos = NOWHERE
+    multiple: bool = False  # a choice that takes several options at once (stored as a list)
 
 
 @dataclass(frozen=True)

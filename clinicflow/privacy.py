@@ -433,8 +433,8 @@ def redact_expired(data_dir: str | Path, retention_days: int, *, now: datetime) 
     """Replace message texts older than ``retention_days`` by :data:`REDACTED`.
 
     Covers the transcript (``messages``), the runner's ``inbox`` and ``outbox`` (finished rows
-    only) and the briefs of resolved hand-offs. Conversations, leads and events stay, so
-    reports keep their figures.
+    only), the briefs of resolved hand-offs and the workspace's copies of hand-off notices.
+    Conversations, leads and events stay, so reports keep their figures.
 
     Returns:
         How many texts were redacted.
@@ -475,6 +475,9 @@ def redact_expired(data_dir: str | Path, retention_days: int, *, now: datetime) 
                     "AND status IN ('sent', 'failed') AND text <> ?",
                     (REDACTED, stamp, REDACTED),
                 ).rowcount
+            from clinicflow.staff.assignment import redact_notices
+
+            total += redact_notices(conn, stamp, REDACTED)
     finally:
         conn.close()
     return total

@@ -11,14 +11,7 @@ from rich.table import Table
 from clinicflow.dashboard_svg import fmt_dec, fmt_duration, fmt_int, fmt_money, fmt_pct
 from clinicflow.metrics import Report
 from clinicflow.metrics_history import ROUTING
-
-_REASONS = {
-    "schedule": "agendar",
-    "human_request": "pediu uma pessoa",
-    "complaint": "reclamação",
-    "urgent": "urgente",
-    "not_understood": "robô não entendeu",
-}
+from clinicflow.model import HANDOFF_REASON_LABELS
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -68,6 +61,18 @@ def print_report(report: Report, names: dict[str, str], console: Console | None 
     )
     out.print(summary)
 
+    if r.staff_response:
+        people = _table("Resposta por pessoa da equipe", "Pessoa", "Passagens", "Mediana", "p90")
+        for s in r.staff_response:
+            people.add_row(s.name, fmt_int(s.count), fmt_duration(s.median_s),
+                           fmt_duration(s.p90_s))  # fmt: skip
+        out.print(people)
+    if r.appointments:
+        booked = _table("Consultas agendadas (dia da consulta)", "Dia", "Consultas")
+        for day, count in r.appointments:
+            booked.add_row(day, fmt_int(count))
+        out.print(booked)
+
     funnel = _table("Funil", "Etapa", "Conversas", "Da etapa anterior", "Perdidas", "Do total")
     for step in r.funnel:
         funnel.add_row(
@@ -91,7 +96,7 @@ def print_report(report: Report, names: dict[str, str], console: Console | None 
 
     handoffs = _table("Passagens à secretária", "Motivo", "Passagens")
     for reason, count in r.handoffs.by_reason.items():
-        handoffs.add_row(_REASONS.get(reason, reason), fmt_int(count))
+        handoffs.add_row(HANDOFF_REASON_LABELS.get(reason, reason), fmt_int(count))
     handoffs.add_row("[bold]total[/]", f"{r.handoffs.total} ({r.handoffs.urgent} urgentes)")
     out.print(handoffs)
 

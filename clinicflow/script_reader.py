@@ -58,7 +58,17 @@ STATE_KEYS = (
     "follow_ups",
     "llm_answers",
 )
-SLOT_KEYS = ("type", "ask", "reprompts", "max_attempts", "on_exhausted", "options", "min", "max")
+SLOT_KEYS = (
+    "type",
+    "ask",
+    "reprompts",
+    "max_attempts",
+    "on_exhausted",
+    "options",
+    "min",
+    "max",
+    "multiple",
+)
 ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -192,6 +202,9 @@ def _slot(r: Reader, name: str, node: YNode) -> Slot:
         options.append(Option(value, label or value, synonyms, opt.pos))
     if slot_type == "choice" and not options:
         r.report(entry.pos, "bad-type", f"{what} é do tipo choice mas não tem opções (options)")
+    multiple = bool(r.flag(entry.get("multiple"), f"multiple de {what}"))
+    if multiple and slot_type != "choice":
+        r.report(_pos_of(entry, "multiple"), "bad-type", f"multiple só vale para choice ({what})")
     low = r.number(entry.get("min"), f"o mínimo de {what}")
     high = r.number(entry.get("max"), f"o máximo de {what}")
     if low is not None and high is not None and low > high:
@@ -215,6 +228,7 @@ def _slot(r: Reader, name: str, node: YNode) -> Slot:
         min=low,
         max=high,
         pos=node.pos,
+        multiple=multiple and slot_type == "choice",
     )
 
 

@@ -1,8 +1,11 @@
 """``clinicflow simulate``: YAML conversation tests, deterministic and offline.
 
 A file holds ``conversations``, each a list of ``turns``: ``user`` (a patient message and what
-to ``expect``), ``handback`` (the secretary returns the chat to the bot) or ``wait`` (advance
-the simulated clock, e.g. ``wait: 25h``). Every conversation runs on its own chat id against a
+to ``expect``), ``handback`` (the secretary returns the chat to the bot), ``takeover`` (a
+person from the clinic writes in the chat) or ``wait`` (advance the simulated clock, e.g.
+``wait: 25h``). ``expect: {brief: {period: manhã, when: semana que vem}}`` checks the fields of
+the hand-off brief (text fields contain the words; a list: each item is in one of them).
+Every conversation runs on its own chat id against a
 :class:`~clinicflow.clock.ManualClock`, so results never depend on the real time.
 """
 
@@ -20,6 +23,7 @@ from clinicflow.yamlsrc import YMap, YNode, YScalar, YSeq, parse
 
 if TYPE_CHECKING:
     from clinicflow.clock import ManualClock
+    from clinicflow.dialogue import Handoff
     from clinicflow.engine import Engine, TurnResult
 
 EXPECT_KEYS = (
@@ -34,8 +38,9 @@ EXPECT_KEYS = (
     "handoff",
     "lead_status",
     "source",
+    "brief",
 )
-TURN_KINDS = ("user", "handback", "wait")
+TURN_KINDS = ("user", "handback", "takeover", "wait")
 
 
 @dataclass(frozen=True)
@@ -179,10 +184,14 @@ def _turn(node: YNode, file: str) -> SimTurn:
     extra = [k for k in keys if k not in (*TURN_KINDS, "expect")]
     if extra:
         raise SimulationError(
-            f"unknown key {extra[0]!r} in a turn (use user, handback, wait, expect)", file, line
+            f"unknown key {extra[0]!r} in a turn (use user, handback, takeover, wait, expect)",
+            file,
+            line,
         )
     if len(kinds) != 1:
-        raise SimulationError("a turn has exactly one of user, handback, wait", file, line)
+        raise SimulationError(
+            "a turn has exactly one of user, handback, takeover, wait", file, line
+        )
     expect = _plain(node.get("expect")) or {}
     if not isinstance(expect, dict):
         raise SimulationError("'expect' must be a mapping", file, line)
@@ -202,8 +211,8 @@ def _turn(node: YNode, file: str) -> SimTurn:
             return SimTurn("wait", seconds=parse_duration(str(value)), expect=expect, line=line)
         except ValueError as exc:
             raise SimulationError(str(exc), file, line) from exc
-    if kind == "handback":
-        return SimTurn("handback", expect=expect, line=line)
+    if kind in ("handback", "takeover"):
+        return SimTurn(kind, expect=expect, line=line)
     if value is None:
         value = ""
     return SimTurn("user", text=str(value), expect=expect, line=line)
@@ -246,12 +255,14 @@ def check(expect: Mapping[str, Any], result: TurnResult | None) -> list[str]:
         failures.append("expected a reply, got none")
     if "handoff" in expect:
         failures += _check_handoff(expect["handoff"], result.handoff)
+    if "brief" in expect:
+        failures += _check_brief(expect["brief"], result.handoff)
     return failures
 
 
-def _check_handoff(wanted: Any, got: Mapping[str, Any] | None) -> list[str]:
+def _check_handoff(wanted: Any, got: Handoff | None) -> list[str]:
     if wanted is False:
-        return [] if got is None else [f"expected no hand-off, got {got.get('reason')!r}"]
+        return [] if got is None else [f"expected no hand-off, got {got.reason!r}"]
     if got is None:
         return [f"expected a hand-off {wanted!r}, got none"]
     failures = []
@@ -259,6 +270,23 @@ def _check_handoff(wanted: Any, got: Mapping[str, Any] | None) -> list[str]:
         for key in ("reason", "urgent"):
             if key in wanted and wanted[key] != got.get(key):
                 failures.append(f"handoff.{key}: expected {wanted[key]!r}, got {got.get(key)!r}")
+    return failures
+
+
+def _check_brief(wanted: Any, got: Handoff | None) -> list[str]:
+    if got is None or got.brief is None:
+        return [f"expected a brief {wanted!r}, got no hand-off"]
+    fields = got.brief.as_dict()
+    failures = []
+    for key, value in dict(wanted or {}).items():
+        if key not in fields:
+            failures.append(f"brief.{key}: the brief has no such field ({', '.join(fields)})")
+            continue
+        have = fields[key]
+        texts = [fold(str(v)) for v in have] if isinstance(have, list) else [fold(str(have))]
+        for needle in _as_list(value):
+            if not any(fold(str(needle)) in text for text in texts):
+                failures.append(f"brief.{key}: expected {needle!r} in {have!r}")
     return failures
 
 
@@ -293,6 +321,8 @@ def run(
                 result = engine.handle(chat_id, turn.text)
             elif turn.kind == "handback":
                 result = engine.hand_back(chat_id)
+            elif turn.kind == "takeover":
+                engine.take_over(chat_id)
             else:
                 assert engine.follow_ups is not None
                 sent.clear()
@@ -324,18 +354,19 @@ def run(
 
 def _waited(engine: Engine, chat_id: str, fired: Sequence[TurnResult]) -> TurnResult:
     """A wait turn as a result: what the follow-ups sent and where the conversation is."""
+    from clinicflow.dialogue import Conversation
     from clinicflow.engine import TurnResult
 
-    conv = engine.state_of(chat_id) or {}
+    conv = engine.conversation(chat_id) or Conversation()
     return TurnResult(
         chat_id=chat_id,
         replies=tuple(reply for result in fired for reply in result.replies),
         events=tuple(event for result in fired for event in result.events),
-        script_id=conv.get("script_id"),
-        state=conv.get("state"),
-        slots=dict(conv.get("slots", {})),
-        status=str(conv.get("status", "bot")),
-        lead_status=str(conv.get("lead_status", "new")),
+        script_id=conv.script_id,
+        state=conv.state,
+        slots=dict(conv.slots),
+        status=conv.status or "bot",
+        lead_status=conv.lead_status,
         intent=None,
         confidence=0.0,
         source="fallback",

@@ -11,7 +11,8 @@ phrase matching in ``_slot_message``.
 
 Stored values are JSON-plain (:data:`SlotValue`): ``str`` for text, name, phone (``55`` + DDD +
 number), email (lower-case), date (ISO), period (``manhã``/``tarde``/``noite``/``qualquer``) and
-choice (the option's ``value``); ``bool`` for yes_no; ``int`` or ``float`` for number.
+choice (the option's ``value``; a ``multiple`` choice: the list of values, in the options'
+order); ``bool`` for yes_no; ``int`` or ``float`` for number.
 
 :func:`parse` is lenient: the bot has just asked for that slot. :func:`extract` also picks up
 answers given out of order, but for slots nobody asked about it only takes values that carry
@@ -26,7 +27,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
-from clinicflow._slot_choices import _parse_choice, _parse_yes_no
+from clinicflow._slot_choices import _parse_choice, _parse_yes_no, option_number
 from clinicflow._slot_contacts import (
     _EMAIL_FULL_RE,
     _national_ok,
@@ -40,9 +41,18 @@ from clinicflow._slot_numbers import _in_bounds, _parse_number, _unasked_age
 from clinicflow.model import Slot
 from clinicflow.text import has_letters_or_digits
 
-__all__ = ["PERIODS", "TEXT_MAX_CHARS", "SlotValue", "display", "extract", "parse", "validate"]
+__all__ = [
+    "PERIODS",
+    "TEXT_MAX_CHARS",
+    "SlotValue",
+    "display",
+    "extract",
+    "option_number",
+    "parse",
+    "validate",
+]
 
-SlotValue: TypeAlias = str | bool | int | float
+SlotValue: TypeAlias = str | bool | int | float | list[str]
 
 #: The stored values of a ``period`` slot.
 PERIODS: tuple[str, ...] = ("manhã", "tarde", "noite", "qualquer")
@@ -154,6 +164,11 @@ def display(slot: Slot, value: SlotValue) -> str:
     """
     if isinstance(value, bool):
         return "sim" if value else "não"
+    if isinstance(value, list):
+        labels = [display(slot, item) for item in value]
+        return (
+            " e ".join([", ".join(labels[:-1]), labels[-1]]) if len(labels) > 1 else "".join(labels)
+        )
     if slot.type == "choice":
         return next((o.label for o in slot.options if o.value == value), str(value))
     if slot.type == "date" and isinstance(value, str):
@@ -206,4 +221,8 @@ def validate(slot: Slot, value: object) -> bool:
             and _in_bounds(slot, value)
         )
     check = _STRING_CHECKS.get(slot.type)
+    if slot.multiple and isinstance(value, list):
+        return bool(value) and all(
+            isinstance(v, str) and _STRING_CHECKS["choice"](slot, v) for v in value
+        )
     return isinstance(value, str) and check is not None and check(slot, value)

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+from dataclasses import replace
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from clinicflow import brief as briefs
 from clinicflow import history, lead
 from clinicflow.clock import iso
-from clinicflow.dialogue import ROUTING, Dialogue, Turn, acts_on
+from clinicflow.dialogue import ROUTING, Conversation, Dialogue, Handoff, Part, Turn, acts_on
+from clinicflow.dialogue.clauses import is_question, split
 from clinicflow.metrics_campaigns import campaign_for
 from clinicflow.model import Catalog, Script
 from clinicflow.storage import Store
@@ -46,7 +47,8 @@ _ASKS_AGAIN = frozenset(
 
 
 class ConvState(TypedDict, total=False):
-    """The checkpointed state of one conversation: small and JSON-plain."""
+    """The checkpointed state of one conversation: small and JSON-plain
+    (:meth:`Conversation.to_checkpoint`; one LangGraph channel per key)."""
 
     script_id: str | None
     digest: str | None
@@ -69,12 +71,19 @@ class ConvState(TypedDict, total=False):
     origin: str
     push_name: str
     started_at: str
-    last_inbound_at: str
-    last_outbound_at: str
+    last_inbound_at: str | None
+    last_outbound_at: str | None
+    introduced: bool
+    when: str | None
+    period: str | None
+    questions: list[str]
+    notes: list[str]
+    told: list[str]
+    last_filled: str | None
 
 
-def _state(conv: Mapping[str, Any]) -> ConvState:
-    return cast(ConvState, {k: v for k, v in conv.items() if k in ConvState.__annotations__})
+def _state(conv: Conversation) -> ConvState:
+    return cast(ConvState, conv.to_checkpoint())
 
 
 def build_graph(steps: Steps, saver: Any) -> Any:
@@ -126,37 +135,25 @@ class Steps:
 
     def load(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
         turn = runtime.context
-        conv: dict[str, Any] = dict(state)
-        now = iso(turn.now)
-        if not conv.get("status"):
+        conv = Conversation.from_checkpoint(state)
+        if conv.is_new:
             self.fresh(conv, turn)
-        conv["turns"] = int(conv.get("turns", 0)) + 1
-        conv["last_inbound_at"] = now
-        if turn.meta.get("push_name") and not conv.get("push_name"):
-            conv["push_name"] = str(turn.meta["push_name"])[:80]
-        digest = conv.get("digest")
-        if digest and self.engine.restore_version(digest) is None:
+        conv.turns += 1
+        conv.last_inbound_at = iso(turn.now)
+        if turn.meta.get("push_name") and not conv.push_name:
+            conv.push_name = str(turn.meta["push_name"])[:80]
+        if conv.digest and self.engine.restore_version(conv.digest) is None:
             # The pinned version is gone for good: restart on the current one, say so in events.
-            turn.event("script_version_lost", script=conv.get("script_id"))
-            conv.update(script_id=None, digest=None, state=None)
+            turn.event("script_version_lost", script=conv.script_id)
+            conv.script_id = conv.digest = conv.state = None
         turn.conv = conv
         return _state(conv)
 
-    def fresh(self, conv: dict[str, Any], turn: Turn) -> None:
-        conv.update(
-            status="bot",
-            lead_status="new",
-            score=0,
-            slots={},
-            attempts={},
-            repairs=0,
-            turns=0,
-            follow_ups_sent=0,
-            opted_out=False,
-            started_at=iso(turn.now),
-            origin=self._origin(turn),
-        )
-        turn.event("conversation_started", origin=conv["origin"])
+    def fresh(self, conv: Conversation, turn: Turn) -> None:
+        """A new conversation (the checkpoint had none, or a terminal one was restarted)."""
+        new = Conversation(status="bot", started_at=iso(turn.now), origin=self._origin(turn))
+        conv.__dict__.update(new.__dict__)
+        turn.event("conversation_started", origin=conv.origin)
 
     def _origin(self, turn: Turn) -> str:
         return campaign_for(self.catalog.clinic.campaigns, turn.meta.get("referral"), turn.text)
@@ -166,27 +163,33 @@ class Steps:
 
         turn = runtime.context
         conv = turn.conv
-        status = conv.get("status")
+        status = conv.status
         if status in ("waiting_human", "human"):
             turn.silent = True
-            verdict = self.understander.assess(turn.text[:MAX_TEXT], self.dialogue.script_of(conv))
-            flags = list(verdict.signs) if verdict.urgent else []
-            turn.event("message_while_" + status, red_flags=flags)
-            if verdict.urgent and not conv.get("urgent"):
+            verdict = self.understander.assess(turn.text[:MAX_TEXT])
+            flags = tuple(verdict.signs) if verdict.urgent else ()
+            turn.event("message_while_" + status, red_flags=list(flags))
+            if verdict.urgent and not conv.urgent:
                 # Safety first even while a person has the chat: she is told where to go now,
                 # once, and the staff get an urgent brief.
-                conv["urgent"] = True
+                conv.urgent = True
                 self.dialogue.urgent_notice(conv, turn, verdict.category)
-                turn.handoff = {
-                    "reason": "urgent",
-                    "urgent": True,
-                    "red_flags": flags,
-                    "category": verdict.category,
-                    "sure": verdict.sure,
-                }
-                turn.event("handoff_escalated", red_flags=flags, category=verdict.category)
+                turn.handoff = Handoff(
+                    reason="urgent",
+                    urgent=True,
+                    red_flags=flags,
+                    category=verdict.category,
+                    sure=verdict.sure,
+                )
+                turn.event("handoff_escalated", red_flags=list(flags), category=verdict.category)
+            elif self.dialogue.desk.answers_while_waiting(conv, turn):
+                # Nobody at the clinic yet: her factual questions get the FAQ's answers (the
+                # out_of_hours text says so); the script does not move. A person writing
+                # (take-over) ends this at once.
+                turn.silent = False
+                return Command(update=_state(conv), goto="understand")
             return Command(update=_state(conv), goto="persist")
-        if conv.get("opted_out"):
+        if conv.opted_out:
             mentions = self.understander.script_mentions(turn.text)
             intent, confidence = self.understander.intent_of(turn.text[:MAX_TEXT])
             wants = (
@@ -197,11 +200,12 @@ class Steps:
                 turn.silent = True
                 turn.event("message_after_opt_out")
                 return Command(update=_state(conv), goto="persist")
-            conv["opted_out"] = False
+            conv.opted_out = False
             turn.event("opted_in")
         if status == "closed":
-            conv.update(status="bot", script_id=None, digest=None, state=None, attempts={})
-            conv["repairs"] = 0
+            conv.status = "bot"
+            conv.script_id = conv.digest = conv.state = None
+            conv.attempts, conv.repairs = {}, 0
             turn.event("reopened")
         return Command(update=_state(conv), goto="understand")
 
@@ -209,10 +213,10 @@ class Steps:
         turn = runtime.context
         conv = turn.conv
         script = self.dialogue.script_of(conv)
-        expects_choice = conv.get("state") == ROUTING
+        expects_choice = conv.state == ROUTING
         expects_yes_no = False
-        if script is not None and conv.get("state") not in (None, ROUTING):
-            current = script.state(conv["state"])
+        if script is not None and conv.state is not None and conv.in_script:
+            current = script.state(conv.state)
             slot = script.slot(current.collect) if current.collect else None
             expects_choice = current.menu is not None or (
                 slot is not None and slot.type == "choice"
@@ -225,10 +229,25 @@ class Steps:
         if self.llm is not None and (not u.confident or u.second_look):
             u = self._ask_llm(conv, turn, u)
         turn.understanding = u
+        turn.parts = self._parts(text, script, u)
         turn.event("message_in", intent=u.intent or "", source=u.source)
         return _state(conv)
 
-    def _ask_llm(self, conv: dict[str, Any], turn: Turn, local: Understanding) -> Understanding:
+    def _parts(self, text: str, script: Script | None, whole: Understanding) -> tuple[Part, ...]:
+        """The clauses of a message that answers and asks, or asks several things, each
+        understood on its own (empty: one clause, read as a whole). Safety stays with the
+        whole message."""
+        if whole.urgent or whole.source in ("choice", "rule"):
+            return ()
+        pieces = split(text)
+        if len(pieces) < 2 or not any(is_question(p) for p in pieces):
+            return ()
+        return tuple(
+            Part(p, self.understander.understand(p, script=script), is_question(p))
+            for p in pieces[:6]
+        )
+
+    def _ask_llm(self, conv: Conversation, turn: Turn, local: Understanding) -> Understanding:
         """Gemini's reading of the message when the local cascade is not sure."""
         from clinicflow.gemini import understand_with_llm
 
@@ -241,7 +260,7 @@ class Steps:
             budget_s=budget,
             catalog=self.catalog,
             script=self.dialogue.script_of(conv),
-            conv=conv,
+            conv=conv.to_checkpoint(),
             history=self.store.messages(turn.chat_id, limit=6),
             text=turn.text[:MAX_TEXT],
             local=local,
@@ -262,7 +281,7 @@ class Steps:
         left = self.engine.llm_budget_s - (perf_counter() - turn.started)
         return left if left >= 0.3 else None
 
-    def answer(self, conv: dict[str, Any], turn: Turn, script: Script | None) -> str | None:
+    def answer(self, conv: Conversation, turn: Turn, script: Script | None) -> str | None:
         """Gemini's grounded answer, checked; None when it cannot answer safely."""
         from clinicflow.gemini import answer_with_llm
 
@@ -282,9 +301,7 @@ class Steps:
             turn.llm_calls.append(call)
         return text
 
-    def _summary(
-        self, conv: dict[str, Any], turn: Turn, history: list[dict[str, Any]]
-    ) -> str | None:
+    def _summary(self, conv: Conversation, turn: Turn, history: list[dict[str, Any]]) -> str | None:
         """A generated, checked 2–3 line summary for the brief (None: compose locally)."""
         if self.llm is None or turn.handoff is None:
             return None
@@ -298,8 +315,8 @@ class Steps:
             budget_s=budget,
             catalog=self.catalog,
             script=self.dialogue.script_of(conv),
-            slots=conv.get("slots", {}),
-            reason=turn.handoff["reason"],
+            slots=conv.slots,
+            reason=turn.handoff.reason,
             history=history,
         )
         if call is not None:
@@ -315,11 +332,16 @@ class Steps:
         assert u is not None
         d = self.dialogue
         kind = turn.meta.get("kind") or "text"
+        if conv.status == "waiting_human":
+            # Out of hours, waiting for a person (see guards): an emergency was already
+            # handled there; the FAQ answers her questions, nothing else moves.
+            self.dialogue.answer_waiting(conv, turn)
+            return Command(update=_state(conv), goto="respond")
         if kind != "text" and not u.urgent and not turn.text.strip():
             # A photo, document, location or untranscribed audio: acknowledge, keep the step.
             turn.event("media_received", kind=kind)
             d.say(conv, turn, _media_ack(d, kind))
-            if conv.get("state") not in (None, ROUTING):
+            if conv.in_script:
                 d.reprompt(conv, turn)
             return Command(update=_state(conv), goto="respond")
         if u.urgent:
@@ -334,18 +356,18 @@ class Steps:
             return Command(update=_state(conv), goto="respond")
         if u.intent == "opt_out" and acts_on(u):
             d.say(conv, turn, d.text("opt_out"))
-            conv["opted_out"] = True
-            conv["lead_status"] = "lost"
-            conv["lost_reason"] = "opt_out"
+            conv.opted_out = True
+            conv.lead_status = "lost"
+            conv.lost_reason = "opt_out"
             turn.event("opted_out")
             d.close(conv, turn, "opt_out")
             return Command(update=_state(conv), goto="respond")
         weak = u.source == "model" and not u.sure
-        routing_hint = conv.get("state") in (None, ROUTING) and bool(u.scripts or u.similar_script)
+        routing_hint = conv.state in (None, ROUTING) and bool(u.scripts or u.similar_script)
         if u.intent in ("bot_check", "medical_advice") and not (weak or routing_hint):
             turn.event("safety_reply", kind=u.intent)
             d.say(conv, turn, d.text(u.intent))
-            if conv.get("state") is None:
+            if conv.state is None:
                 d.routing_menu(conv, turn, intro=False)
             else:
                 d.reprompt(conv, turn)
@@ -360,28 +382,36 @@ class Steps:
     def respond(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
         turn = runtime.context
         conv = turn.conv
-        if not turn.replies and not turn.silent and conv.get("status") == "bot":
+        if not turn.replies and not turn.silent and conv.status == "bot":
             self.dialogue.say(conv, turn, self.dialogue.text("not_understood"))
+        self._privacy_notice(conv, turn)
         script = self.dialogue.script_of(conv)
         scoring = lead.effective(
             self.catalog.clinic.lead_scoring, script.lead_scoring if script else None
         )
-        conv["score"] = int(conv.get("score", 0)) + lead.score(
-            ((e.type, e.data) for e in turn.events), scoring
-        )
-        if not conv.get("opted_out"):
-            conv["lead_status"] = lead.advance(
-                conv.get("lead_status", "new"),
-                turns=int(conv["turns"]),
-                score_now=int(conv["score"]),
+        conv.score += lead.score(((e.type, e.data) for e in turn.events), scoring)
+        if not conv.opted_out:
+            conv.lead_status = lead.advance(
+                conv.lead_status,
+                turns=conv.turns,
+                score_now=conv.score,
                 scoring=scoring,
-                handed_off=conv.get("status") == "waiting_human",
+                handed_off=conv.status == "waiting_human",
             )
-        times = conv.setdefault("lead_times", {})
-        times.setdefault(conv["lead_status"], iso(turn.now))
+        conv.lead_times.setdefault(conv.lead_status, iso(turn.now))
         if turn.replies:
-            conv["last_outbound_at"] = iso(turn.now)
+            conv.last_outbound_at = iso(turn.now)
         return _state(conv)
+
+    def _privacy_notice(self, conv: Conversation, turn: Turn) -> None:
+        """The clinic's privacy notice (LGPD) after the bot's first replies to a new
+        conversation — not over an emergency's guidance, nor after an opt-out."""
+        notice = self.catalog.clinic.privacy_notice
+        first = any(event.type == "conversation_started" for event in turn.events)
+        urgent = turn.handoff is not None and turn.handoff.urgent
+        if notice and first and turn.replies and not urgent and not conv.opted_out:
+            self.dialogue.say(conv, turn, notice)
+            turn.event("privacy_notice")
 
     def persist(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
         turn = runtime.context
@@ -395,8 +425,9 @@ class Steps:
 
     # -- rows -------------------------------------------------------------------------------
 
-    def _handoff_row(self, conv: dict[str, Any], turn: Turn, now: str) -> dict[str, Any]:
-        assert turn.handoff is not None
+    def _handoff_row(self, conv: Conversation, turn: Turn, now: str) -> dict[str, Any]:
+        handoff = turn.handoff
+        assert handoff is not None
         script = self.dialogue.script_of(conv)
         history = self.store.messages(turn.chat_id, limit=6)
         history.append({"direction": "in", "text": turn.text})
@@ -405,25 +436,26 @@ class Steps:
             chat_id=turn.chat_id,
             clinic=self.catalog.clinic,
             script=script,
-            slots=conv.get("slots", {}),
-            reason=turn.handoff["reason"],
-            urgent=bool(turn.handoff["urgent"]),
-            red_flags=turn.handoff["red_flags"],
+            slots=conv.slots,
+            reason=handoff.reason,
+            urgent=handoff.urgent,
+            red_flags=handoff.red_flags,
             messages=history,
-            push_name=conv.get("push_name"),
+            push_name=conv.push_name,
             summary=self._summary(conv, turn, history),
             phone=turn.meta.get("phone"),
+            asked=briefs.Asked.of(conv, script),
         )
-        turn.handoff["brief"] = brief.text()
+        turn.handoff = replace(handoff, brief=brief)
         return {
             "chat_id": turn.chat_id,
-            "reason": turn.handoff["reason"],
-            "urgent": int(bool(turn.handoff["urgent"])),
-            "red_flags": json.dumps(turn.handoff["red_flags"]),
+            "reason": handoff.reason,
+            "urgent": int(handoff.urgent),
+            "red_flags": json.dumps(list(handoff.red_flags)),
             "brief": json.dumps(brief.as_dict(), ensure_ascii=False),
             "status": "open",
-            "script_id": conv.get("script_id") or "",
-            "state": conv.get("state") or "",
+            "script_id": conv.script_id or "",
+            "state": conv.state or "",
             "at": now,
         }
 

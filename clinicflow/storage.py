@@ -85,6 +85,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
         "lost_at": str,
         "lost_reason": str,
         "updated_at": str,
+        "appointment_at": str,  # the appointment's date and time (staff marked it scheduled)
     },
     "handoffs": {
         "id": int,

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
     from clinicflow.engine import Engine, TurnResult
+    from clinicflow.hours import BusinessHours
     from clinicflow.llm import LLMConfig
     from clinicflow.model import Catalog
     from clinicflow.scheduler import FollowUpScheduler
@@ -265,6 +266,7 @@ class EnginePool:
         self.store = store
         self.data_dir = spec.data_dir
         self.clock: Clock = clock or SystemClock()
+        self.hours = _hours(catalog, self.clock)
         self.stuck_after = stuck_after
         self.on_follow_up = on_follow_up
         self.llm: Any = None  # the runner's own (voice notes), set by the runner
@@ -377,7 +379,7 @@ class EnginePool:
             chat = next(f"reload-{n}" for n in itertools.count() if self.worker_of(
                 f"reload-{n}") == worker.index)  # fmt: skip
             await self.call(chat, "reload", path or catalog.root)
-        self.catalog = catalog
+        self.catalog, self.hours = catalog, _hours(catalog, self.clock)
         return catalog
 
     def _readable(self, worker: _Worker) -> None:
@@ -454,13 +456,11 @@ class EnginePool:
     def enable_follow_ups(self, on_follow_up: OnFollowUp) -> None:
         """Keep the data dir's follow-up jobs here and send their messages to
         ``on_follow_up`` (called on the event loop, like a turn's result)."""
-        from clinicflow.hours import BusinessHours
         from clinicflow.scheduler import FollowUpScheduler
 
-        hours = BusinessHours(self.catalog.clinic.hours, self.clock)
         self.on_follow_up = on_follow_up
         self._jobs = FollowUpScheduler(
-            self.data_dir, on_fire=self._fire, clock=self.clock, hours=hours
+            self.data_dir, on_fire=self._fire, clock=self.clock, hours=self.hours
         )
         self._jobs.start()
         with self._jobs_lock:
@@ -501,6 +501,12 @@ class EnginePool:
             asyncio.run_coroutine_threadsafe(coroutine, loop)
 
 
+def _hours(catalog: Catalog, clock: Clock) -> BusinessHours:
+    from clinicflow.hours import BusinessHours
+
+    return BusinessHours(catalog.clinic.hours, clock)
+
+
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
     try:
         return asyncio.get_running_loop() is loop
@@ -536,6 +542,9 @@ class Turns(Protocol):
 
     @property
     def llm(self) -> Any: ...
+
+    @property
+    def hours(self) -> BusinessHours: ...
 
     async def handle(self, chat_id: str, text: str | None, **meta: Any) -> TurnResult: ...
 
@@ -582,6 +591,10 @@ class LocalEngine:
     @property
     def llm(self) -> Any:
         return self.engine.llm
+
+    @property
+    def hours(self) -> BusinessHours:
+        return self.engine.hours
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         key = next(self._ids)

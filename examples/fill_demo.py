@@ -3,7 +3,8 @@
     python examples/fill_demo.py DATA_DIR [--days-ago 21] [--serve 8080]
     clinicflow report --data DATA_DIR
 
-``--serve PORT`` then serves the dashboard at http://127.0.0.1:PORT/dashboard?token=demo
+``--serve PORT`` then serves the dashboard at http://127.0.0.1:PORT/dashboard (demo data,
+on this machine only, so without a token)
 (the screenshot in docs/dashboard.png is that page, 430 px wide, in headless Chromium).
 
 Every conversation goes through the real engine (bundled catalog, offline): patients from
@@ -284,7 +285,7 @@ def _say(engine: Engine, chat: Played, text: str, at: datetime) -> TurnResult:
         chat.replied.append(at)
     chat.lead_statuses.append(result.lead_status)
     if result.handoff is not None:
-        chat.handoffs.append((at, str(result.handoff["reason"]), bool(result.handoff["urgent"])))
+        chat.handoffs.append((at, result.handoff.reason, result.handoff.urgent))
     chat.observe(result)
     chat.last_at = at
     return result
@@ -365,10 +366,13 @@ def main() -> None:
 
         store, catalog = Store(args.data_dir), load_catalog(None)
         app = web.Application()
-        add_dashboard_routes(
-            app, get_store=lambda: store, get_catalog=lambda: catalog, staff_token="demo"
-        )
-        print(f"http://127.0.0.1:{args.serve}/dashboard?token=demo")
+
+        async def demo_data_only(request: web.Request) -> None:
+            return None  # invented patients, served on 127.0.0.1: no token to type
+
+        add_dashboard_routes(app, get_store=lambda: store, get_catalog=lambda: catalog,
+                             staff_token=None, authorize=demo_data_only)  # fmt: skip
+        print(f"http://127.0.0.1:{args.serve}/dashboard")
         web.run_app(app, host="127.0.0.1", port=args.serve, print=None)
 
 

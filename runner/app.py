@@ -9,6 +9,7 @@ background tasks) is opened and closed in ``cleanup_ctx``::
     GET  /metrics            Prometheus text (runner.metrics)
     POST /admin/reload       reload the catalog (staff token; also on SIGHUP; runner.ops)
     /staff/...               see runner.staff_api
+    /login, /inbox/...       the secretaries' workspace (runner.workspace)
 
 Background tasks: the per-chat processors and senders, a WAHA session-status poller, a
 sweep that restarts anything pending, the idle hand-back of chats left in ``human``, and the
@@ -46,11 +47,13 @@ from clinicflow.webhooks import Ignored, Inbound, SessionStatus, is_patient_chat
 from clinicflow.webhooks import verify_hmac as _verify
 from clinicflow.workers import EnginePool, EngineSpec, LocalEngine, Turns
 from runner import ops, staff_api
+from runner.auth import admin_access
 from runner.config import RunnerConfig
 from runner.keys import CONFIG, ENGINE, RUNTIME, WAHA, Runtime
 from runner.metrics import Metrics, log_event
 from runner.processor import Processor, Transcriber
 from runner.staff_commands import is_command
+from runner.workspace import add_workspace_routes
 
 SWEEP_S = 5.0
 LOOP_BUSY_MS = 250  # longest wait of the event loop's connection for the write lock
@@ -89,12 +92,14 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     staff_api.add_routes(app)
     ops.add_routes(app)
+    add_workspace_routes(app, clock=clock)
     add_dashboard_routes(
         app,
         get_store=lambda: app[ENGINE].store,
         get_catalog=lambda: app[ENGINE].catalog,
         staff_token=config.staff_token,
         clock=clock,
+        authorize=admin_access,
     )
     return app
 

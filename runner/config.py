@@ -16,7 +16,8 @@ works too)::
                                   (warned about loudly); same as --insecure
     CLINICFLOW_LOG_KEY            key of the chat-id pseudonyms in logs (default: generated
                                   once and kept in the data directory)
-    CLINICFLOW_STAFF_TOKEN        bearer token of the staff API (unset: staff API disabled)
+    CLINICFLOW_STAFF_TOKEN        administrator bearer token of the staff API and the
+                                  dashboard (header only, never in a URL)
     CLINICFLOW_DATA               data directory (default .clinicflow)
     CLINICFLOW_CATALOG            catalog folder (default: the bundled one)
     CLINICFLOW_HOST / _PORT       where to listen (default 127.0.0.1:8080)
@@ -24,6 +25,8 @@ works too)::
     CLINICFLOW_BURST_QUIET        quiet seconds before a burst becomes one turn (default 2; 0 off)
     CLINICFLOW_HUMAN_IDLE         seconds before a `human` chat returns to the bot (default
                                   14400; 0 never)
+    CLINICFLOW_URGENT_RENOTIFY    seconds before an urgent hand-off nobody acted on is noticed
+                                  again to the whole staff (default 300)
     CLINICFLOW_SEND_RETRY_BASE    first retry delay of the outbox, seconds (default 1)
     CLINICFLOW_SEND_RETRY_MAX     longest retry delay, seconds (default 60)
     CLINICFLOW_STATUS_POLL        how often to ask WAHA for the session status (default 30)
@@ -63,7 +66,7 @@ ENV_VARS: dict[str, str] = {
     "WAHA_HMAC_KEY": "HMAC key WAHA signs webhooks with (X-Webhook-Hmac required when set)",
     "CLINICFLOW_INSECURE": "1: serve unsigned webhooks on a non-loopback address (--insecure)",
     "CLINICFLOW_LOG_KEY": "key of the chat-id pseudonyms in logs (default: kept in the data dir)",
-    "CLINICFLOW_STAFF_TOKEN": "bearer token of the staff API (unset: staff API disabled)",
+    "CLINICFLOW_STAFF_TOKEN": "administrator bearer token of the staff API (header only)",
     "CLINICFLOW_DATA": "data directory: SQLite history, inbox/outbox, index (.clinicflow)",
     "CLINICFLOW_CATALOG": "catalog folder (default: the bundled catalog)",
     "CLINICFLOW_HOST": "listen address (default 127.0.0.1)",
@@ -71,6 +74,8 @@ ENV_VARS: dict[str, str] = {
     "CLINICFLOW_TYPING_DELAY_MAX": "cap of the typing pause in seconds (default 3, 0 disables)",
     "CLINICFLOW_BURST_QUIET": "quiet seconds before a burst is one turn (default 2, 0 disables)",
     "CLINICFLOW_HUMAN_IDLE": "seconds before a chat in `human` returns to the bot (14400, 0 never)",
+    "CLINICFLOW_URGENT_RENOTIFY": "seconds before an unclaimed urgent hand-off is noticed "
+    "again to everyone (default 300)",
     "CLINICFLOW_SEND_RETRY_BASE": "first outbox retry delay in seconds (default 1)",
     "CLINICFLOW_SEND_RETRY_MAX": "longest outbox retry delay in seconds (default 60)",
     "CLINICFLOW_STATUS_POLL": "seconds between WAHA session status polls (default 30)",
@@ -109,6 +114,7 @@ class RunnerConfig:
     typing_delay_max: float = 3.0
     burst_quiet: float = 2.0
     human_idle: float = 14400.0
+    urgent_renotify: float = 300.0
     send_retry_base: float = 1.0
     send_retry_max: float = 60.0
     status_poll: float = 30.0
@@ -225,6 +231,8 @@ class RunnerConfig:
             typing_delay_max=number("CLINICFLOW_TYPING_DELAY_MAX", cls.typing_delay_max),
             burst_quiet=number("CLINICFLOW_BURST_QUIET", cls.burst_quiet),
             human_idle=number("CLINICFLOW_HUMAN_IDLE", cls.human_idle),
+            urgent_renotify=number("CLINICFLOW_URGENT_RENOTIFY", cls.urgent_renotify)
+            or cls.urgent_renotify,
             send_retry_base=number("CLINICFLOW_SEND_RETRY_BASE", cls.send_retry_base),
             send_retry_max=number("CLINICFLOW_SEND_RETRY_MAX", cls.send_retry_max),
             status_poll=number("CLINICFLOW_STATUS_POLL", cls.status_poll) or cls.status_poll,

@@ -23,7 +23,6 @@ from aiohttp import web
 
 from clinicflow.clock import Clock
 from clinicflow.errors import ScriptError
-from clinicflow.identity import StaffIds
 from runner.keys import CONFIG, ENGINE, RUNTIME
 from runner.metrics import log_event
 
@@ -134,7 +133,9 @@ async def reload_catalog(app: web.Application) -> ReloadResult:
             runtime.metrics.inc("reloads", outcome="refused")
             log_event("reload_refused", 30, errors=len(lines), first=lines[0])
             return ReloadResult(False, problems=lines)
-    runtime.staff = StaffIds(s.phone for s in catalog.clinic.staff)
+    from runner.workspace import staff_ids  # clinic.yaml's phones and the accounts'
+
+    runtime.staff = staff_ids(app)
     runtime.metrics.inc("reloads", outcome="ok")
     state.catalog_loaded_at = time.time()
     log_event("reloaded", digest=catalog.digest[:12], scripts=len(catalog.scripts))

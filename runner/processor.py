@@ -39,6 +39,7 @@ from runner.staff_commands import StaffCommands
 
 if TYPE_CHECKING:
     from clinicflow.engine import TurnResult
+    from clinicflow.staff.desk import Desk
     from clinicflow.waha import WahaClient
     from clinicflow.workers import Turns
 
@@ -93,6 +94,7 @@ class Processor:
                 "CREATE TABLE IF NOT EXISTS human_activity (chat_id TEXT PRIMARY KEY, at REAL)"
             )
         self.staff = StaffCommands(self)
+        self.desk: Desk | None = None  # the secretaries' workspace, when the runner has one
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._arrival: dict[str, float] = {}
         self._closed = False
@@ -219,28 +221,37 @@ class Processor:
             ms=round(result.ms, 1),
         )
         self.commit(unit, self.messages_for(result, batch_id, unit))
+        if self.desk is not None:
+            self.desk.changed(chat_id)
 
     def messages_for(
         self, result: TurnResult, batch_id: str | None, unit: Sequence[InboxItem] = ()
     ) -> list[OutMessage]:
         """The outbox rows of a turn: its replies (to the id she last wrote from), then the
-        hand-off brief for each staff."""
+        hand-off brief for the staff (the secretary it is assigned to, else everyone)."""
         ids = tuple(i.message_id for i in unit)
         to = self.identities.reply_to(result.chat_id)
         out = [OutMessage(to, r, "reply", batch_id, ids) for r in result.replies]
         handoff = result.handoff
-        if handoff:
-            self.metrics.inc("handoffs", reason=str(handoff.get("reason", "unknown")))
-            brief = handoff.get("brief")
-            notify_at = handoff.get("notify_at")  # set when the clinic is closed (not urgent)
+        if handoff is not None:
+            self.metrics.inc("handoffs", reason=handoff.reason)
+            brief = handoff.brief_text
+            notify_at = handoff.notify_at  # set when the clinic is closed (not urgent)
             hold = datetime.fromisoformat(notify_at).timestamp() if notify_at else None
-            if isinstance(brief, str) and brief:
-                for staff in self.engine.catalog.clinic.staff:
-                    target = staff_chat_id(staff.phone)
-                    out.append(OutMessage(target, brief, "handoff_notice", batch_id, ids, hold))
+            if brief:
+                if self.desk is not None:
+                    notices = self.desk.on_handoff(
+                        result.chat_id, urgent=handoff.urgent, brief=brief
+                    )
+                else:
+                    notices = [
+                        (staff_chat_id(s.phone), brief) for s in self.engine.catalog.clinic.staff
+                    ]
+                for target, text in notices:
+                    out.append(OutMessage(target, text, "handoff_notice", batch_id, ids, hold))
             log_event(
-                "handoff", chat=self.alias(result.chat_id), reason=handoff.get("reason"),
-                urgent=bool(handoff.get("urgent")),
+                "handoff", chat=self.alias(result.chat_id), reason=handoff.reason,
+                urgent=handoff.urgent,
             )  # fmt: skip
         return out
 
@@ -263,6 +274,8 @@ class Processor:
         self.metrics.inc("takeovers")
         log_event("takeover", chat=self.alias(chat_id))
         self.inbox.finish(unit)
+        if self.desk is not None:  # in the transcript, and nobody else is alerted again
+            await self.desk.person_wrote(chat_id, [i.text for i in unit if i.text])
 
     async def _system_event(self, chat_id: str, item: InboxItem) -> None:
         """Record what an event means for the conversation; nothing is ever answered."""

@@ -155,3 +155,15 @@ async def make_live(waha: FakeWaha, data_dir: Path, embedder: Any) -> AsyncItera
         await http.close()
         await server.close()
         engine.close_resources()
+
+
+def first_contact(engine: Engine, *replies: str) -> list[str]:
+    """What a new patient receives: the bot's replies, then the clinic's privacy notice."""
+    from clinicflow.templates import render
+
+    clinic = engine.catalog.clinic
+    if clinic.privacy_notice is None:
+        return list(replies)
+    facts = dict(clinic.facts)
+    facts.setdefault("nome", clinic.name)
+    return [*replies, render(clinic.privacy_notice, {}, facts).strip()]

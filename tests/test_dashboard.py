@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import itertools
 import json
 import os
 import re
-import shutil
-import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from browser_harness import CHROMIUM, DevTools, chromium
 from click.testing import CliRunner
 from metrics_demo import demo  # noqa: F401 - fixture
 
@@ -36,23 +33,8 @@ from clinicflow.metrics import handoff_queue, report
 from clinicflow.storage import Store
 
 TOKEN = "staff-token-123"
-BAD = ("error", "warning")
 CATALOG = load_catalog(None)
 PERIOD = "since=2026-03-01&until=2026-03-31"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--hide-scrollbars",
-    "--remote-debugging-port=0",
-)
 
 
 @pytest.fixture
@@ -111,17 +93,22 @@ def _close(shown: float | None, value: Any, kind: str) -> bool:
 
 async def test_token_is_required(server: str) -> None:
     async with aiohttp.ClientSession() as http:
-        for headers, query in (({}, ""), ({}, "?token=wrong"), ({"Authorization": "Bearer x"}, "")):
-            async with http.get(f"{server}/dashboard{query}", headers=headers) as response:
+        for headers in ({}, {"Authorization": "Bearer x"}, {"Authorization": TOKEN}):
+            async with http.get(f"{server}/dashboard", headers=headers) as response:
                 assert response.status == 401
                 assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        # A token in the URL ends up in logs and history: refused, right or wrong, and said why.
+        for query in ("?token=wrong", f"?token={TOKEN}"):
+            async with http.get(f"{server}/dashboard{query}") as response:
+                assert response.status == 400
+                assert "URL" in await response.text()
         bearer = {"Authorization": f"Bearer {TOKEN}"}
         async with http.get(f"{server}/dashboard?{PERIOD}", headers=bearer) as response:
             assert response.status == 200
             assert response.content_type == "text/html"
             assert "default-src 'none'" in response.headers["Content-Security-Policy"]
             page = await response.text()
-        async with http.get(f"{server}/dashboard?since=ontem&token={TOKEN}") as response:
+        async with http.get(f"{server}/dashboard?since=ontem", headers=bearer) as response:
             assert response.status == 400
     assert "<script" not in page and "http://" not in page and "https://" not in page
     assert 'lang="pt-BR"' in page and "Funil" in page and "Campanhas" in page
@@ -133,8 +120,8 @@ async def test_no_token_configured_means_no_dashboard(aiohttp_client: Any) -> No
         app, get_store=lambda: Store("/nonexistent"), get_catalog=lambda: CATALOG, staff_token=None
     )
     client = await aiohttp_client(app)
-    for query in ("", "?token=", "?token=None"):
-        response = await client.get(f"/dashboard{query}")
+    for header in ("", "Bearer ", "Bearer None"):
+        response = await client.get("/dashboard", headers={"Authorization": header})
         assert response.status == 401
 
 
@@ -164,76 +151,6 @@ def test_render_without_a_browser(demo: tuple[Path, Any]) -> None:
     }
 
 
-class DevTools:
-    """A minimal DevTools-protocol client over one page target."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.ids = itertools.count(1)
-        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self.events: list[dict[str, Any]] = []
-        self.reader = asyncio.ensure_future(self._read())
-
-    async def _read(self) -> None:
-        async for message in self.ws:
-            data = json.loads(message.data)
-            if "id" in data and data["id"] in self.pending:
-                self.pending.pop(data["id"]).set_result(data)
-            else:
-                self.events.append(data)
-
-    async def send(self, method: str, **params: Any) -> dict[str, Any]:
-        number = next(self.ids)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.pending[number] = future
-        await self.ws.send_json({"id": number, "method": method, "params": params})
-        reply = await asyncio.wait_for(future, 30)
-        assert "error" not in reply, reply
-        return dict(reply.get("result", {}))
-
-    async def wait_for(self, method: str, timeout: float = 30) -> None:
-        async with asyncio.timeout(timeout):
-            while not any(e.get("method") == method for e in self.events):
-                await asyncio.sleep(0.05)
-
-    def problems(self) -> list[dict[str, Any]]:
-        """Console errors/warnings, log errors and uncaught exceptions seen so far."""
-        found = []
-        for e in self.events:
-            method, params = e.get("method"), e.get("params", {})
-            thrown = method == "Runtime.exceptionThrown"
-            console = method == "Runtime.consoleAPICalled" and params.get("type") in BAD
-            logged = method == "Log.entryAdded" and params["entry"]["level"] in BAD
-            if thrown or console or logged:
-                found.append(e)
-        return found
-
-
-@contextlib.asynccontextmanager
-async def chromium(profile: Path) -> AsyncIterator[str]:
-    """Headless Chromium with remote debugging; yields the DevTools HTTP address."""
-    assert CHROMIUM is not None
-    process = await asyncio.create_subprocess_exec(
-        CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        port_file = profile / "DevToolsActivePort"
-        async with asyncio.timeout(60):
-            while not port_file.exists() or not port_file.read_text().strip():
-                await asyncio.sleep(0.1)
-        yield f"http://127.0.0.1:{port_file.read_text().split()[0]}"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 async def test_page_in_chromium_matches_report_json(
     server: str, demo: tuple[Path, Any], tmp_path: Path
@@ -245,19 +162,23 @@ async def test_page_in_chromium_matches_report_json(
     )
     assert cli.exit_code == 0, cli.output
     expected = json.loads(cli.output)
-    url = f"{server}/dashboard?{PERIOD}&token={TOKEN}"
+    url = f"{server}/dashboard?{PERIOD}"
     async with chromium(tmp_path / "profile") as devtools, aiohttp.ClientSession() as http:
         async with http.get(f"{devtools}/json/list") as response:
             targets = await response.json()
         page = next(t for t in targets if t["type"] == "page")
         async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
             cdp = DevTools(ws)
-            for domain in ("Runtime", "Log", "Page"):
+            for domain in ("Runtime", "Log", "Page", "Network"):
                 await cdp.send(f"{domain}.enable")
             await cdp.send(
                 "Emulation.setDeviceMetricsOverride",
                 width=430, height=900, deviceScaleFactor=2, mobile=True,
             )  # fmt: skip
+            # The token goes in a header, never in the URL.
+            await cdp.send(
+                "Network.setExtraHTTPHeaders", headers={"Authorization": f"Bearer {TOKEN}"}
+            )
             await cdp.send("Page.navigate", url=url)
             await cdp.wait_for("Page.loadEventFired")
             found = await cdp.send(

@@ -286,7 +286,7 @@ def test_hand_back_resumes_exactly_where_it_paused(engine: Engine) -> None:
     back = engine.hand_back(chat)
     assert back.status == "bot"
     assert back.state == "pergunta_idade"
-    assert back.slots == {"nome": "Clara", "incomodo": "sono_humor"}
+    assert back.slots == {"nome": "Clara", "incomodo": ["sono_humor"]}
     assert "handed_back" in back.event_types
     assert any("idade" in reply for reply in back.replies)
     assert engine.store.open_handoff(chat) is None  # resolved

@@ -267,7 +267,8 @@ def test_failures_fall_back_within_the_budget(
         assert (result.source, result.intent) == ("llm", "ask_hours")
     else:
         assert result.source == local.source  # the local result: a first message gets the menu
-        assert result.state == "__routing__" and "Sobre qual assunto" in result.replies[-1]
+        assert result.state == "__routing__"
+        assert any("Sobre qual assunto" in reply for reply in result.replies)
 
 
 def test_refused_connection_falls_back(

@@ -399,3 +399,18 @@ def test_lint_checks_the_privacy_section(
     tmp_path: Path, section: str, notice: bool, expected: tuple[str, str, int]
 ) -> None:
     assert expected in _problems(_clinic_with(tmp_path, section, notice))
+
+
+def test_retention_redacts_the_workspace_copies_of_notices(tmp_path: Path) -> None:
+    from clinicflow.staff.assignment import Assignments
+    from clinicflow.storage import connect
+
+    conn = connect(tmp_path / DB_NAME)
+    notices = Assignments(conn)
+    for handoff_id, day, text in ((1, 1, "Paciente: Velha"), (2, 40, "Paciente: Recente")):
+        notices.noticed(handoff_id, "x@c.us", True, text,
+                        (NOW - timedelta(days=60 - day)).timestamp())  # fmt: skip
+    conn.close()
+    assert redact_expired(tmp_path, 30, now=NOW) == 1
+    briefs = [v for table, column, v in cells(tmp_path / DB_NAME) if column == "brief"]
+    assert briefs == [REDACTED, "Paciente: Recente"]

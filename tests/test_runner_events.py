@@ -137,7 +137,7 @@ async def test_a_voice_note_is_called_an_audio(make_live: MakeLive) -> None:
     w = live.waha
     await emit(live, w.voice_message(PATIENT, downloaded=False))
     await live.settle()
-    [ack] = live.sent_to(PATIENT)
+    ack, _notice = live.sent_to(PATIENT)
     assert ack == live.engine.catalog.clinic.text("audio_received")
     assert "áudio" in ack and "arquivo" not in ack
 

@@ -20,6 +20,7 @@ from runner_harness import (  # noqa: F401 - fixtures
     base_config,
     data_dir,
     embedder,
+    first_contact,
     prebuilt,
     waha,
 )
@@ -238,7 +239,7 @@ async def test_voice_note_transcribed_and_handled_as_text(
     await live.settle()
     assert [t["text"] for t in live.turns(PATIENT)] == [SAID]
     clinic = live.engine.catalog.clinic
-    assert live.sent_to(PATIENT) == [clinic.text("handoff")]  # the booking hand-off
+    assert live.sent_to(PATIENT) == first_contact(live.engine, clinic.text("handoff"))
     [handoff] = live.engine.store.query("SELECT reason FROM handoffs WHERE chat_id = ?", (PATIENT,))
     assert handoff["reason"] == "schedule"
     [asked] = [r for r in afake.requests if r.media]
@@ -255,7 +256,9 @@ async def test_failed_transcription_acknowledged(make_live: MakeLive, afake: Fak
     w = live.waha
     await w.emit(live.hook, "message", w.voice_message(PATIENT, AUDIO), retries=0)
     await live.settle()
-    assert live.sent_to(PATIENT) == [live.engine.catalog.clinic.text("audio_received")]
+    assert live.sent_to(PATIENT) == first_contact(
+        live.engine, live.engine.catalog.clinic.text("audio_received")
+    )
     [row] = _transcriptions(live)
     assert row["outcome"] == "server_error"
 
@@ -269,13 +272,13 @@ async def test_expired_voice_note_acknowledged_without_asking_gemini(
     # WAHA could not fetch it: no media.url at all.
     await w.emit(live.hook, "message", w.voice_message(PATIENT, downloaded=False), retries=0)
     await live.settle()
-    assert live.sent_to(PATIENT) == [ack]
+    assert live.sent_to(PATIENT) == first_contact(live.engine, ack)
     # Announced, then gone from WAHA's file store before we download it: 404.
     expired = w.voice_message(PATIENT, AUDIO)
     w.files.clear()
     await w.emit(live.hook, "message", expired, retries=0)
     await live.settle()
-    assert live.sent_to(PATIENT) == [ack, ack]
+    assert live.sent_to(PATIENT) == [*first_contact(live.engine, ack), ack]
     gone = [c for c in w.calls if c.path.startswith("/api/files/")]
     assert [c.status for c in gone] == [404]
     assert not any(r.media for r in afake.requests)
@@ -289,7 +292,9 @@ async def test_without_gemini_a_voice_note_is_acknowledged(
     w = live.waha
     await w.emit(live.hook, "message", w.voice_message(PATIENT, AUDIO), retries=0)
     await live.settle()
-    assert live.sent_to(PATIENT) == [live.engine.catalog.clinic.text("audio_received")]
+    assert live.sent_to(PATIENT) == first_contact(
+        live.engine, live.engine.catalog.clinic.text("audio_received")
+    )
     assert afake.requests == []
     assert not [c for c in w.calls if c.path.startswith("/api/files/")]  # nothing downloaded
 

@@ -148,11 +148,11 @@ class Understander:
         vector = vector if vector is not None else self.vector(text)
         return {} if vector is None else self.model.probabilities(text, vector)
 
-    def assess(self, text: str, script: Script | None = None) -> SafetyVerdict:
+    def assess(self, text: str) -> SafetyVerdict:
         """The safety verdict alone (while a human has the chat, for instance)."""
-        return self._assess(text, self.probabilities(text), script)
+        return self._assess(text, self.probabilities(text))
 
-    def _assess(self, text: str, probs: dict[str, float], script: Script | None) -> SafetyVerdict:
+    def _assess(self, text: str, probs: dict[str, float]) -> SafetyVerdict:
         model = self.model
 
         def probability_of(part: str) -> float:
@@ -170,7 +170,6 @@ class Understander:
             probability=probs.get("urgent", 0.0),
             probability_of=probability_of if model is not None else None,
             category_of=category_of if model is not None else None,
-            script=script,
         )
 
     def nearest_faq(self, vector: np.ndarray, script: Script | None) -> tuple[FAQ | None, float]:
@@ -240,17 +239,19 @@ class Understander:
                 return Understanding(said, 1.0, "choice", scripts=mentions)
         vector = self.vector(text)
         probs = self.probabilities(text, vector)
-        safety = self._assess(text, probs, script)
+        safety = self._assess(text, probs)
         base = Understanding(None, 0.0, "fallback", choice=number, scripts=mentions, safety=safety)
         if vector is not None:
             base = self._retrieve(base, vector, script, mentions)
         if safety.urgent:
-            confidence = max(safety.probability, 0.5 if not safety.sure else 0.9)
+            # Its confidence: the model's probability, at least 0.9 for a strong sign and 0.5
+            # for a weak one (handed off on doubt); a verdict with signs counts as a rule.
+            floor = (0.9 if safety.sure else 0.5) if safety.signs else 0.0
             return replace(
                 base,
                 intent="urgent",
-                confidence=round(confidence, 3),
-                source="model" if safety.probability >= 0.5 and not safety.signs else "rule",
+                confidence=round(max(safety.probability, floor), 3),
+                source="rule" if safety.signs else "model",
                 red_flags=safety.signs or (safety.category or "urgent",),
                 ranked=_ranked(probs),
             )

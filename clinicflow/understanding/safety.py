@@ -27,11 +27,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from clinicflow.model import Catalog, RedFlag, Script
+from clinicflow.model import Catalog, RedFlag
 from clinicflow.text import PhraseMatcher
 from clinicflow.understanding.context import Sentence, sentences
 from clinicflow.understanding.corpus import CATEGORIES
-from clinicflow.understanding.signs import SIGNS, Sign
+from clinicflow.understanding.signs import SIGNS
 
 # Chosen on tests/data/understanding_tune.yaml (bench/understanding.py --sweep): every
 # emergency there is caught for P_SURE ≤ 0.55 and any P_WITH_SIGN in 0.05–0.3, with no
@@ -40,7 +40,8 @@ P_SURE = 0.50  # the model alone: urgent (recall flat up to 0.55; the lower end,
 P_WITH_SIGN = 0.12  # a weak sign about now plus this much: urgent, not sure
 P_SYMPTOM = 0.25  # below urgency, but worth Gemini's second look
 
-_NEGATED_BEFORE = re.compile(r"\b(?:nao|nunca|nem|sem|jamais)\b(?:\s+\w+){0,3}\s*$")
+_NEGATION_WORDS = ("nao", "nunca", "nem", "sem", "jamais")
+_NEGATED_BEFORE = re.compile(rf"\b(?:{'|'.join(_NEGATION_WORDS)})\b(?:\s+\w+){{0,3}}\s*$")
 
 #: Categories whose guidance is not the generic emergency one (clinic texts
 #: ``urgent_<category>`` / ``emergency_<category>`` override ``urgent`` / ``emergency``).
@@ -114,7 +115,7 @@ class SafetyDetector:
         found: list[_Found] = []
         for sign in SIGNS:
             for match in sign.pattern.finditer(sentence.norm):
-                if not _negated(sentence.norm, match.start(), sign):
+                if not _negated(sentence.norm, match):
                     found.append(_Found(sign.id, sign.category, sign.strength == "strong"))
                     break
         for matcher in self._flags.values():
@@ -129,7 +130,6 @@ class SafetyDetector:
         probability: float,
         probability_of: Probability | None = None,
         category_of: Category | None = None,
-        script: Script | None = None,
     ) -> SafetyVerdict:
         """The verdict on ``text``.
 
@@ -138,7 +138,6 @@ class SafetyDetector:
             probability_of: p(urgent) of another text (the sentences about now), when some
                 sentences are discounted; None keeps ``probability``.
             category_of: the model's emergency category of a text, when no sign names one.
-            script: unused by the rules today; kept so a script's context can weigh in.
         """
         parts = sentences(text)
         if not parts:
@@ -193,11 +192,12 @@ class SafetyDetector:
         )
 
 
-def _negated(norm: str, start: int, sign: Sign) -> bool:
-    """Whether a negation cue governs the sign starting at ``start`` ("não estou sangrando")."""
-    if sign.pattern.pattern.startswith(r"\bnao"):
+def _negated(norm: str, match: re.Match[str]) -> bool:
+    """Whether a negation cue governs a sign ("não estou sangrando"); a sign that is itself a
+    negation ("não consigo respirar", "não para de sangrar") is never negated."""
+    if match.group().split(" ", 1)[0] in _NEGATION_WORDS:
         return False
-    return bool(_NEGATED_BEFORE.search(norm[:start]))
+    return bool(_NEGATED_BEFORE.search(norm[: match.start()]))
 
 
 def guidance_key(category: str | None, base: str) -> str:

@@ -1,0 +1,72 @@
+"""A message cut into the things it says: answers, asides and each question on its own.
+
+"nunca usei. vcs tem estacionamento? eu moro longe" is an answer, a question and an aside;
+"Quanto custa a consulta e vocês aceitam Unimed?" is two questions. Sentences end at ``? ! .
+;`` or a line break; inside a sentence, a comma or an "e" followed by words that open a
+question ("vocês aceitam…", "quanto…", "qual…") starts a new part. Pure functions.
+"""
+
+from __future__ import annotations
+
+import re
+
+from clinicflow.text import words
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_SENTENCE_RE = re.compile(r"[^?!.;\n]+[?!.;\n]*")
+# Words that open a question on their own.
+_ASKING = _wordset("quanto quanta quantos quantas qual quais onde como quando sera porque qto qtos")
+# "vocês …", "tem …", "aceita …": a question when the sentence ends with "?".
+_ASKING_SOFT = _wordset(
+    "voces vcs voce vc tem aceita aceitam atende atendem faz fazem posso pode podem da "
+    "precisa preciso e existe existem"
+)
+_JOINT_RE = re.compile(r"\s*,\s*(?:e\s+)?|\s+e\s+", re.IGNORECASE)
+
+
+def _opens_question(text: str, sentence_asks: bool) -> bool:
+    tokens = words(text)
+    if not tokens:
+        return False
+    return tokens[0] in _ASKING or (sentence_asks and tokens[0] in _ASKING_SOFT)
+
+
+def is_question(text: str) -> bool:
+    """Whether a clause asks something ("?" or a question word first)."""
+    return "?" in text or _opens_question(text, False)
+
+
+def split(text: str) -> list[str]:
+    """The parts of a message, in order, as written (one part when there is nothing to cut)."""
+    parts: list[str] = []
+    for match in _SENTENCE_RE.finditer(text[:2000]):
+        sentence = match.group()
+        if not words(sentence):
+            continue
+        asks = "?" in sentence
+        start = 0
+        for joint in _JOINT_RE.finditer(sentence):
+            head, rest = sentence[start : joint.start()], sentence[joint.end() :]
+            if words(head) and _opens_question(rest, asks):
+                parts.append(_question_mark(head.strip(), asks))
+                start = joint.end()
+        tail = sentence[start:].strip()
+        if words(tail):
+            parts.append(tail)
+    return parts or [text]
+
+
+def _question_mark(part: str, sentence_asks: bool) -> str:
+    """A part cut from a question keeps asking ("quanto custa a consulta" → "…?")."""
+    if sentence_asks and _opens_question(part, True) and not part.endswith("?"):
+        return part + "?"
+    return part
+
+
+def clause_questions(parts: list[str]) -> list[bool]:
+    """For each part of :func:`split`, whether it asks something."""
+    return [is_question(part) for part in parts]
