@@ -5,7 +5,6 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY clinicflow ./clinicflow
-COPY runner ./runner
 COPY scripts_catalog ./scripts_catalog
 # Every wheel the app needs, built or downloaded once; the final image installs only these.
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .

@@ -1,6 +1,7 @@
 """Benchmark: the runner end to end, WAHA webhooks in to ``sendText`` out, on loopback.
 
-Starts the fake WAHA in this process and the runner (``python -m runner``) in a subprocess,
+Starts the fake WAHA in this process and the runner (``python -m clinicflow.runner``) in a
+subprocess,
 plays many concurrent patient chats (each chat waits for its previous message to be
 processed before sending the next, like a person), and prints one JSON line:
 

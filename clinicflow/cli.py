@@ -376,7 +376,7 @@ def classify(texts: tuple[str, ...], catalog: Path | None, data: Path | None) ->
 
 
 def _serve_epilog() -> str:
-    from runner.config import ENV_VARS
+    from clinicflow.runner.config import ENV_VARS
 
     lines = "\n".join(f"  {name:<28} {text}" for name, text in ENV_VARS.items())
     return f"\b\nVariáveis de ambiente (ou as mesmas chaves num arquivo --config):\n{lines}"
@@ -408,8 +408,8 @@ def serve(
     """Atende o WhatsApp via WAHA: webhooks, respostas, API da equipe (docs/runner.md)."""
     from dataclasses import replace
 
-    from runner.app import run
-    from runner.config import RunnerConfig
+    from clinicflow.runner.app import run
+    from clinicflow.runner.config import RunnerConfig
 
     config = RunnerConfig.from_env(config_file=config_file)
     overrides: dict[str, Any] = {"host": host, "port": port, "catalog": catalog, "data_dir": data,

@@ -28,9 +28,9 @@ _URL = click.option(
 
 
 def _setup(config_file: Path | None, url: str | None) -> tuple[Any, Any]:
+    from clinicflow.runner.config import RunnerConfig
     from clinicflow.waha import WahaClient
     from clinicflow.waha_setup import WebhookSpec
-    from runner.config import RunnerConfig
 
     config = RunnerConfig.from_env(config_file=config_file)
     spec = WebhookSpec(url=url or config.public_webhook_url, hmac_key=config.waha_hmac_key)

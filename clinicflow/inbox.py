@@ -29,7 +29,7 @@ own insert transaction (:meth:`Inbox.add`): the turn then runs on the new text, 
 all. Later edits and revokes stay ``received`` for the worker to record.
 
 After a crash, :meth:`Inbox.pending` returns what was not finished; a ``processing`` batch is
-checked against the engine's history before it runs again (see ``runner.processor``).
+checked against the engine's history before it runs again (see ``clinicflow.runner.processor``).
 """
 
 from __future__ import annotations

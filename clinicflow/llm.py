@@ -13,7 +13,7 @@ own retries are switched off so that it never sleeps behind our back. ``google.g
 imported on first use only, so ``import clinicflow.llm`` stays cheap.
 
 :meth:`GeminiLLM.transcribe` (and ``atranscribe``) turns a voice note into text under the same
-policy; the engine never calls it, the runner does (see ``runner.app``).
+policy; the engine never calls it, the runner does (see ``clinicflow.runner.app``).
 """
 
 from __future__ import annotations

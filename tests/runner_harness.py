@@ -19,10 +19,10 @@ from clinicflow.clock import ManualClock
 from clinicflow.engine import Engine
 from clinicflow.loader import load_catalog
 from clinicflow.model import Catalog, Staff
+from clinicflow.runner.app import create_app
+from clinicflow.runner.config import RunnerConfig
+from clinicflow.runner.keys import RUNTIME, Runtime
 from clinicflow.testing.fake_waha import FakeWaha
-from runner.app import create_app
-from runner.config import RunnerConfig
-from runner.keys import RUNTIME, Runtime
 
 API_KEY = "waha-test-key"
 STAFF_TOKEN = "staff-secret"

@@ -1,7 +1,8 @@
 """The deployment files: Dockerfile, compose.yaml, .env.example, the systemd unit.
 
 Images cannot be built here, so this checks what can be: the files parse, every variable they
-give clinicflow is one the runner reads (``runner.config.ENV_VARS``), WAHA's webhook settings
+give clinicflow is one the runner reads (``clinicflow.runner.config.ENV_VARS``), WAHA's webhook
+settings
 say what ``clinicflow waha setup`` would register, and the image's command and both health
 checks are run for real against a ``clinicflow serve`` started the way the image starts it.
 """
@@ -24,9 +25,9 @@ import pytest
 import yaml
 from runner_harness import API_KEY, embedder, prebuilt, waha  # noqa: F401 - fixtures
 
+from clinicflow.runner.config import ENV_VARS
 from clinicflow.testing.fake_waha import FakeWaha
 from clinicflow.waha_setup import WebhookSpec, waha_environment
-from runner.config import ENV_VARS
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text("utf-8"))

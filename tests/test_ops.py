@@ -38,14 +38,14 @@ from clinicflow.engine import Engine
 from clinicflow.loader import bundled_catalog_path
 from clinicflow.privacy import REDACTED
 from clinicflow.pseudonyms import Pseudonyms
+from clinicflow.runner.app import create_app
+from clinicflow.runner.config import ConfigError, RunnerConfig
+from clinicflow.runner.keys import RUNTIME
+from clinicflow.runner.logs import configure_logging, parse_event_line
+from clinicflow.runner.metrics import Metrics, log_event
+from clinicflow.runner.ops import install_sighup
 from clinicflow.storage import DB_NAME
 from clinicflow.testing.fake_waha import FakeWaha
-from runner.app import create_app
-from runner.config import ConfigError, RunnerConfig
-from runner.keys import RUNTIME
-from runner.logs import configure_logging, parse_event_line
-from runner.metrics import Metrics, log_event
-from runner.ops import install_sighup
 
 PATIENT = "5511988887777@c.us"
 AUTH = {"Authorization": f"Bearer {STAFF_TOKEN}"}

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from clinicflow.cli import main
-from runner.__main__ import main as runner_main
-from runner.config import ConfigError, RunnerConfig
+from clinicflow.runner.__main__ import main as runner_main
+from clinicflow.runner.config import ConfigError, RunnerConfig
 
 
 def test_plain_api_key_is_preferred() -> None:

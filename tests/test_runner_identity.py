@@ -22,8 +22,8 @@ from runner_harness import (  # noqa: F401 - fixtures
     with_staff,
 )
 
-from runner.keys import CONFIG
-from runner.staff_commands import HELP
+from clinicflow.runner.keys import CONFIG
+from clinicflow.runner.staff_commands import HELP
 
 PHONE = "5511987650003@c.us"
 STAFF = (STAFF_PHONE, "5511990000002@c.us")  # the bundled clinic's two staff phones

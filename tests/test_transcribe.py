@@ -30,11 +30,11 @@ from clinicflow.engine import Engine
 from clinicflow.llm import GeminiLLM, LLMConfig
 from clinicflow.llm_policy import MAX_AUDIO_BYTES, TRANSCRIBE_SYSTEM
 from clinicflow.loader import load_catalog
+from clinicflow.runner.app import create_app
+from clinicflow.runner.keys import ENGINE
 from clinicflow.testing import FakeGemini
 from clinicflow.testing.fake_gemini import InlineMedia, estimate_tokens
 from clinicflow.testing.fake_waha import FakeWaha
-from runner.app import create_app
-from runner.keys import ENGINE
 
 PATIENT = "5511988887777@c.us"
 AUDIO = b"OggS\x00\x02" + bytes(range(256)) * 4  # bytes that base64 turns into + and /

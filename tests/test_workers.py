@@ -16,12 +16,12 @@ from runner_harness import base_config, data_dir, embedder, prebuilt, until, wah
 
 from clinicflow.clock import ManualClock
 from clinicflow.llm import LLMConfig
+from clinicflow.runner.app import create_app
+from clinicflow.runner.keys import ENGINE, RUNTIME
 from clinicflow.storage import Store
 from clinicflow.testing.fake_gemini import FakeGemini
 from clinicflow.testing.fake_waha import FakeWaha
 from clinicflow.workers import EnginePool
-from runner.app import create_app
-from runner.keys import ENGINE, RUNTIME
 
 # A weekday at 10:00 in São Paulo, whatever the real hour.
 OPEN_HOURS = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)

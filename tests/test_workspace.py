@@ -31,7 +31,7 @@ from workspace_harness import (  # noqa: F401 - fixture
 
 from clinicflow.clock import ManualClock
 from clinicflow.metrics import report
-from runner.workspace import renotify
+from clinicflow.runner.workspace import renotify
 
 P1 = "5511988880001@c.us"
 P2 = "5511988880002@c.us"

@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 from runner_harness import Live, MakeLive
 
+from clinicflow.runner.auth import WORKSPACE, Workspace
+from clinicflow.runner.workspace import staff_ids
 from clinicflow.staff.accounts import Account
-from runner.auth import WORKSPACE, Workspace
-from runner.workspace import staff_ids
 
 PASSWORD = "senha-boa-123"
 ANA_PHONE = "5511990000011"

@@ -9,5 +9,5 @@
 - :mod:`~clinicflow.staff.events`: live updates for the page (server-sent events);
 - :mod:`~clinicflow.staff.pages`: the server-rendered HTML of ``/login`` and ``/inbox``.
 
-The runner serves them (``runner.workspace``).
+The runner serves them (``clinicflow.runner.workspace``).
 """

@@ -1,4 +1,4 @@
-"""``python -m runner [--config FILE]``: serve with the configuration from the environment."""
+"""``python -m clinicflow.runner [--config FILE]``: serve with the environment's configuration."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import sys
 from dataclasses import replace
 
 from clinicflow.errors import ClinicflowError
-from runner.app import run
-from runner.config import ENV_VARS, RunnerConfig
+from clinicflow.runner.app import run
+from clinicflow.runner.config import ENV_VARS, RunnerConfig
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``--config``, read the environment and serve until stopped."""
     parser = argparse.ArgumentParser(
-        prog="python -m runner",
+        prog="python -m clinicflow.runner",
         description="clinicflow runner. Settings: "
         + "; ".join(f"{name}: {text}" for name, text in ENV_VARS.items()),
     )

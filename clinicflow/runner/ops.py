@@ -23,8 +23,8 @@ from aiohttp import web
 
 from clinicflow.clock import Clock
 from clinicflow.errors import ScriptError
-from runner.keys import CONFIG, ENGINE, RUNTIME
-from runner.metrics import log_event
+from clinicflow.runner.keys import CONFIG, ENGINE, RUNTIME
+from clinicflow.runner.metrics import log_event
 
 __all__ = [
     "RETENTION_EVERY_S",
@@ -133,7 +133,7 @@ async def reload_catalog(app: web.Application) -> ReloadResult:
             runtime.metrics.inc("reloads", outcome="refused")
             log_event("reload_refused", 30, errors=len(lines), first=lines[0])
             return ReloadResult(False, problems=lines)
-    from runner.workspace import staff_ids  # clinic.yaml's phones and the accounts'
+    from clinicflow.runner.workspace import staff_ids  # clinic.yaml's phones and the accounts'
 
     runtime.staff = staff_ids(app)
     runtime.metrics.inc("reloads", outcome="ok")
@@ -144,7 +144,7 @@ async def reload_catalog(app: web.Application) -> ReloadResult:
 
 async def admin_reload(request: web.Request) -> web.Response:
     """``POST /admin/reload``: 200 with the new digest, or 422 with the lint lines."""
-    from runner.staff_api import _check  # the staff token guards the admin endpoint too
+    from clinicflow.runner.staff_api import _check  # the staff token guards the admin endpoint too
 
     _check(request)
     result = await reload_catalog(request.app)

@@ -33,9 +33,9 @@ from clinicflow.inbox import Inbox, InboxItem
 from clinicflow.outbox import Outbox, OutMessage, Sender
 from clinicflow.phones import staff_chat_id
 from clinicflow.pseudonyms import Pseudonyms
+from clinicflow.runner.metrics import Metrics, log_event
+from clinicflow.runner.staff_commands import StaffCommands
 from clinicflow.webhooks import SYSTEM_KINDS
-from runner.metrics import Metrics, log_event
-from runner.staff_commands import StaffCommands
 
 if TYPE_CHECKING:
     from clinicflow.engine import TurnResult

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from clinicflow.runner.keys import CONFIG
 from clinicflow.staff.accounts import Accounts
 from clinicflow.staff.desk import Actor, Desk
 from clinicflow.staff.sessions import LoginThrottle, Session, Sessions, same_secret
-from runner.keys import CONFIG
 
 SESSION_COOKIE = "clinicflow_session"
 LOGIN_COOKIE = "clinicflow_login"
@@ -35,7 +35,7 @@ SHARED_NAME = "Token da clínica"
 
 @dataclass
 class Workspace:
-    """The workspace's objects, built when the runner starts (``runner.workspace``)."""
+    """The workspace's objects, built when the runner starts (``clinicflow.runner.workspace``)."""
 
     accounts: Accounts
     sessions: Sessions

@@ -1,7 +1,8 @@
 """Log output of the runner: ``key=value`` lines (default) or one JSON object per line.
 
 ``CLINICFLOW_LOG_FORMAT=json`` gives every record as JSON with ``time``, ``level`` and
-``logger``; the runner's own events (:func:`runner.metrics.log_event`) carry the same fields
+``logger``; the runner's own events (:func:`clinicflow.runner.metrics.log_event`) carry the
+same fields
 as their ``key=value`` line, because the JSON is read back from that line: whatever the line
 shows (or hides), the JSON shows (or hides) too. Other libraries' records carry ``message``.
 """

@@ -5,7 +5,7 @@ app, nothing global), with the process and platform collectors, and renders the 
 exposition for ``/metrics``. Names follow Prometheus conventions: ``clinicflow_`` prefix,
 ``_total`` for counters, base units (``_seconds``). :func:`log_event` writes one
 ``key=value`` line per event (``CLINICFLOW_LOG_FORMAT=json`` turns the same fields into JSON,
-see :mod:`runner.logs`); message bodies never go to INFO, chat ids only as pseudonyms
+see :mod:`clinicflow.runner.logs`); message bodies never go to INFO, chat ids only as pseudonyms
 (callers pass ``Pseudonyms(chat_id)``), and every value is escaped (no control or bidi
 characters reach the log raw, long values are cut) before either format sees it.
 """

@@ -43,12 +43,12 @@ from clinicflow.phones import (
     phone_of_chat_id,
     well_formed_chat_id,
 )
+from clinicflow.runner.metrics import log_event
 from clinicflow.staff.desk import SYSTEM, Actor, DeskError
 from clinicflow.staff.transcript import record_human_message
-from runner.metrics import log_event
 
 if TYPE_CHECKING:
-    from runner.processor import Processor
+    from clinicflow.runner.processor import Processor
 
 ACTIONS = {"devolver": "handback", "encerrar": "close", "agendado": "scheduled"}
 HELP = (

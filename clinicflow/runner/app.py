@@ -6,10 +6,10 @@ background tasks) is opened and closed in ``cleanup_ctx``::
     POST /webhooks/waha      verify → parse → who is it → store in the inbox → 200 (processing
                              comes after)
     GET  /health             process, database, WAHA session status
-    GET  /metrics            Prometheus text (runner.metrics)
-    POST /admin/reload       reload the catalog (staff token; also on SIGHUP; runner.ops)
-    /staff/...               see runner.staff_api
-    /login, /inbox/...       the secretaries' workspace (runner.workspace)
+    GET  /metrics            Prometheus text (clinicflow.runner.metrics)
+    POST /admin/reload       reload the catalog (staff token; also on SIGHUP; clinicflow.runner.ops)
+    /staff/...               see clinicflow.runner.staff_api
+    /login, /inbox/...       the secretaries' workspace (clinicflow.runner.workspace)
 
 Background tasks: the per-chat processors and senders, a WAHA session-status poller, a
 sweep that restarts anything pending, the idle hand-back of chats left in ``human``, and the
@@ -40,20 +40,20 @@ from clinicflow.identity import Identities, Resolver, StaffIds
 from clinicflow.inbox import Inbox
 from clinicflow.outbox import Backoff, Outbox, OutMessage, Sender
 from clinicflow.pseudonyms import Pseudonyms, printable
+from clinicflow.runner import ops, staff_api
+from clinicflow.runner.auth import admin_access
+from clinicflow.runner.config import RunnerConfig
+from clinicflow.runner.keys import CONFIG, ENGINE, RUNTIME, WAHA, Runtime
+from clinicflow.runner.metrics import Metrics, log_event
+from clinicflow.runner.processor import Processor, Transcriber
+from clinicflow.runner.staff_commands import is_command
+from clinicflow.runner.workspace import add_workspace_routes
 from clinicflow.spool import Spool
 from clinicflow.storage import connect
 from clinicflow.waha import WahaClient
 from clinicflow.webhooks import Ignored, Inbound, SessionStatus, is_patient_chat, parse_webhook
 from clinicflow.webhooks import verify_hmac as _verify
 from clinicflow.workers import EnginePool, EngineSpec, LocalEngine, Turns
-from runner import ops, staff_api
-from runner.auth import admin_access
-from runner.config import RunnerConfig
-from runner.keys import CONFIG, ENGINE, RUNTIME, WAHA, Runtime
-from runner.metrics import Metrics, log_event
-from runner.processor import Processor, Transcriber
-from runner.staff_commands import is_command
-from runner.workspace import add_workspace_routes
 
 SWEEP_S = 5.0
 LOOP_BUSY_MS = 250  # longest wait of the event loop's connection for the write lock
@@ -72,7 +72,7 @@ def create_app(
     """Build the runner application.
 
     Args:
-        config: settings (see :class:`runner.config.RunnerConfig`).
+        config: settings (see :class:`clinicflow.runner.config.RunnerConfig`).
         engine: an engine to use (and leave open); None builds one from ``config``.
         waha: a WAHA client to use (and leave open); None opens one on ``config.waha_url``.
         clock: the clinic's time source for everything the runner decides by the hour: the
@@ -572,12 +572,12 @@ async def _idle_handback(runtime: Runtime, engine: Turns, idle_s: float, clock: 
 
 
 def run(config: RunnerConfig, *, print_fn: Callable[..., None] | None = None) -> None:
-    """Serve until SIGINT/SIGTERM (``clinicflow serve``, ``python -m runner``).
+    """Serve until SIGINT/SIGTERM (``clinicflow serve``, ``python -m clinicflow.runner``).
 
     Raises:
         ConfigError: unsigned webhooks on a non-loopback address without ``insecure``.
     """
-    from runner.logs import configure_logging
+    from clinicflow.runner.logs import configure_logging
 
     warning = config.check_exposure()
     configure_logging(config.log_format)

@@ -12,12 +12,12 @@ from clinicflow.identity import Resolver, StaffIds
 from clinicflow.inbox import Inbox
 from clinicflow.outbox import Outbox, Sender
 from clinicflow.pseudonyms import Pseudonyms
+from clinicflow.runner.config import RunnerConfig
+from clinicflow.runner.metrics import Metrics
+from clinicflow.runner.processor import Processor
 from clinicflow.spool import Spool
 from clinicflow.waha import WahaClient
 from clinicflow.workers import Turns
-from runner.config import RunnerConfig
-from runner.metrics import Metrics
-from runner.processor import Processor
 
 
 @dataclass

@@ -25,10 +25,10 @@ from typing import Any
 
 from aiohttp import web
 
+from clinicflow.runner.auth import WORKSPACE, api_actor, json_error
+from clinicflow.runner.keys import ENGINE, RUNTIME
+from clinicflow.runner.workspace import perform
 from clinicflow.staff.desk import DeskError
-from runner.auth import WORKSPACE, api_actor, json_error
-from runner.keys import ENGINE, RUNTIME
-from runner.workspace import perform
 
 _LIST_COLUMNS = (
     "chat_id, status, patient_name, handoff_reason, urgent, script_id, state, lead_status, "

@@ -1,7 +1,7 @@
 """The clinicflow runner: a thin aiohttp app between WAHA (WhatsApp) and the engine.
 
-``python -m runner`` or ``clinicflow serve`` starts it; see ``docs/runner.md``. Names are
-imported on first use, so ``runner.config`` stays cheap for ``clinicflow --help``.
+``python -m clinicflow.runner`` or ``clinicflow serve`` starts it; see ``docs/runner.md``. Names are
+imported on first use, so ``clinicflow.runner.config`` stays cheap for ``clinicflow --help``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ __all__ = ["ENV_VARS", "ConfigError", "RunnerConfig", "create_app", "run"]
 
 def __getattr__(name: str) -> Any:
     if name in ("create_app", "run"):
-        from runner import app
+        from clinicflow.runner import app
 
         return getattr(app, name)
     if name in ("ENV_VARS", "ConfigError", "RunnerConfig"):
-        from runner import config
+        from clinicflow.runner import config
 
         return getattr(config, name)
     raise AttributeError(name)

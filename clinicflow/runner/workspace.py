@@ -1,6 +1,6 @@
 """The secretaries' workspace in the runner: ``/login``, ``/inbox``, live events, re-notices.
 
-Registered by one call in :func:`runner.app.create_app` (:func:`add_workspace_routes`)::
+Registered by one call in :func:`clinicflow.runner.app.create_app` (:func:`add_workspace_routes`)::
 
     GET  /login, POST /login, POST /logout       session cookie (CSRF on both forms)
     GET  /inbox                                  the queue (and the page's live script)
@@ -33,12 +33,7 @@ from aiohttp import web
 from clinicflow.clock import Clock
 from clinicflow.identity import StaffIds
 from clinicflow.outbox import OutMessage
-from clinicflow.staff import pages
-from clinicflow.staff.accounts import Accounts
-from clinicflow.staff.desk import Actor, Desk, DeskError
-from clinicflow.staff.sessions import SESSION_TTL_S, LoginThrottle, Session, Sessions, same_secret
-from clinicflow.staff.transcript import read_view
-from runner.auth import (
+from clinicflow.runner.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
     WORKSPACE,
@@ -48,8 +43,13 @@ from runner.auth import (
     session_of,
     set_cookie,
 )
-from runner.keys import CONFIG, ENGINE, RUNTIME
-from runner.metrics import log_event
+from clinicflow.runner.keys import CONFIG, ENGINE, RUNTIME
+from clinicflow.runner.metrics import log_event
+from clinicflow.staff import pages
+from clinicflow.staff.accounts import Accounts
+from clinicflow.staff.desk import Actor, Desk, DeskError
+from clinicflow.staff.sessions import SESSION_TTL_S, LoginThrottle, Session, Sessions, same_secret
+from clinicflow.staff.transcript import read_view
 
 TICK_S = 15.0
 MAX_REPLY = 4000
