@@ -10,6 +10,13 @@ one commit per turn instead of ~12, and a crash can never leave the state and th
 a turn apart. Only the newest checkpoint of a chat is kept (the history lives in the tables).
 
 Runs of one chat are serialised by the engine (per-chat lock); different chats buffer apart.
+
+On PostgreSQL (:mod:`clinicflow.database`) the same buffering sits on LangGraph's
+``PostgresSaver`` (``langgraph-checkpoint-postgres``) as :class:`PgTurnSaver`: the flush
+calls the library's own ``put``/``put_writes`` inside the store's transaction, with the
+channel versions of every ``put`` of the run (the library writes a blob for the channels a
+``put`` changed, and only the run's last ``put`` is written). :func:`turn_saver` picks the
+one that fits the store; :func:`setup_checkpoints` creates either's tables.
 """
 
 from __future__ import annotations
@@ -27,11 +34,13 @@ from langgraph.checkpoint.base import (
     CheckpointMetadata,
     get_checkpoint_metadata,
 )
+from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from clinicflow.database import is_postgres
 from clinicflow.storage import Row, Store
 
-__all__ = ["TurnSaver"]
+__all__ = ["PgTurnSaver", "TurnSaver", "setup_checkpoints", "turn_saver"]
 
 _PUT_CHECKPOINT = (
     "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
@@ -149,4 +158,113 @@ class TurnSaver(SqliteSaver):
             conn.execute(
                 "DELETE FROM writes WHERE thread_id = ? AND checkpoint_id <> ?",
                 (thread_id, newest),
+            )
+
+
+def setup_checkpoints(conn: Any) -> None:
+    """Create the checkpointer's tables on ``conn`` (SQLite or PostgreSQL)."""
+    if is_postgres(conn):
+        PostgresSaver(conn.raw).setup()
+    else:
+        SqliteSaver(conn).setup()
+
+
+def turn_saver(store: Store) -> Any:
+    """The :class:`TurnSaver` of ``store``'s backend."""
+    return PgTurnSaver(store) if store.is_postgres else TurnSaver(store)
+
+
+@dataclass
+class _PgPending:
+    put: tuple[Any, Checkpoint, CheckpointMetadata] | None = None
+    versions: set[str] = field(default_factory=set)
+    writes: list[tuple[Any, Sequence[tuple[str, Any]], str, str]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+
+
+class PgTurnSaver(PostgresSaver):
+    """A ``PostgresSaver`` whose writes wait for :meth:`flush` (see the module docstring)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store.conn.raw)
+        self.store = store
+        self.lock = store.lock  # type: ignore[assignment]  # one connection, one lock
+        self.supports_pipeline = False  # statements join the store's transaction
+        self._pending: dict[str, _PgPending] = {}
+        self._guard = threading.Lock()
+
+    def _buffer(self, thread_id: str) -> _PgPending:
+        with self._guard:
+            return self._pending.setdefault(thread_id, _PgPending())
+
+    def put(
+        self,
+        config: Any,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> Any:
+        configurable = config["configurable"]
+        pending = self._buffer(str(configurable["thread_id"]))
+        pending.put = (config, checkpoint, metadata)
+        pending.versions.update(new_versions)
+        return {
+            "configurable": {
+                "thread_id": configurable["thread_id"],
+                "checkpoint_ns": configurable["checkpoint_ns"],
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    def put_writes(
+        self,
+        config: Any,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        thread_id = str(config["configurable"]["thread_id"])
+        self._buffer(thread_id).writes.append((config, list(writes), task_id, task_path))
+
+    def stage(self, thread_id: str, rows: Sequence[Row]) -> None:
+        self._buffer(thread_id).rows.extend(rows)
+
+    def discard(self, thread_id: str) -> None:
+        with self._guard:
+            self._pending.pop(thread_id, None)
+
+    def flush(self, thread_id: str) -> None:
+        """The run's history rows, final checkpoint and its writes in one transaction."""
+        with self._guard:
+            pending = self._pending.pop(thread_id, None)
+        if pending is None:
+            return
+        with self.store.transaction() as conn:
+            self.store.write_rows(conn, pending.rows)
+            if pending.put is None:
+                return
+            config, checkpoint, metadata = pending.put
+            channel_versions = checkpoint["channel_versions"]
+            versions = {k: channel_versions[k] for k in pending.versions if k in channel_versions}
+            super().put(config, checkpoint, metadata, versions)
+            newest = checkpoint["id"]
+            for w_config, writes, task_id, task_path in pending.writes:
+                if str(w_config["configurable"].get("checkpoint_id")) == newest:
+                    super().put_writes(w_config, writes, task_id, task_path)
+            raw = conn.raw
+            raw.execute(
+                "DELETE FROM checkpoints WHERE thread_id = %s AND checkpoint_id <> %s",
+                (thread_id, newest),
+            )
+            raw.execute(
+                "DELETE FROM checkpoint_writes WHERE thread_id = %s AND checkpoint_id <> %s",
+                (thread_id, newest),
+            )
+            raw.execute(
+                "DELETE FROM checkpoint_blobs b WHERE b.thread_id = %s AND NOT EXISTS ("
+                "SELECT 1 FROM checkpoints c, "
+                "jsonb_each_text(c.checkpoint -> 'channel_versions') v "
+                "WHERE c.thread_id = b.thread_id AND c.checkpoint_ns = b.checkpoint_ns "
+                "AND v.key = b.channel AND v.value = b.version)",
+                (thread_id,),
             )

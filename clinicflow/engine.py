@@ -236,10 +236,10 @@ class Engine:
     # -- the graph --------------------------------------------------------------------------
 
     def _build_graph(self) -> Any:
-        from clinicflow.checkpoints import TurnSaver
+        from clinicflow.checkpoints import turn_saver
 
         # The checkpoint and the history of a turn: one connection, one commit (flush).
-        self.saver = TurnSaver(self.store)
+        self.saver = turn_saver(self.store)
         return build_graph(self.steps, self.saver)
 
     def chat_lock(self, chat_id: str) -> AbstractContextManager[None]:

@@ -32,11 +32,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from clinicflow._wamessage import normalize_chat_id
+from clinicflow.database import Connection
 from clinicflow.errors import ChannelError
 from clinicflow.phones import (
     DEFAULT_COUNTRY,
@@ -101,7 +101,7 @@ class Identities:
         conn: a connection to the clinic's database, used from one thread.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         with conn:
             conn.executescript(SCHEMA)

@@ -41,6 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from clinicflow.database import Connection
 from clinicflow.identity import Identities, Person
 from clinicflow.webhooks import Inbound
 
@@ -95,7 +96,7 @@ class InboxItem:
     wa_key: str | None = None
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: Connection) -> None:
     """Create the inbox tables if they are missing, and add what older files lack."""
     with conn:
         conn.executescript(SCHEMA)
@@ -114,7 +115,7 @@ class Inbox:
         identities: the identity tables on the same connection (default: opened here).
     """
 
-    def __init__(self, conn: sqlite3.Connection, identities: Identities | None = None) -> None:
+    def __init__(self, conn: Connection, identities: Identities | None = None) -> None:
         self.conn = conn
         ensure_schema(conn)
         self.identities = identities or Identities(conn)

@@ -27,13 +27,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from clinicflow.clock import Clock, SystemClock
+from clinicflow.database import Connection
 from clinicflow.errors import ChannelError
 from clinicflow.waha import WahaClient, new_message_id
 
@@ -101,7 +101,7 @@ class Backoff:
         return float(min(self.cap, self.base * 2 ** max(0, attempt - 1)))
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: Connection) -> None:
     """Create the outbox table, and add the columns an older file lacks."""
     from clinicflow.schema import add_missing_columns
 
@@ -123,7 +123,7 @@ class Outbox:
         clock: the clinic's clock (the engine's); default the system clock.
     """
 
-    def __init__(self, conn: sqlite3.Connection, clock: Clock | None = None) -> None:
+    def __init__(self, conn: Connection, clock: Clock | None = None) -> None:
         self.conn = conn
         self.clock: Clock = clock or SystemClock()
         ensure_schema(conn)

@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from clinicflow.clock import iso
-from clinicflow.errors import ClinicflowError
+from clinicflow.database import resolve
+from clinicflow.errors import ClinicflowError, StorageError
 from clinicflow.storage import DB_NAME, connect
 
 __all__ = [
@@ -147,7 +148,17 @@ def _national(form: str) -> bool:
 # -- reading the data dir ---------------------------------------------------------------------
 
 
+def _sqlite_only(data_dir: str | Path) -> None:
+    """Export, erasure and retention read SQLite's own catalog (rowid, SQL functions)."""
+    if resolve(data_dir).is_postgres:
+        raise StorageError(
+            "data requests and retention run on SQLite data dirs only for now; with "
+            "PostgreSQL, copy the clinic back with `clinicflow db copy` or use SQL"
+        )
+
+
 def _open(data_dir: str | Path) -> sqlite3.Connection:
+    _sqlite_only(data_dir)
     path = Path(data_dir) / DB_NAME
     if not path.exists():
         raise PatientNotFound(f"não há histórico em {data_dir}")
@@ -441,6 +452,7 @@ def redact_expired(data_dir: str | Path, retention_days: int, *, now: datetime) 
     """
     if retention_days < 1:
         raise ValueError("retention_days must be at least 1")
+    _sqlite_only(data_dir)
     path = Path(data_dir) / DB_NAME
     if not path.exists():
         return 0

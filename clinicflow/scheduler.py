@@ -1,7 +1,8 @@
 """The durable follow-up scheduler: at most one pending job per chat, surviving restarts.
 
 :class:`FollowUpScheduler` keeps jobs in APScheduler 3's SQLAlchemy job store, in the project's
-SQLite file (table ``apscheduler_jobs``). Two ways to fire them:
+SQLite file (table ``apscheduler_jobs``), or in the clinic's PostgreSQL database when
+``CLINICFLOW_DATABASE_URL`` points there (:mod:`clinicflow.database`). Two ways to fire them:
 
 - ``autorun=True`` (the runner, real time): APScheduler's own thread fires due jobs; jobs
   missed while the process was down fire once on start (coalesced, no grace limit) and are
@@ -30,8 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from clinicflow.clock import Clock, SystemClock, iso
+from clinicflow.database import resolve
 from clinicflow.errors import StorageError
-from clinicflow.storage import DB_NAME
 
 if TYPE_CHECKING:
     from apscheduler.job import Job
@@ -118,7 +119,8 @@ class FollowUpScheduler:
     """At most one pending follow-up job per chat, persisted in the project's SQLite file.
 
     Args:
-        data_dir: the data directory; jobs live in its ``clinicflow.db``, table
+        data_dir: the data directory; jobs live in its ``clinicflow.db`` (or the database of
+            ``database_url``, :func:`clinicflow.database.resolve`), table
             ``apscheduler_jobs``.
         on_fire: called with each :class:`FiredFollowUp` that comes due. With ``autorun``
             it runs in APScheduler's worker threads, so it must be thread-safe; it may call
@@ -128,6 +130,8 @@ class FollowUpScheduler:
             clinic is closed: they move to the next opening if the window allows.
         autorun: let APScheduler fire jobs in real time (default: only with the system
             clock); otherwise only :meth:`run_due` and :meth:`advance_to` fire them.
+        database_url: where the jobs live (default: ``$CLINICFLOW_DATABASE_URL``, else the
+            data directory's SQLite file).
 
     Use :meth:`start` before anything else and :meth:`shutdown` at the end (or ``with``).
     """
@@ -140,10 +144,12 @@ class FollowUpScheduler:
         clock: Clock | None = None,
         hours: BusinessHours | None = None,
         autorun: bool | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.key = str(self.data_dir.resolve())
-        self.url = f"sqlite:///{self.data_dir / DB_NAME}"
+        self.target = resolve(self.data_dir, database_url)
+        self.url = self.target.sqlalchemy_url
         self.on_fire = on_fire
         self.clock: Clock = clock or SystemClock()
         self.hours = hours
@@ -182,7 +188,8 @@ class FollowUpScheduler:
             _RUNNING[self.key] = self
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            self._store = SQLAlchemyJobStore(engine=_engine(self.url), tablename="apscheduler_jobs")
+            engine = _engine(self.url, postgres=self.target.is_postgres)
+            self._store = SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")
             self._scheduler = _quiet_when_stopped(BackgroundScheduler, self._pass)(
                 timezone=UTC,
                 jobstores={"default": self._store},
@@ -195,7 +202,9 @@ class FollowUpScheduler:
             self._scheduler.start(paused=not self.autorun)
         except Exception as exc:
             self._forget()
-            raise StorageError(f"cannot open the follow-up job store {self.url}: {exc}") from exc
+            raise StorageError(
+                f"cannot open the follow-up job store {self.target.redacted}: {exc}"
+            ) from exc
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop firing and close the job store; pending jobs stay stored for the next start."""
@@ -391,12 +400,14 @@ class FollowUpScheduler:
         return [fired]
 
 
-def _engine(url: str) -> Any:
+def _engine(url: str, *, postgres: bool = False) -> Any:
     """SQLAlchemy's engine on the clinic's file with the settings of every other connection
     (WAL, ``synchronous=NORMAL``, a busy timeout): left alone it runs ``synchronous=FULL``,
-    an fsync per job written."""
+    an fsync per job written. On PostgreSQL (psycopg 3): a small pool, nothing to tune."""
     from sqlalchemy import create_engine, event
 
+    if postgres:
+        return create_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")

@@ -1,6 +1,7 @@
 """Schema versions of ``clinicflow.db``: forward migrations at start, newer data refused.
 
-The database's version is SQLite's ``PRAGMA user_version``; :data:`SCHEMA_VERSION` is the one
+The database's version is SQLite's ``PRAGMA user_version`` (PostgreSQL: the one-row table
+``clinicflow_schema``, :func:`clinicflow.database.user_version`); :data:`SCHEMA_VERSION` is the one
 this code writes. :func:`migrate` runs when an engine or a runner opens a data directory:
 
 - the same version: nothing to do (one read);
@@ -8,8 +9,9 @@ this code writes. :func:`migrate` runs when an engine or a runner opens a data d
   :data:`SCHEMA_VERSION` runs in order, then the version is written;
 - newer: :class:`SchemaTooNew`, one line saying which versions, and nothing is touched.
 
-Migrations run under the data directory's build lock (:func:`clinicflow.datadir.build_lock`),
-so two processes opening a fresh or an old data directory at once take turns; every step is
+Migrations run under the data directory's build lock (:func:`clinicflow.datadir.build_lock`;
+on PostgreSQL an advisory lock, :func:`clinicflow.database.migration_lock`), so two processes
+opening a fresh or an old data directory at once take turns; every step is
 idempotent (``IF NOT EXISTS``, missing columns only), so a step cut short by a crash simply
 runs again. Steps::
 
@@ -23,8 +25,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from clinicflow.datadir import build_lock
+from clinicflow.database import DB_ERRORS, migration_lock, set_user_version, user_version
 from clinicflow.errors import StorageError
 
 SCHEMA_VERSION = 1
@@ -46,11 +49,11 @@ class SchemaTooNew(StorageError):
         self.known = known
 
 
-def version_of(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+def version_of(conn: Any) -> int:
+    return user_version(conn)
 
 
-def migrate(conn: sqlite3.Connection, data_dir: str | Path) -> int:
+def migrate(conn: Any, data_dir: str | Path) -> int:
     """Bring the database of ``conn`` to :data:`SCHEMA_VERSION`; returns the version found.
 
     Raises:
@@ -63,21 +66,22 @@ def migrate(conn: sqlite3.Connection, data_dir: str | Path) -> int:
         return found
     if found > SCHEMA_VERSION:
         raise SchemaTooNew(path, found, SCHEMA_VERSION)
-    with build_lock(path):
+    with migration_lock(conn, path):
         found = version_of(conn)  # another process may have done it meanwhile
         if found > SCHEMA_VERSION:
             raise SchemaTooNew(path, found, SCHEMA_VERSION)
         try:
             for version in range(found + 1, SCHEMA_VERSION + 1):
                 _STEPS[version](conn)
-                conn.execute(f"PRAGMA user_version = {version}")
+                with conn:
+                    set_user_version(conn, version)
                 conn.commit()
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             raise StorageError(f"cannot migrate {path} to schema {SCHEMA_VERSION}: {exc}") from exc
     return found
 
 
-def add_missing_columns(conn: sqlite3.Connection, create_sql: str) -> list[str]:
+def add_missing_columns(conn: Any, create_sql: str) -> list[str]:
     """Add to existing tables the columns ``create_sql`` declares and they lack.
 
     ``create_sql`` holds ``CREATE TABLE`` statements; each column is added with its declared
@@ -108,13 +112,12 @@ def add_missing_columns(conn: sqlite3.Connection, create_sql: str) -> list[str]:
         model.close()
 
 
-def _baseline(conn: sqlite3.Connection) -> None:
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
+def _baseline(conn: Any) -> None:
     from clinicflow import identity, inbox, outbox, storage
+    from clinicflow.checkpoints import setup_checkpoints
 
     storage.create_history_tables(conn)
-    SqliteSaver(conn).setup()
+    setup_checkpoints(conn)
     # The runner's tables exist only where a runner ran (reports tell a library's data dir
     # by their absence): completed where they are, created by the runner where not.
     for module_schema in (identity.SCHEMA, inbox.SCHEMA, outbox.SCHEMA, _RUNNER_TABLES):
@@ -130,4 +133,4 @@ CREATE TABLE IF NOT EXISTS erasures (id INTEGER PRIMARY KEY, at TEXT NOT NULL,
     conversations INTEGER NOT NULL, rows TEXT NOT NULL);
 """
 
-_STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _baseline}
+_STEPS: dict[int, Callable[[Any], None]] = {1: _baseline}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from clinicflow.database import Connection
 from clinicflow.identity import Resolver, StaffIds
 from clinicflow.inbox import Inbox
 from clinicflow.outbox import Outbox, Sender
@@ -24,7 +24,7 @@ from clinicflow.workers import Turns
 class Runtime:
     """What the running app holds between requests (built in ``cleanup_ctx``)."""
 
-    conn: sqlite3.Connection
+    conn: Connection
     inbox: Inbox
     outbox: Outbox
     sender: Sender

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from clinicflow.clock import Clock, SystemClock, iso
+from clinicflow.database import Connection
 from clinicflow.errors import ClinicflowError
 
 ROLES = ("secretary", "admin")
@@ -97,7 +97,7 @@ class Accounts:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         clock: Clock | None = None,
         hasher: PasswordHasher | None = None,
     ) -> None:

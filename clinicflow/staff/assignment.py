@@ -16,11 +16,11 @@ Every SQL statement on these tables lives here.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from clinicflow.database import Connection
 from clinicflow.hours import BusinessHours
 from clinicflow.staff.accounts import Account
 
@@ -73,7 +73,7 @@ def on_duty(account: Account, hours: BusinessHours, now: datetime) -> bool:
 class Assignments:
     """The ``assignments`` and ``handoff_notices`` tables on one connection."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         with conn:
             conn.executescript(_SCHEMA)
@@ -176,7 +176,7 @@ class Assignments:
             )
 
 
-def redact_notices(conn: sqlite3.Connection, before: float, text: str) -> int:
+def redact_notices(conn: Connection, before: float, text: str) -> int:
     """Retention (LGPD): notice texts older than ``before`` (unix time) become ``text``;
     run inside the caller's transaction. Returns how many changed."""
     found = conn.execute(

@@ -15,10 +15,10 @@ Every SQL statement on the table lives here.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from clinicflow.database import Connection
 from clinicflow.storage import Store
 
 RESPONSES = ("reply", "handback", "scheduled", "close")
@@ -54,7 +54,7 @@ class Action:
 class Audit:
     """The ``staff_actions`` table on one connection (the runner's)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         with conn:
             conn.executescript(_SCHEMA)

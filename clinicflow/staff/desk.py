@@ -21,12 +21,12 @@ Used from the event loop's thread (its connection is the runner's).
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from clinicflow.clock import Clock, SystemClock, iso
+from clinicflow.database import Connection
 from clinicflow.errors import ClinicflowError
 from clinicflow.hours import BusinessHours
 from clinicflow.identity import Identities
@@ -101,7 +101,7 @@ class Desk:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         store: Store,
         accounts: Accounts,
         *,

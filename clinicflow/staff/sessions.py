@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import sqlite3
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
 from clinicflow.clock import Clock, SystemClock
+from clinicflow.database import Connection
 from clinicflow.staff.accounts import Account, Accounts, token_digest
 
 SESSION_TTL_S = 12 * 3600.0
@@ -69,7 +69,7 @@ class Sessions:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         accounts: Accounts,
         clock: Clock | None = None,
         ttl_s: float = SESSION_TTL_S,

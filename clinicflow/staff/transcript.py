@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from clinicflow.database import Connection
 from clinicflow.metrics_history import HUMAN_KIND
 from clinicflow.staff.audit import Action, Audit
 from clinicflow.storage import Row, Store
@@ -52,7 +53,7 @@ class ConversationView:
         return value if isinstance(value, dict) else {}
 
 
-def _voice_ids(conn: sqlite3.Connection, chat_id: str) -> set[str]:
+def _voice_ids(conn: Connection, chat_id: str) -> set[str]:
     """Inbox ids of her voice notes (the runner's table; absent when used as a library)."""
     try:
         rows = conn.execute(
