@@ -122,6 +122,12 @@ _DATA = click.option(
     envvar="CLINICFLOW_DATA",
     help="Pasta de dados (histórico SQLite e índice). Padrão: ./.clinicflow",
 )
+_DATABASE_URL = click.option(
+    "--database-url",
+    default=None,
+    help="postgresql://… guarda todas as tabelas no PostgreSQL (CLINICFLOW_DATABASE_URL; "
+    "padrão: SQLite na pasta de dados).",
+)
 _LLM = click.option(
     "--llm",
     type=click.Choice(["gemini", "none"]),
@@ -396,6 +402,7 @@ def _serve_epilog() -> str:
     help="Aceita webhooks sem assinatura (sem WAHA_HMAC_KEY) num endereço que não é o local "
     "(CLINICFLOW_INSECURE=1). Sem isso, o serviço se recusa a iniciar.",
 )  # fmt: skip
+@_DATABASE_URL
 @clean_errors
 def serve(
     host: str | None,
@@ -404,6 +411,7 @@ def serve(
     data: Path | None,
     config_file: Path | None,
     insecure: bool | None,
+    database_url: str | None,
 ) -> None:
     """Atende o WhatsApp via WAHA: webhooks, respostas, API da equipe (docs/runner.md)."""
     from dataclasses import replace
@@ -413,7 +421,8 @@ def serve(
 
     config = RunnerConfig.from_env(config_file=config_file)
     overrides: dict[str, Any] = {"host": host, "port": port, "catalog": catalog, "data_dir": data,
-                                 "insecure": insecure or None}  # fmt: skip
+                                 "insecure": insecure or None,
+                                 "database_url": database_url}  # fmt: skip
     run(replace(config, **{k: v for k, v in overrides.items() if v is not None}))
 
 
@@ -422,11 +431,12 @@ def serve(
 
 def _open_history(data: Path | None) -> Any:
     """The history of a data dir, or a clean error when there is none."""
+    from clinicflow.database import resolve
     from clinicflow.errors import StorageError
     from clinicflow.storage import DB_NAME, Store
 
     folder = data or Path(".clinicflow")
-    if not (folder / DB_NAME).exists():
+    if not resolve(folder).is_postgres and not (folder / DB_NAME).exists():
         raise StorageError(f"não há histórico em {folder} (use --data)")
     return Store(folder)
 

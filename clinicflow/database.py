@@ -25,6 +25,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -324,6 +325,12 @@ class PgConnection:
     def close(self) -> None:
         self.raw.close()
 
+    def __del__(self) -> None:
+        # Like sqlite3 (Python 3.11), a connection dropped unclosed closes quietly.
+        raw = getattr(self, "raw", None)
+        if raw is not None and not raw.closed:
+            raw.close()
+
     def __enter__(self) -> PgConnection:
         self.lock.acquire()
         if self._depth == 0:
@@ -420,7 +427,10 @@ def migration_lock(conn: Any, data_dir: str | Path) -> Iterator[None]:
         return
     key = "SELECT hashtext(current_schema() || ':clinicflow-migrate')"
     with conn.lock:
-        conn.raw.execute(f"SELECT pg_advisory_lock(({key}))")
+        # Polled, never waited on in a statement: LangGraph's migration builds its indexes
+        # CONCURRENTLY, which waits for every open transaction, a blocked lock call included.
+        while not conn.raw.execute(f"SELECT pg_try_advisory_lock(({key}))").fetchone()[0]:
+            time.sleep(0.05)
         try:
             yield
         finally:

@@ -109,6 +109,7 @@ class Engine:
         progress: bool = False,
         llm_budget_s: float = 6.0,
         native_threads: int | None = 1,
+        database_url: str | None = None,
     ) -> None:
         from clinicflow.embeddings import USEEmbedder
         from clinicflow.index import Index
@@ -122,7 +123,7 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         self.llm = llm
         self.llm_budget_s = llm_budget_s
-        self.store = Store(self.data_dir)
+        self.store = Store(self.data_dir, database_url)
         self.embedder = embedder or USEEmbedder()
         # A chat's turns and changes one at a time (chat_lock); other chats in parallel. The
         # engine-wide lock only guards swapping the catalog (reload).

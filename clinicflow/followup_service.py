@@ -95,6 +95,7 @@ class FollowUpService:
             clock=engine.clock,
             hours=engine.hours,
             autorun=autorun,
+            database_url=engine.store.target.url,
         )
         self.scheduler.start()
         with self._lock:

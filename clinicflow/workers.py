@@ -94,6 +94,7 @@ class EngineSpec:
     data_dir: Path
     catalog: Path | None = None
     llm: LLMConfig | None = None
+    database_url: str | None = None  # None: $CLINICFLOW_DATABASE_URL, else SQLite in data_dir
     threads: int = 32  # turns at once per worker (most of them waiting, for Gemini say)
 
 
@@ -172,7 +173,10 @@ def _worker_main(spec: EngineSpec, conn: Connection) -> None:  # pragma: no cove
     try:
         clock = RelayClock()
         llm = llm_from_config(spec.llm) if spec.llm is not None else None
-        engine = Engine.from_catalog(spec.catalog, data_dir=spec.data_dir, llm=llm, clock=clock)
+        engine = Engine.from_catalog(
+            spec.catalog, data_dir=spec.data_dir, llm=llm, clock=clock,
+            database_url=spec.database_url,
+        )  # fmt: skip
         jobs = RecordedJobs()
         engine.enable_follow_ups(jobs.sent, scheduler=jobs)
         engine.classify("quero marcar uma consulta")  # load the embedder before any patient
@@ -460,8 +464,9 @@ class EnginePool:
 
         self.on_follow_up = on_follow_up
         self._jobs = FollowUpScheduler(
-            self.data_dir, on_fire=self._fire, clock=self.clock, hours=self.hours
-        )
+            self.data_dir, on_fire=self._fire, clock=self.clock, hours=self.hours,
+            database_url=self.store.target.url,
+        )  # fmt: skip
         self._jobs.start()
         with self._jobs_lock:
             self._job_chats = {job.chat_id for job in self._jobs.pending_all()}

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from clinicflow.database import connect, resolve, set_user_version
 from clinicflow.inbox import Inbox
 from clinicflow.outbox import Outbox, OutMessage
 from clinicflow.schema import SCHEMA_VERSION, SchemaTooNew, migrate, version_of
-from clinicflow.storage import DB_NAME, Store, connect
+from clinicflow.storage import Store
+
+pytestmark = pytest.mark.usefixtures("backend")  # SQLite and PostgreSQL (conftest.py)
 
 # An inbox and an outbox as a runner from before versions left them (columns missing).
 OLD_TABLES = """
@@ -28,12 +30,13 @@ INSERT INTO outbox (chat_id, text, created_at) VALUES ('5511988887777@c.us', 'ol
 
 
 def test_a_data_dir_from_before_versions_is_migrated_forward(tmp_path: Path) -> None:
-    raw = sqlite3.connect(tmp_path / DB_NAME)
+    raw = connect(resolve(tmp_path))
     raw.executescript(OLD_TABLES)
+    raw.commit()
     raw.close()
     store = Store(tmp_path)
     assert version_of(store.conn) == SCHEMA_VERSION
-    conn = connect(tmp_path / DB_NAME)
+    conn = connect(resolve(tmp_path))
     inbox_columns = {r[1] for r in conn.execute("PRAGMA table_info(inbox)")}
     assert {"wa_key", "meta", "kind", "batch_id", "timestamp"} <= inbox_columns
     outbox = Outbox(conn)
@@ -46,8 +49,9 @@ def test_a_data_dir_from_before_versions_is_migrated_forward(tmp_path: Path) -> 
 
 
 def test_data_from_a_newer_clinicflow_is_refused_in_one_line(tmp_path: Path) -> None:
-    raw = sqlite3.connect(tmp_path / DB_NAME)
-    raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    raw = connect(resolve(tmp_path))
+    with raw:
+        set_user_version(raw, SCHEMA_VERSION + 5)
     raw.close()
     with pytest.raises(SchemaTooNew) as caught:
         Store(tmp_path)
@@ -57,7 +61,7 @@ def test_data_from_a_newer_clinicflow_is_refused_in_one_line(tmp_path: Path) -> 
 
 
 def test_migrating_twice_is_a_no_op(tmp_path: Path) -> None:
-    conn = connect(tmp_path / DB_NAME)
+    conn = connect(resolve(tmp_path))
     assert migrate(conn, tmp_path) == 0
     assert migrate(conn, tmp_path) == SCHEMA_VERSION
 

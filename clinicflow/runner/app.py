@@ -32,6 +32,7 @@ from aiohttp import web
 
 from clinicflow.clock import Clock, SystemClock, iso
 from clinicflow.dashboard import add_dashboard_routes
+from clinicflow.database import is_postgres
 from clinicflow.datadir import WriterLock
 from clinicflow.engine import Engine, TurnResult
 from clinicflow.errors import WebhookError
@@ -126,7 +127,7 @@ def _resources(
                 if config.workers == 0:
                     local = await asyncio.to_thread(
                         Engine.from_catalog, config.catalog, data_dir=config.data_dir, llm=llm,
-                        clock=clock,
+                        clock=clock, database_url=config.database_url,
                     )  # fmt: skip
                 else:
                     pool = await _start_pool(config, clock, llm)
@@ -138,7 +139,7 @@ def _resources(
             config.waha_url, config.waha_api_key, config.waha_session, timeout_s=15
         )
         await waha.start()
-        conn = connect(engine.store.path)
+        conn = connect(engine.store.target)
         # The event loop never waits long for SQLite: a write that finds the database locked
         # for this long fails, and the webhook goes to the spool instead (see _drain_spool).
         conn.execute(f"PRAGMA busy_timeout={LOOP_BUSY_MS}")
@@ -237,10 +238,10 @@ async def _start_pool(config: RunnerConfig, clock: Clock, llm: Any) -> EnginePoo
     from clinicflow.loader import load_catalog
     from clinicflow.storage import Store
 
-    store = await asyncio.to_thread(Store, config.data_dir)
+    store = await asyncio.to_thread(Store, config.data_dir, config.database_url)
     try:
         catalog = await asyncio.to_thread(load_catalog, config.catalog)
-        spec = EngineSpec(config.data_dir, config.catalog, config.llm)
+        spec = EngineSpec(config.data_dir, config.catalog, config.llm, config.database_url)
         pool = EnginePool(spec, catalog, store, clock=clock, workers=config.workers,
                           stuck_after=config.stuck_after)  # fmt: skip
         pool.llm = llm  # voice notes are transcribed here, before their turn
@@ -515,10 +516,12 @@ async def _drain_spool(runtime: Runtime, config: RunnerConfig) -> None:
     """Replay the spool into the inbox once the database can be written (and at start)."""
     spool = runtime.spool
     assert spool is not None
-    path = runtime.inbox.identities.conn.execute("PRAGMA database_list").fetchone()[2]
+    conn = runtime.inbox.identities.conn
+    # PostgreSQL has no database-wide write lock: the spool only replays what is left.
+    path = None if is_postgres(conn) else conn.execute("PRAGMA database_list").fetchone()[2]
     while True:
         waiting = runtime.db_locked_since is not None or len(spool) > 0
-        if waiting and await asyncio.to_thread(_writable, Path(path)):
+        if waiting and (path is None or await asyncio.to_thread(_writable, Path(path))):
             await _replay(runtime, config, spool)
         await asyncio.sleep(SPOOL_CHECK_S)
 

@@ -19,6 +19,8 @@ works too)::
     CLINICFLOW_STAFF_TOKEN        administrator bearer token of the staff API and the
                                   dashboard (header only, never in a URL)
     CLINICFLOW_DATA               data directory (default .clinicflow)
+    CLINICFLOW_DATABASE_URL       postgresql://… puts every table in PostgreSQL (default:
+                                  SQLite in the data directory); same as --database-url
     CLINICFLOW_CATALOG            catalog folder (default: the bundled one)
     CLINICFLOW_HOST / _PORT       where to listen (default 127.0.0.1:8080)
     CLINICFLOW_TYPING_DELAY_MAX   cap of the typing pause, seconds (default 3; 0 disables)
@@ -68,6 +70,8 @@ ENV_VARS: dict[str, str] = {
     "CLINICFLOW_LOG_KEY": "key of the chat-id pseudonyms in logs (default: kept in the data dir)",
     "CLINICFLOW_STAFF_TOKEN": "administrator bearer token of the staff API (header only)",
     "CLINICFLOW_DATA": "data directory: SQLite history, inbox/outbox, index (.clinicflow)",
+    "CLINICFLOW_DATABASE_URL": "postgresql://… keeps every table in PostgreSQL (default: "
+    "SQLite in the data dir)",
     "CLINICFLOW_CATALOG": "catalog folder (default: the bundled catalog)",
     "CLINICFLOW_HOST": "listen address (default 127.0.0.1)",
     "CLINICFLOW_PORT": "listen port (default 8080)",
@@ -126,6 +130,7 @@ class RunnerConfig:
     webhook_url: str | None = None
     workers: int | None = None  # None: default_workers(); 0: the engine in this process
     stuck_after: float = 60.0
+    database_url: str | None = None  # None: SQLite in data_dir (clinicflow.database)
 
     @property
     def loopback(self) -> bool:
@@ -225,6 +230,7 @@ class RunnerConfig:
             waha_hmac_key=text("WAHA_HMAC_KEY"),
             staff_token=text("CLINICFLOW_STAFF_TOKEN"),
             data_dir=Path(text("CLINICFLOW_DATA") or cls.data_dir),
+            database_url=text("CLINICFLOW_DATABASE_URL"),
             catalog=Path(catalog) if catalog else None,
             host=text("CLINICFLOW_HOST") or cls.host,
             port=int(number("CLINICFLOW_PORT", cls.port)),
