@@ -218,8 +218,10 @@ class Identities:
         )
         self.conn.execute(
             "INSERT INTO identities (identity, phone, reply_to, updated_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(identity) DO UPDATE SET phone = COALESCE(excluded.phone, phone), "
-            "reply_to = COALESCE(excluded.reply_to, reply_to), updated_at = excluded.updated_at",
+            "ON CONFLICT(identity) DO UPDATE SET "
+            "phone = COALESCE(excluded.phone, identities.phone), "
+            "reply_to = COALESCE(excluded.reply_to, identities.reply_to), "
+            "updated_at = excluded.updated_at",
             (person.identity, person.phone, person.reply_to if wrote else None, now),
         )
 
@@ -239,7 +241,8 @@ class Identities:
             if phone:
                 self.conn.execute(
                     "INSERT INTO identities (identity, phone, updated_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT(identity) DO UPDATE SET phone = COALESCE(phone, excluded.phone)",
+                    "ON CONFLICT(identity) DO UPDATE SET "
+                    "phone = COALESCE(identities.phone, excluded.phone)",
                     (identity, phone, now),
                 )
 
@@ -248,7 +251,7 @@ class Identities:
         with self.conn:
             self.conn.execute(
                 "INSERT INTO lid_lookups (lid, pn, checked_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(lid) DO UPDATE SET pn = COALESCE(excluded.pn, pn), "
+                "ON CONFLICT(lid) DO UPDATE SET pn = COALESCE(excluded.pn, lid_lookups.pn), "
                 "checked_at = excluded.checked_at",
                 (lid, pn if pn and well_formed_chat_id(pn) else None, now),
             )

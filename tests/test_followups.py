@@ -18,6 +18,9 @@ from clinicflow.hours import BusinessHours
 from clinicflow.loader import bundled_catalog_path, load_clinic
 from clinicflow.model import FollowUp, Hours, Script, State
 
+# The storage, runner, follow-up and crash tests run on SQLite and PostgreSQL (conftest.py).
+pytestmark = pytest.mark.usefixtures("backend")
+
 SP = ZoneInfo("America/Sao_Paulo")
 H = 3600
 

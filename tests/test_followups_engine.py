@@ -33,6 +33,9 @@ from clinicflow.clock import ManualClock, iso
 from clinicflow.engine import Engine, TurnResult
 from clinicflow.followups import WINDOW
 
+# The storage, runner, follow-up and crash tests run on SQLite and PostgreSQL (conftest.py).
+pytestmark = pytest.mark.usefixtures("backend")
+
 SP = ZoneInfo("America/Sao_Paulo")
 H = timedelta(hours=1)
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from runner_harness import (  # noqa: F401 - fixtures
     STAFF_PHONE,
     Live,
@@ -31,6 +32,10 @@ from runner_harness import (  # noqa: F401 - fixtures
 
 from clinicflow.clock import ManualClock
 from clinicflow.engine import TurnResult
+
+# The storage, runner, follow-up and crash tests run on SQLite and PostgreSQL (conftest.py).
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 SP = ZoneInfo("America/Sao_Paulo")
 H = timedelta(hours=1)

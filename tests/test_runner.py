@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from runner_harness import (  # noqa: F401 - fixtures
     API_KEY,
     STAFF_PHONE,
@@ -21,6 +22,10 @@ from runner_harness import (  # noqa: F401 - fixtures
 )
 
 from clinicflow.testing.waha_webhooks import webhook_request
+
+# The storage, runner, follow-up and crash tests run on SQLite and PostgreSQL (conftest.py).
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 PATIENT = "5511988887777@c.us"
 AUTH = {"Authorization": f"Bearer {STAFF_TOKEN}"}

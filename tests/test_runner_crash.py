@@ -7,17 +7,21 @@ import asyncio
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 from runner_harness import API_KEY, data_dir, embedder, prebuilt, waha  # noqa: F401
 
+from clinicflow.database import connect, resolve
 from clinicflow.testing.fake_waha import FakeWaha
 from clinicflow.testing.waha_webhooks import WebhookRequest
+
+# The storage, runner, follow-up and crash tests run on SQLite and PostgreSQL (conftest.py).
+pytestmark = pytest.mark.usefixtures("backend")
 
 CHATS = [f"55119{n:08d}@c.us" for n in range(5)]
 FIRST = ["oi", "tudo bem?", "queria saber do DIU"]
@@ -49,7 +53,7 @@ def _start(waha: FakeWaha, data: Path, port: int, log: Path) -> subprocess.Popen
     root = Path(__file__).resolve().parents[1]
     with log.open("ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "runner"], env=env, cwd=root, stdout=out, stderr=out
+            [sys.executable, "-m", "clinicflow.runner"], env=env, cwd=root, stdout=out, stderr=out
         )
 
 
@@ -118,7 +122,7 @@ async def test_sigkill_mid_burst_loses_nothing_and_repeats_nothing(
             second.send_signal(signal.SIGTERM)
             assert second.wait(timeout=30) == 0, log.read_text()[-3000:]
 
-    db = sqlite3.connect(data_dir / "clinicflow.db")
+    db = connect(resolve(data_dir))  # SQLite or PostgreSQL (the backend fixture)
     try:
         assert db.execute("SELECT DISTINCT status FROM inbox").fetchall() == [("done",)]
         for chat in CHATS:
