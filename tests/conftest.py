@@ -1,7 +1,9 @@
 """Both storage backends: a throwaway PostgreSQL cluster, started once per session.
 
-``backend`` is parametrised over ``sqlite`` and ``postgresql``; a test module that runs on
-both says ``pytestmark = pytest.mark.usefixtures("backend")``. With ``postgresql`` every test
+``backend`` is parametrised (through the module-scoped ``module_backend``) over ``sqlite`` and
+``postgresql``; a test module that runs on both says
+``pytestmark = pytest.mark.usefixtures("backend")``, and a module-scoped fixture that opens an
+engine asks for ``module_backend``. With ``postgresql`` every test
 gets a schema of its own in one throwaway cluster (``CLINICFLOW_DATABASE_URL`` points at it,
 ``search_path`` set in the URL), so tests stay as independent as their SQLite data dirs.
 
@@ -134,12 +136,24 @@ def fresh_schema(server: str) -> str:
     return f"{server}?options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The storage backend of this test: ``CLINICFLOW_DATABASE_URL`` set (or unset) for it."""
-    if request.param == "sqlite":
-        monkeypatch.delenv("CLINICFLOW_DATABASE_URL", raising=False)
-        return "sqlite"
-    server = request.getfixturevalue("postgres_server")
-    monkeypatch.setenv("CLINICFLOW_DATABASE_URL", fresh_schema(server))
-    return "postgresql"
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The backend of a whole module (its module-scoped engines included): the parameter."""
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "sqlite":
+            patch.delenv("CLINICFLOW_DATABASE_URL", raising=False)
+        else:
+            server = request.getfixturevalue("postgres_server")
+            patch.setenv("CLINICFLOW_DATABASE_URL", fresh_schema(server))
+        yield str(request.param)
+
+
+@pytest.fixture
+def backend(
+    module_backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The storage backend of this test: on PostgreSQL, a schema of its own."""
+    if module_backend == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        monkeypatch.setenv("CLINICFLOW_DATABASE_URL", fresh_schema(server))
+    return module_backend

@@ -145,7 +145,9 @@ def make_rig(data_dir: Path, embedder: Any, clock: ManualClock) -> Rig:
 
 
 @pytest.fixture(scope="module")
-def rig(prebuilt: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[Rig]:
+def rig(
+    prebuilt: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Any, module_backend: str
+) -> Iterator[Rig]:
     data = tmp_path_factory.mktemp("followups-shared") / "data"
     shutil.copytree(prebuilt, data)
     shared = make_rig(data, embedder, ManualClock(sp("2026-11-23T09:00")))
