@@ -521,12 +521,14 @@ def hours(catalog: Path | None, at: datetime | None) -> None:
 
 
 def _register() -> None:
-    # Kept in their own modules (cli_data, cli_waha, cli_staff); they import clean_errors from here.
+    # Kept in their own modules (cli_data, cli_waha, cli_staff, cli_db); they import
+    # clean_errors from here.
     from clinicflow.cli_data import COMMANDS as DATA_COMMANDS
+    from clinicflow.cli_db import COMMANDS as DB_COMMANDS
     from clinicflow.cli_staff import COMMANDS as STAFF_COMMANDS
     from clinicflow.cli_waha import COMMANDS as WAHA_COMMANDS
 
-    for command in (*DATA_COMMANDS, *WAHA_COMMANDS, *STAFF_COMMANDS):
+    for command in (*DATA_COMMANDS, *WAHA_COMMANDS, *STAFF_COMMANDS, *DB_COMMANDS):
         main.add_command(command)
 
 

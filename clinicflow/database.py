@@ -268,6 +268,11 @@ class PgCursor:
             return []
         return self._cursor.fetchall()
 
+    def fetchmany(self, size: int = 1) -> list[Any]:
+        if self._cursor.description is None:
+            return []
+        return self._cursor.fetchmany(size)
+
     def __iter__(self) -> Iterator[Any]:
         return iter(self.fetchall())
 
@@ -435,3 +440,18 @@ def migration_lock(conn: Any, data_dir: str | Path) -> Iterator[None]:
             yield
         finally:
             conn.raw.execute(f"SELECT pg_advisory_unlock(({key}))")
+
+
+def reset_identity(conn: Any, table: str, key: Sequence[str]) -> None:
+    """After rows were written with their ids: move PostgreSQL's identity sequence of
+    ``table``'s one-column integer key past the largest id (SQLite needs nothing)."""
+    if not is_postgres(conn) or len(key) != 1:
+        return
+    column = key[0]
+    row = conn.raw.execute("SELECT pg_get_serial_sequence(%s, %s)", (table, column)).fetchone()
+    if not row or not row[0]:
+        return
+    conn.raw.execute(
+        f'SELECT setval(%s, COALESCE((SELECT MAX("{column}") FROM "{table}"), 0) + 1, false)',
+        (row[0],),
+    )

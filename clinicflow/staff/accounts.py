@@ -120,7 +120,8 @@ class Accounts:
         return self._row("id = ?", (account_id,))
 
     def by_name(self, name: str) -> Account | None:
-        return self._row("name = ?", (name.strip(),))
+        # lower() on both sides: the column's NOCASE collation is SQLite's only.
+        return self._row("lower(name) = lower(?)", (name.strip(),))
 
     def by_phone(self, phone: str) -> Account | None:
         """The active account with this phone (E.164 digits), if any."""
@@ -152,10 +153,11 @@ class Accounts:
         with self.conn:
             cursor = self.conn.execute(
                 "INSERT INTO staff_accounts (name, role, phone, password_hash, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (name, role, phone, digest, now, now),
             )
-        account = self.get(int(cursor.lastrowid or 0))
+            new_id = int(cursor.fetchone()[0])
+        account = self.get(new_id)
         assert account is not None
         return account
 
