@@ -455,3 +455,46 @@ def reset_identity(conn: Any, table: str, key: Sequence[str]) -> None:
         f'SELECT setval(%s, COALESCE((SELECT MAX("{column}") FROM "{table}"), 0) + 1, false)',
         (row[0],),
     )
+
+
+class DatabaseWriterLock:
+    """The one runner of a PostgreSQL database (schema): a session advisory lock.
+
+    Several runners on one database do not yet share the work (each would process and send
+    what the other does), so a second one is refused in one line, like a second ``serve``
+    on one data directory. The lock lives as long as its connection: a runner that dies,
+    even by SIGKILL, frees it when PostgreSQL notices the closed connection.
+    """
+
+    def __init__(self, target: DatabaseUrl) -> None:
+        self.target = target
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def acquire(self) -> None:
+        from clinicflow.datadir import DataDirInUse
+
+        if self._conn is not None or not self.target.is_postgres:
+            return
+        try:
+            conn = psycopg.connect(self.target.url, autocommit=True)
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to {self.target.redacted}: {exc}") from exc
+        row = conn.execute(
+            "SELECT pg_try_advisory_lock(hashtext(current_schema() || ':clinicflow-runner')), "
+            "current_schema()"
+        ).fetchone()
+        if not row or not row[0]:
+            conn.close()
+            schema = row[1] if row else "?"
+            raise DataDirInUse(
+                f"the database {self.target.redacted} (schema {schema}) is already served by "
+                "another clinicflow runner; several runners on one database are not supported "
+                "yet: stop it first, or give this one another database or schema",
+                None,
+            )
+        self._conn = conn
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # closing the session drops the lock
+            self._conn = None

@@ -32,7 +32,7 @@ from aiohttp import web
 
 from clinicflow.clock import Clock, SystemClock, iso
 from clinicflow.dashboard import add_dashboard_routes
-from clinicflow.database import is_postgres
+from clinicflow.database import DatabaseWriterLock, is_postgres, resolve
 from clinicflow.datadir import WriterLock
 from clinicflow.engine import Engine, TurnResult
 from clinicflow.errors import WebhookError
@@ -116,6 +116,18 @@ def _resources(
         # One writer per data dir: refused before anything is opened or built.
         lock = WriterLock(given_engine.data_dir if given_engine else config.data_dir)
         lock.acquire()
+        # ... and one runner per PostgreSQL database (several do not share the work yet).
+        target = (
+            given_engine.store.target
+            if given_engine
+            else resolve(config.data_dir, config.database_url)
+        )
+        db_lock = DatabaseWriterLock(target)
+        try:
+            db_lock.acquire()
+        except BaseException:
+            lock.release()
+            raise
         llm = None
         local = given_engine  # an engine in this process (given, or CLINICFLOW_WORKERS=0)
         pool: EnginePool | None = None
@@ -132,6 +144,7 @@ def _resources(
                 else:
                     pool = await _start_pool(config, clock, llm)
         except BaseException:
+            db_lock.release()
             lock.release()
             raise
         engine: Turns = pool if pool is not None else LocalEngine(_present(local))
@@ -220,6 +233,7 @@ def _resources(
                 pool.store.close()
             elif given_engine is None:
                 _present(local).close_resources()
+            db_lock.release()
             lock.release()
             if llm is not None and hasattr(llm, "aclose"):
                 await llm.aclose()
