@@ -17,7 +17,14 @@ processed before sending the next, like a person), and prints one JSON line:
 The clinic of the bench is open every day at every hour (a copy of the bundled catalog), so
 no hand-off notice waits for the opening and the bench runs at any hour.
 
+    backend              sqlite, or postgresql with --database-url (the runner's tables in a
+                         new schema of that database; the engine-alone reference stays on
+                         SQLite in this process)
+    commits_per_message  PostgreSQL only: transactions committed in the database during the
+                         run (pg_stat_database.xact_commit, every client) per inbound message
+
 Usage: python bench/webhooks.py [--chats 60] [--engine-conversations 60] [--workers N] [--busy]
+                                [--database-url postgresql://…]
 """
 
 from __future__ import annotations
@@ -29,12 +36,12 @@ import os
 import re
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -44,6 +51,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from turns import DIALOGUES  # noqa: E402
 
+from clinicflow.database import DatabaseUrl, connect, is_postgres, resolve  # noqa: E402
 from clinicflow.testing.fake_waha import FakeWaha  # noqa: E402
 
 API_KEY = "bench-key"
@@ -99,9 +107,29 @@ def _pct(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 2)
 
 
+def fresh_schema(url: str) -> str:
+    """``url`` with its tables in a new schema (a bench never meets an earlier run's chats)."""
+    import psycopg
+
+    schema = f"bench_{int(time.time() * 1000)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
+def _commits(db: Any) -> int | None:
+    if not is_postgres(db):
+        return None
+    row = db.execute(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    ).fetchone()
+    return int(row[0])
+
+
 async def run_runner(
-    chats: int, data: Path, log: Path, catalog: Path, workers: int | None
-) -> dict[str, float]:
+    chats: int, data: Path, log: Path, catalog: Path, workers: int | None,
+    database_url: str | None = None,
+) -> dict[str, float]:  # fmt: skip
     port = _free_port()
     hook = f"http://127.0.0.1:{port}/webhooks/waha"
     async with FakeWaha(api_key=API_KEY) as waha:
@@ -117,6 +145,9 @@ async def run_runner(
         )
         if workers is not None:
             env["CLINICFLOW_WORKERS"] = str(workers)
+        env.pop("CLINICFLOW_DATABASE_URL", None)
+        if database_url:
+            env["CLINICFLOW_DATABASE_URL"] = database_url
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "clinicflow.runner"],
@@ -130,8 +161,9 @@ async def run_runner(
                 await _wait_health(http, port)
                 warm = waha.webhook("message", waha.text_message("warmup@c.us", "oi"))
                 await _post(http, hook, warm.body, warm.headers)
-                db = sqlite3.connect(data / "clinicflow.db", check_same_thread=False)
+                db = connect(resolve(data, database_url))
                 await _wait_done(db, 1)
+                commits_before = _commits(db)
                 sent_at: dict[str, float] = {}
                 acks: list[float] = []
                 done: dict[str, asyncio.Event] = {}
@@ -155,6 +187,7 @@ async def run_runner(
                 watcher.cancel()
                 await _wait_health(http, port, settled=True)
                 ended = time.time()
+                commits_after = _commits(db)
                 rows = db.execute(
                     "SELECT batch_id, MIN(sent_at), MAX(sent_at) FROM outbox "
                     "WHERE kind = 'reply' AND status = 'sent' GROUP BY batch_id"
@@ -165,7 +198,11 @@ async def run_runner(
             proc.wait(timeout=30)
     latencies = [(first - sent_at[b]) * 1000 for b, first, _ in rows if b in sent_at]
     last = max(last for b, _, last in rows if b in sent_at)
+    extra: dict[str, float] = {}
+    if commits_before is not None and commits_after is not None:
+        extra["commits_per_message"] = round((commits_after - commits_before) / len(sent_at), 1)
     return {
+        **extra,
         "messages": len(sent_at),
         "messages_per_s": round(len(sent_at) / (max(last, ended) - began), 1),
         "ack_p50_ms": _pct(acks, 0.5),
@@ -198,12 +235,12 @@ async def _wait_health(http: aiohttp.ClientSession, port: int, settled: bool = F
     raise RuntimeError("runner not healthy")
 
 
-async def _wait_done(db: sqlite3.Connection, n: int) -> None:
+async def _wait_done(db: Any, n: int) -> None:
     while db.execute("SELECT COUNT(*) FROM inbox WHERE status = 'done'").fetchone()[0] < n:
         await asyncio.sleep(0.05)
 
 
-async def _watch(db: sqlite3.Connection, done: dict[str, asyncio.Event]) -> None:
+async def _watch(db: Any, done: dict[str, asyncio.Event]) -> None:
     """One poller for every chat: set the event of each message the runner finished."""
     while True:
         waiting = [m for m, event in done.items() if not event.is_set()]
@@ -238,7 +275,12 @@ def main() -> None:
     parser.add_argument(
         "--busy", action="store_true", help="also run with a busy process pinned to one core"
     )
+    parser.add_argument(
+        "--database-url", default=None, help="postgresql://… (default: SQLite in the data dir)"
+    )
     args = parser.parse_args()
+    if args.database_url and not DatabaseUrl(args.database_url).is_postgres:
+        parser.error("--database-url takes a postgresql:// URL")
     tmp = Path(tempfile.mkdtemp(prefix="clinicflow-bench-webhooks-"))
     load = os.getloadavg()[0]
     try:
@@ -253,8 +295,9 @@ def main() -> None:
                 Path(str(data / "clinicflow.db") + suffix).unlink(missing_ok=True)
             neighbour = busy_neighbour() if busy else None
             try:
+                url = fresh_schema(args.database_url) if args.database_url else None
                 got = asyncio.run(run_runner(args.chats, data, tmp / "runner.log", catalog,
-                                             args.workers))  # fmt: skip
+                                             args.workers, url))  # fmt: skip
             finally:
                 if neighbour is not None:
                     neighbour.kill()
@@ -268,7 +311,8 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     figures["engine_turns_per_s"] = round(engine_rate, 1)
     figures["ratio"] = round(figures["messages_per_s"] / engine_rate, 2)
-    line = {"bench": "webhooks", "chats": args.chats, "workers": args.workers or "default"}
+    line = {"bench": "webhooks", "chats": args.chats, "workers": args.workers or "default",
+            "backend": "postgresql" if args.database_url else "sqlite"}  # fmt: skip
     print(json.dumps({**line, **figures, "load_1m": round(load, 1)}))
 
 
