@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from clinicflow.clock import iso
+from clinicflow.database import resolve
 from clinicflow.datadir import LOCK_NAME, WriterLock, flock
 from clinicflow.errors import StorageError
 from clinicflow.storage import DB_NAME
@@ -156,6 +157,15 @@ def _describe(db: Path) -> tuple[dict[str, int], tuple[str, ...]]:
         conn.close()
 
 
+def _sqlite_only(data_dir: str | Path) -> None:
+    """Backups copy the SQLite file; a PostgreSQL clinic is backed up with pg_dump."""
+    if resolve(data_dir).is_postgres:
+        raise BackupError(
+            "CLINICFLOW_DATABASE_URL aponta para o PostgreSQL: use pg_dump/pg_restore para a "
+            "cópia de segurança (backup e restore copiam só o arquivo SQLite)"
+        )
+
+
 def _empty(folder: Path) -> bool:
     return not folder.exists() or not any(folder.iterdir())
 
@@ -168,6 +178,7 @@ def backup(data_dir: str | Path, dest: str | Path, *, now: datetime) -> Manifest
     """
     from clinicflow import __version__
 
+    _sqlite_only(data_dir)
     source = Path(data_dir) / DB_NAME
     folder = Path(dest)
     if not source.exists():
@@ -202,6 +213,7 @@ def restore(source: str | Path, data_dir: str | Path, *, force: bool = False) ->
         BackupError: the backup is damaged, the data directory is in use, or it already holds
             a database and ``force`` is not given.
     """
+    _sqlite_only(data_dir)
     folder = Path(source)
     manifest = Manifest.read(folder)
     copy = folder / DB_NAME
