@@ -457,44 +457,43 @@ def reset_identity(conn: Any, table: str, key: Sequence[str]) -> None:
     )
 
 
-class DatabaseWriterLock:
-    """The one runner of a PostgreSQL database (schema): a session advisory lock.
+class ChatOwnership:
+    """Which runner works on a chat, when several runners share one PostgreSQL database.
 
-    Several runners on one database do not yet share the work (each would process and send
-    what the other does), so a second one is refused in one line, like a second ``serve``
-    on one data directory. The lock lives as long as its connection: a runner that dies,
-    even by SIGKILL, frees it when PostgreSQL notices the closed connection.
+    A chat is owned through a session advisory lock (``pg_try_advisory_lock`` on a key made
+    of the schema and the chat id) held on this object's own connection while the runner
+    processes the chat's inbox or sends its outbox; another runner's try fails and leaves the
+    chat alone (its rows are in the shared tables: the owner sees them). When a runner dies,
+    PostgreSQL closes its session and every lock it held goes with it: the next sweep of any
+    other runner takes the chats over. Locks of one session stack, so the processor and the
+    sender of one runner can both hold a chat.
+
+    On SQLite (one runner per data dir, an OS lock) every chat is always owned.
     """
 
     def __init__(self, target: DatabaseUrl) -> None:
         self.target = target
         self._conn: psycopg.Connection[Any] | None = None
+        if target.is_postgres:
+            try:
+                self._conn = psycopg.connect(target.url, autocommit=True)
+            except psycopg.Error as exc:
+                raise StorageError(f"cannot connect to {target.redacted}: {exc}") from exc
 
-    def acquire(self) -> None:
-        from clinicflow.datadir import DataDirInUse
+    _KEY = "hashtext(current_schema() || ':chat:' || %s)"
 
-        if self._conn is not None or not self.target.is_postgres:
-            return
-        try:
-            conn = psycopg.connect(self.target.url, autocommit=True)
-        except psycopg.Error as exc:
-            raise StorageError(f"cannot connect to {self.target.redacted}: {exc}") from exc
-        row = conn.execute(
-            "SELECT pg_try_advisory_lock(hashtext(current_schema() || ':clinicflow-runner')), "
-            "current_schema()"
-        ).fetchone()
-        if not row or not row[0]:
-            conn.close()
-            schema = row[1] if row else "?"
-            raise DataDirInUse(
-                f"the database {self.target.redacted} (schema {schema}) is already served by "
-                "another clinicflow runner; several runners on one database are not supported "
-                "yet: stop it first, or give this one another database or schema",
-                None,
-            )
-        self._conn = conn
+    def acquire(self, chat_id: str) -> bool:
+        """Own the chat now (True), or learn that another runner does (False); never waits."""
+        if self._conn is None:
+            return True
+        row = self._conn.execute(f"SELECT pg_try_advisory_lock({self._KEY})", (chat_id,))
+        found = row.fetchone()
+        return bool(found and found[0])
 
-    def release(self) -> None:
+    def release(self, chat_id: str) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.execute(f"SELECT pg_advisory_unlock({self._KEY})", (chat_id,))
+
+    def close(self) -> None:
         if self._conn is not None:
-            self._conn.close()  # closing the session drops the lock
-            self._conn = None
+            self._conn.close()  # every chat still held goes with the session

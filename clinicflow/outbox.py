@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from clinicflow.clock import Clock, SystemClock
-from clinicflow.database import Connection
+from clinicflow.database import ChatOwnership, Connection
 from clinicflow.errors import ChannelError
 from clinicflow.waha import WahaClient, new_message_id
 
@@ -300,6 +300,8 @@ class Sender:
             retryable failures it is asked every ``probe_every`` seconds, and its first True
             cuts every back-off short. None: back-offs run their course.
         probe_every: seconds between probes.
+        owner: which chats this runner may send to when several share one PostgreSQL
+            (:class:`~clinicflow.database.ChatOwnership`); None: every chat.
     """
 
     CHARS_PER_SECOND = 30.0
@@ -314,6 +316,7 @@ class Sender:
         on_event: Callable[[str, dict[str, object]], None] | None = None,
         probe: Callable[[], Awaitable[bool]] | None = None,
         probe_every: float = 1.0,
+        owner: ChatOwnership | None = None,
     ) -> None:
         self.outbox = outbox
         self.waha = waha
@@ -322,6 +325,7 @@ class Sender:
         self.on_event = on_event or (lambda name, fields: None)
         self.probe = probe
         self.probe_every = probe_every
+        self.owner = owner
         self._watch: asyncio.Task[None] | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
@@ -392,6 +396,22 @@ class Sender:
         return sum(1 for task in self._tasks.values() if not task.done())
 
     async def _run(self, chat_id: str) -> None:
+        if self.owner is not None and not self.owner.acquire(chat_id):
+            if self._tasks.get(chat_id) is asyncio.current_task():
+                del self._tasks[chat_id]
+            return  # another runner owns the chat and sends its rows
+        drained = False
+        try:
+            await self._send_all(chat_id)
+            drained = True
+        finally:
+            if self.owner is not None:
+                self.owner.release(chat_id)
+                # A row another runner queued while we held the chat (its try failed): ours.
+                if drained and not self._closed and self.outbox.next_for(chat_id) is not None:
+                    asyncio.get_running_loop().call_soon(self.kick, chat_id)
+
+    async def _send_all(self, chat_id: str) -> None:
         wake = self._wake[chat_id]
         while True:
             row = self.outbox.next_for(chat_id)

@@ -92,6 +92,8 @@ class FiredFollowUp:
 
 OnFire = Callable[[FiredFollowUp], None]
 
+LEAD_RETRY_S = 2.0  # PostgreSQL: how often a runner that does not fire jobs tries to lead
+
 _RUNNING: dict[str, FollowUpScheduler] = {}
 _RUNNING_LOCK = threading.Lock()
 
@@ -105,6 +107,11 @@ def fire_follow_up(**job: Any) -> None:
     """The stored job function: hands a due job to the running scheduler of its data dir."""
     with _RUNNING_LOCK:
         scheduler = _RUNNING.get(str(job.get("scheduler")))
+        if scheduler is None and len(_RUNNING) == 1:
+            # One job store shared by several runners (PostgreSQL): a job another runner
+            # (another data dir) scheduled fires in the runner that leads the firing.
+            only = next(iter(_RUNNING.values()))
+            scheduler = only if only.target.is_postgres else None
     if scheduler is None:
         log.error("follow-up for %s fired with no running scheduler; dropped", job.get("chat_id"))
         return
@@ -161,6 +168,8 @@ class FollowUpScheduler:
         self._pass = threading.Lock()  # held while APScheduler's thread processes due jobs
         self._idle = threading.Condition()
         self._in_flight = 0  # jobs submitted to the executor and not finished
+        self._leader_conn: Any = None  # PostgreSQL: the session holding the firing lock
+        self._leader_stop: threading.Event | None = None
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -199,15 +208,57 @@ class FollowUpScheduler:
             )
             events = EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
             self._scheduler.add_listener(self._count, events)
-            self._scheduler.start(paused=not self.autorun)
+            leading = self._lead() if self.autorun else False
+            self._scheduler.start(paused=not leading)
         except Exception as exc:
             self._forget()
             raise StorageError(
                 f"cannot open the follow-up job store {self.target.redacted}: {exc}"
             ) from exc
 
+    def _lead(self) -> bool:
+        """Whether this scheduler fires jobs. SQLite: always (one runner per data dir).
+
+        PostgreSQL: the job store is shared by every runner of the database, and APScheduler 3
+        must not run two schedulers on one store; the runner that holds a session advisory
+        lock fires, the others only add and remove jobs, and try for the lock every
+        :data:`LEAD_RETRY_S` (a dead leader's session, and its lock, end with it).
+        """
+        if not self.target.is_postgres:
+            return True
+        import psycopg
+
+        self._leader_conn = psycopg.connect(self.target.url, autocommit=True)
+        if self._try_lead():
+            return True
+        self._leader_stop = threading.Event()
+        threading.Thread(target=self._wait_to_lead, name="follow-ups:lead", daemon=True).start()
+        return False
+
+    def _try_lead(self) -> bool:
+        conn = self._leader_conn
+        if conn is None or conn.closed:
+            return False
+        row = conn.execute(
+            "SELECT pg_try_advisory_lock(hashtext(current_schema() || ':clinicflow-jobs'))"
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _wait_to_lead(self) -> None:
+        stop = self._leader_stop
+        while stop is not None and not stop.wait(LEAD_RETRY_S):
+            with self._lock:
+                if self._scheduler is None:
+                    return
+                if self._try_lead():
+                    self._scheduler.resume()
+                    log.warning("follow-up jobs: this runner fires them now")
+                    return
+
     def shutdown(self, wait: bool = True) -> None:
         """Stop firing and close the job store; pending jobs stay stored for the next start."""
+        if self._leader_stop is not None:
+            self._leader_stop.set()
         scheduler = self._scheduler
         if scheduler is not None:
             # APScheduler 3 marks itself stopped before its loop lets go of a job it fired, and
@@ -220,6 +271,9 @@ class FollowUpScheduler:
             with self._idle:
                 self._idle.wait_for(lambda: self._in_flight <= 0, timeout=30.0 if wait else 0)
             scheduler.shutdown(wait=wait)
+        if self._leader_conn is not None:
+            self._leader_conn.close()  # lets another runner lead
+            self._leader_conn = None
         self._forget()
 
     def _count(self, event: Any) -> None:

@@ -34,6 +34,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 import zlib
@@ -163,7 +164,31 @@ class RecordedJobs:
 # -- the worker process ---------------------------------------------------------------------
 
 
-def _worker_main(spec: EngineSpec, conn: Connection) -> None:  # pragma: no cover - a child
+def _die_with_parent(parent: int) -> None:  # pragma: no cover - a child
+    """Linux: the kernel kills this worker when the runner dies, SIGKILL included.
+
+    An orphaned worker would finish its turn and commit it after another runner (or the
+    restarted one) already took the chat over and ran the turn again: the same turn twice.
+    (The signal follows the thread that started the worker: the event loop's default
+    executor, whose threads live as long as the loop.)
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the runner died before the call above
+        os._exit(1)
+
+
+def _worker_main(
+    spec: EngineSpec, conn: Connection, parent: int | None = None
+) -> None:  # pragma: no cover - a child
+    if parent is not None:
+        _die_with_parent(parent)
     from clinicflow.native import limit_native_threads
 
     limit_native_threads(1)  # before numpy, LanceDB or Arrow start their pools
@@ -297,7 +322,8 @@ class EnginePool:
     async def _spawn(self, worker: _Worker) -> None:
         parent, child = self._ctx.Pipe()
         process = self._ctx.Process(
-            target=_worker_main, args=(self.spec, child), name=f"clinicflow-engine-{worker.index}",
+            target=_worker_main, args=(self.spec, child, os.getpid()),
+            name=f"clinicflow-engine-{worker.index}",
             daemon=True,
         )  # fmt: skip
         await asyncio.to_thread(process.start)

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
 from runner_harness import (  # noqa: F401 - fixtures
     API_KEY,
     STAFF_PHONE,
@@ -25,9 +22,6 @@ from runner_harness import (  # noqa: F401 - fixtures
     waha,
 )
 
-from clinicflow.engine import Engine
-from clinicflow.runner.app import create_app
-from clinicflow.testing.fake_waha import FakeWaha
 from clinicflow.testing.waha_webhooks import webhook_request
 
 # The storage, runner, follow-up and crash tests run on SQLite and PostgreSQL (conftest.py).
@@ -339,24 +333,3 @@ async def test_recovery_after_outbox_commit_sends_nothing_new(make_live: MakeLiv
     live.runtime.processor.recover()
     await live.settle()
     assert live.waha.sent == [] and live.turns(PATIENT) == []
-
-
-async def test_a_second_runner_on_the_same_postgresql_database_is_refused(
-    make_live: MakeLive, waha: FakeWaha, data_dir: Path, prebuilt: Path, tmp_path: Path,
-    backend: str, embedder: object,
-) -> None:  # fmt: skip
-    from clinicflow.datadir import DataDirInUse
-
-    if backend != "postgresql":
-        pytest.skip("SQLite: one data dir, one database (test_ops covers the data dir lock)")
-    live = await make_live()
-    other_dir = tmp_path / "other"
-    shutil.copytree(prebuilt, other_dir)
-    other = Engine.from_catalog(None, data_dir=other_dir, embedder=embedder)
-    second = create_app(base_config(waha, other_dir), engine=other)
-    server = TestServer(second)
-    with pytest.raises(DataDirInUse, match=r"already served by another clinicflow runner"):
-        await server.start_server()
-    await server.close()
-    other.close_resources()
-    assert await live.say(PATIENT, "oi") == [200]  # the first one serves on

@@ -32,7 +32,7 @@ from aiohttp import web
 
 from clinicflow.clock import Clock, SystemClock, iso
 from clinicflow.dashboard import add_dashboard_routes
-from clinicflow.database import DatabaseWriterLock, is_postgres, resolve
+from clinicflow.database import ChatOwnership, is_postgres
 from clinicflow.datadir import WriterLock
 from clinicflow.engine import Engine, TurnResult
 from clinicflow.errors import WebhookError
@@ -116,18 +116,6 @@ def _resources(
         # One writer per data dir: refused before anything is opened or built.
         lock = WriterLock(given_engine.data_dir if given_engine else config.data_dir)
         lock.acquire()
-        # ... and one runner per PostgreSQL database (several do not share the work yet).
-        target = (
-            given_engine.store.target
-            if given_engine
-            else resolve(config.data_dir, config.database_url)
-        )
-        db_lock = DatabaseWriterLock(target)
-        try:
-            db_lock.acquire()
-        except BaseException:
-            lock.release()
-            raise
         llm = None
         local = given_engine  # an engine in this process (given, or CLINICFLOW_WORKERS=0)
         pool: EnginePool | None = None
@@ -144,7 +132,6 @@ def _resources(
                 else:
                     pool = await _start_pool(config, clock, llm)
         except BaseException:
-            db_lock.release()
             lock.release()
             raise
         engine: Turns = pool if pool is not None else LocalEngine(_present(local))
@@ -153,6 +140,8 @@ def _resources(
         )
         await waha.start()
         conn = connect(engine.store.target)
+        # Several runners on one PostgreSQL: a chat is worked on by the runner that owns it.
+        owner = ChatOwnership(engine.store.target)
         # The event loop never waits long for SQLite: a write that finds the database locked
         # for this long fails, and the webhook goes to the spool instead (see _drain_spool).
         conn.execute(f"PRAGMA busy_timeout={LOOP_BUSY_MS}")
@@ -171,6 +160,7 @@ def _resources(
             on_event=lambda name, fields: _sender_event(metrics, name, fields),
             probe=lambda: _waha_working(waha),
             probe_every=min(1.0, config.status_poll),
+            owner=owner,
         )
         identities = Identities(conn)
         inbox = Inbox(conn, identities)
@@ -179,6 +169,7 @@ def _resources(
         processor = Processor(
             engine, inbox, outbox, sender, waha, metrics,
             burst_quiet=config.burst_quiet, transcriber=transcribe, clock=clock, alias=alias,
+            owner=owner,
         )  # fmt: skip
         metrics.gauges["clinicflow_outbox_depth"] = outbox.depth
         metrics.gauges["clinicflow_inbox_pending"] = lambda: float(inbox.pending_count())
@@ -233,7 +224,7 @@ def _resources(
                 pool.store.close()
             elif given_engine is None:
                 _present(local).close_resources()
-            db_lock.release()
+            owner.close()
             lock.release()
             if llm is not None and hasattr(llm, "aclose"):
                 await llm.aclose()

@@ -38,6 +38,7 @@ from clinicflow.runner.staff_commands import StaffCommands
 from clinicflow.webhooks import SYSTEM_KINDS
 
 if TYPE_CHECKING:
+    from clinicflow.database import ChatOwnership
     from clinicflow.engine import TurnResult
     from clinicflow.staff.desk import Desk
     from clinicflow.waha import WahaClient
@@ -62,6 +63,8 @@ class Processor:
         clock: the time of staff activity (idle hand-back); default the system clock.
         alias: chat id → pseudonym for logs; default a random key (pseudonyms then change
             with every start).
+        owner: which chats this runner may work on when several share one PostgreSQL
+            (:class:`~clinicflow.database.ChatOwnership`); None: every chat.
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class Processor:
         transcriber: Transcriber | None = None,
         clock: Clock | None = None,
         alias: Pseudonyms | None = None,
+        owner: ChatOwnership | None = None,
     ) -> None:
         self.engine = engine
         self.inbox = inbox
@@ -89,6 +93,7 @@ class Processor:
         self.clock: Clock = clock or SystemClock()
         self.identities = inbox.identities
         self.alias = alias or Pseudonyms(secrets.token_bytes(32))
+        self.owner = owner
         with inbox.conn:
             inbox.conn.execute(
                 "CREATE TABLE IF NOT EXISTS human_activity (chat_id TEXT PRIMARY KEY, at REAL)"
@@ -133,10 +138,14 @@ class Processor:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
     async def _run(self, chat_id: str) -> None:
+        if self.owner is not None and not self.owner.acquire(chat_id):
+            return  # another runner works on this chat: it sees the row in the shared inbox
+        drained = False
         try:
             while True:
                 items = self.inbox.pending(chat_id)
                 if not items:
+                    drained = True
                     return
                 started = [i for i in items if i.status == "processing"]
                 if started:
@@ -153,6 +162,11 @@ class Processor:
         finally:
             if self._tasks.get(chat_id) is asyncio.current_task():
                 del self._tasks[chat_id]
+            if self.owner is not None:
+                self.owner.release(chat_id)
+                # A row another runner stored while we held the chat (its try failed): ours.
+                if drained and not self._closed and self.inbox.pending(chat_id):
+                    asyncio.get_running_loop().call_soon(lambda: self.kick(chat_id, fresh=False))
 
     async def _quiet(self, chat_id: str) -> None:
         limit = time.monotonic() + 5 * self.burst_quiet
