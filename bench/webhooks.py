@@ -24,13 +24,14 @@ no hand-off notice waits for the opening and the bench runs at any hour.
                          run (pg_stat_database.xact_commit, every client) per inbound message
 
 Usage: python bench/webhooks.py [--chats 60] [--engine-conversations 60] [--workers N] [--busy]
-                                [--database-url postgresql://…]
+                                [--database-url postgresql://… [--runners 2]]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -128,39 +129,43 @@ def _commits(db: Any) -> int | None:
 
 async def run_runner(
     chats: int, data: Path, log: Path, catalog: Path, workers: int | None,
-    database_url: str | None = None,
+    database_url: str | None = None, runners: int = 1,
 ) -> dict[str, float]:  # fmt: skip
-    port = _free_port()
-    hook = f"http://127.0.0.1:{port}/webhooks/waha"
+    ports = [_free_port() for _ in range(runners)]
+    hooks = [f"http://127.0.0.1:{p}/webhooks/waha" for p in ports]
+    spread = itertools.count()  # webhooks round-robin over the runners, like a balancer
+    procs: list[subprocess.Popen[bytes]] = []
     async with FakeWaha(api_key=API_KEY) as waha:
-        env = dict(os.environ)
-        env.update(
-            WAHA_URL=waha.url,
-            WAHA_API_KEY=API_KEY,
-            CLINICFLOW_DATA=str(data),
-            CLINICFLOW_PORT=str(port),
-            CLINICFLOW_BURST_QUIET="0",
-            CLINICFLOW_TYPING_DELAY_MAX="0",
-            CLINICFLOW_CATALOG=str(catalog),
-        )
-        if workers is not None:
-            env["CLINICFLOW_WORKERS"] = str(workers)
-        env.pop("CLINICFLOW_DATABASE_URL", None)
-        if database_url:
-            env["CLINICFLOW_DATABASE_URL"] = database_url
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "clinicflow.runner"],
-                env=env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=out,
+        for index, port in enumerate(ports):
+            own = data if index == 0 else data.with_name(f"{data.name}-{index}")
+            if index:
+                shutil.copytree(data, own)  # the index and model; its own lock and spool
+            env = dict(os.environ)
+            env.update(
+                WAHA_URL=waha.url,
+                WAHA_API_KEY=API_KEY,
+                CLINICFLOW_DATA=str(own),
+                CLINICFLOW_PORT=str(port),
+                CLINICFLOW_BURST_QUIET="0",
+                CLINICFLOW_TYPING_DELAY_MAX="0",
+                CLINICFLOW_CATALOG=str(catalog),
             )
+            if workers is not None:
+                env["CLINICFLOW_WORKERS"] = str(workers)
+            env.pop("CLINICFLOW_DATABASE_URL", None)
+            if database_url:
+                env["CLINICFLOW_DATABASE_URL"] = database_url
+            with log.open("ab") as out:
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "clinicflow.runner"],
+                    env=env, cwd=ROOT, stdout=out, stderr=out,
+                ))  # fmt: skip
         try:
             async with aiohttp.ClientSession() as http:
-                await _wait_health(http, port)
+                for port in ports:
+                    await _wait_health(http, port)
                 warm = waha.webhook("message", waha.text_message("5511900000000@c.us", "oi"))
-                await _post(http, hook, warm.body, warm.headers)
+                await _post(http, hooks[0], warm.body, warm.headers)
                 db = connect(resolve(data, database_url))
                 await _wait_done(db, 1)
                 commits_before = _commits(db)
@@ -176,6 +181,7 @@ async def run_runner(
                         done[msg_id] = asyncio.Event()
                         sent_at[msg_id] = time.time()
                         t0 = time.perf_counter()
+                        hook = hooks[next(spread) % len(hooks)]
                         status = await _post(http, hook, request.body, request.headers)
                         acks.append((time.perf_counter() - t0) * 1000)
                         assert status == 200, status
@@ -185,7 +191,8 @@ async def run_runner(
                 watcher = asyncio.create_task(_watch(db, done))
                 await asyncio.gather(*[chat(n) for n in range(chats)])
                 watcher.cancel()
-                await _wait_health(http, port, settled=True)
+                for port in ports:
+                    await _wait_health(http, port, settled=True)
                 ended = time.time()
                 commits_after = _commits(db)
                 rows = db.execute(
@@ -194,8 +201,10 @@ async def run_runner(
                 ).fetchall()
                 db.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(timeout=30)
     latencies = [(first - sent_at[b]) * 1000 for b, first, _ in rows if b in sent_at]
     last = max(last for b, _, last in rows if b in sent_at)
     extra: dict[str, float] = {}
@@ -278,9 +287,14 @@ def main() -> None:
     parser.add_argument(
         "--database-url", default=None, help="postgresql://… (default: SQLite in the data dir)"
     )
+    parser.add_argument(
+        "--runners", type=int, default=1, help="runner processes (more than 1: PostgreSQL)"
+    )
     args = parser.parse_args()
     if args.database_url and not DatabaseUrl(args.database_url).is_postgres:
         parser.error("--database-url takes a postgresql:// URL")
+    if args.runners > 1 and not args.database_url:
+        parser.error("several --runners share one PostgreSQL: give --database-url")
     tmp = Path(tempfile.mkdtemp(prefix="clinicflow-bench-webhooks-"))
     load = os.getloadavg()[0]
     try:
@@ -297,7 +311,7 @@ def main() -> None:
             try:
                 url = fresh_schema(args.database_url) if args.database_url else None
                 got = asyncio.run(run_runner(args.chats, data, tmp / "runner.log", catalog,
-                                             args.workers, url))  # fmt: skip
+                                             args.workers, url, args.runners))  # fmt: skip
             finally:
                 if neighbour is not None:
                     neighbour.kill()
@@ -312,7 +326,8 @@ def main() -> None:
     figures["engine_turns_per_s"] = round(engine_rate, 1)
     figures["ratio"] = round(figures["messages_per_s"] / engine_rate, 2)
     line = {"bench": "webhooks", "chats": args.chats, "workers": args.workers or "default",
-            "backend": "postgresql" if args.database_url else "sqlite"}  # fmt: skip
+            "backend": "postgresql" if args.database_url else "sqlite",
+            "runners": args.runners}  # fmt: skip
     print(json.dumps({**line, **figures, "load_1m": round(load, 1)}))
 
 
