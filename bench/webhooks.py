@@ -119,7 +119,11 @@ async def run_runner(
             env["CLINICFLOW_WORKERS"] = str(workers)
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "runner"], env=env, cwd=ROOT, stdout=out, stderr=out
+                [sys.executable, "-m", "clinicflow.runner"],
+                env=env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=out,
             )
         try:
             async with aiohttp.ClientSession() as http:

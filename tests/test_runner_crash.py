@@ -49,7 +49,7 @@ def _start(waha: FakeWaha, data: Path, port: int, log: Path) -> subprocess.Popen
     root = Path(__file__).resolve().parents[1]
     with log.open("ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "runner"], env=env, cwd=root, stdout=out, stderr=out
+            [sys.executable, "-m", "clinicflow.runner"], env=env, cwd=root, stdout=out, stderr=out
         )
 
 
