@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from clinicflow.clock import iso
-from clinicflow.errors import ClinicflowError
+from clinicflow.errors import ClinicflowError, StorageError
 from clinicflow.storage import DB_NAME, connect
 
 __all__ = [
@@ -59,7 +59,7 @@ __all__ = [
 REDACTED = "[removido]"
 #: What a data directory holds besides the SQLite file; none of it is about a patient, so
 #: export and erase leave it alone (see the module docstring).
-NOT_PATIENT_DATA = ("index.lance", "models", "log_key", ".lock")
+NOT_PATIENT_DATA = ("index.lance", "models", "log_key", ".lock", ".build.lock")
 #: Her words are looked for elsewhere only when at least this long (avoids "oi", "sim").
 MIN_WORDS = 12
 #: Tables whose rows of *other* chats are edited in place, never deleted.
@@ -301,7 +301,14 @@ def export_patient(data_dir: str | Path, phone: str, *, now: datetime) -> dict[s
 
     Raises:
         PatientNotFound: no data directory, or nothing about her in it.
+        StorageError: the runner holds webhooks in ``inbox.spool`` that the database could
+            not take yet (they may be hers); they are replayed within seconds, try again.
     """
+    if (Path(data_dir) / "inbox.spool").exists():
+        raise StorageError(
+            "há mensagens recebidas esperando em inbox.spool (o banco estava ocupado); "
+            "tente de novo em alguns segundos"
+        )
     conn = _open(data_dir)
     try:
         finder = _discover(conn, patient_ids(phone))
@@ -353,7 +360,14 @@ def erase_patient(
 
     Raises:
         PatientNotFound: no data directory, or nothing about her in it.
+        StorageError: the runner holds webhooks in ``inbox.spool`` that the database could
+            not take yet (they may be hers); they are replayed within seconds, try again.
     """
+    if (Path(data_dir) / "inbox.spool").exists():
+        raise StorageError(
+            "há mensagens recebidas esperando em inbox.spool (o banco estava ocupado); "
+            "tente de novo em alguns segundos"
+        )
     conn = _open(data_dir)
     try:
         conn.execute("PRAGMA secure_delete = ON")

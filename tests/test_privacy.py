@@ -414,3 +414,16 @@ def test_retention_redacts_the_workspace_copies_of_notices(tmp_path: Path) -> No
     assert redact_expired(tmp_path, 30, now=NOW) == 1
     briefs = [v for table, column, v in cells(tmp_path / DB_NAME) if column == "brief"]
     assert briefs == [REDACTED, "Paciente: Recente"]
+
+
+def test_erase_waits_for_webhooks_still_in_the_spool(tmp_path: Path) -> None:
+    """Webhooks acknowledged while the database was locked may be hers: erase refuses until
+    the runner has replayed them, and says so."""
+    from clinicflow.errors import StorageError
+    from clinicflow.spool import Spool
+
+    data = tmp_path / "data"
+    data.mkdir()
+    Spool(data / "inbox.spool").append(b'{"event": "message"}')
+    with pytest.raises(StorageError, match=r"inbox\.spool"):
+        erase_patient(data, "+55 11 98765-4321", now=NOW)
