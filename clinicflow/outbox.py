@@ -397,7 +397,9 @@ class Sender:
             row = self.outbox.next_for(chat_id)
             if row is None:
                 if self._tasks.get(chat_id) is asyncio.current_task():
-                    del self._tasks[chat_id]
+                    del self._tasks[chat_id]  # nothing kept per chat once it is idle
+                    self._wake.pop(chat_id, None)
+                    self._unseen.discard(chat_id)
                 return
             wait = self.outbox.seconds_until_due(row)
             if wait > 0:

@@ -87,7 +87,12 @@ def _state(conv: Conversation) -> ConvState:
 
 
 def build_graph(steps: Steps, saver: Any) -> Any:
-    """The compiled graph of one turn (one node per step)."""
+    """The compiled graph of one turn (one node per step).
+
+    The steps work on the turn's :class:`Conversation` (``runtime.context.conv``) and write
+    nothing to the graph's channels until ``persist``, which writes the whole state once: one
+    set of channel writes per turn instead of one per step (LangGraph applies and versions
+    every write of every superstep)."""
     from langgraph.graph import END, START, StateGraph
 
     graph: Any = StateGraph(ConvState, context_schema=Turn)
@@ -147,7 +152,7 @@ class Steps:
             turn.event("script_version_lost", script=conv.script_id)
             conv.script_id = conv.digest = conv.state = None
         turn.conv = conv
-        return _state(conv)
+        return {}
 
     def fresh(self, conv: Conversation, turn: Turn) -> None:
         """A new conversation (the checkpoint had none, or a terminal one was restarted)."""
@@ -187,8 +192,8 @@ class Steps:
                 # out_of_hours text says so); the script does not move. A person writing
                 # (take-over) ends this at once.
                 turn.silent = False
-                return Command(update=_state(conv), goto="understand")
-            return Command(update=_state(conv), goto="persist")
+                return Command(goto="understand")
+            return Command(goto="persist")
         if conv.opted_out:
             mentions = self.understander.script_mentions(turn.text)
             intent, confidence = self.understander.intent_of(turn.text[:MAX_TEXT])
@@ -199,7 +204,7 @@ class Steps:
             if not (mentions or wants):
                 turn.silent = True
                 turn.event("message_after_opt_out")
-                return Command(update=_state(conv), goto="persist")
+                return Command(goto="persist")
             conv.opted_out = False
             turn.event("opted_in")
         if status == "closed":
@@ -207,7 +212,7 @@ class Steps:
             conv.script_id = conv.digest = conv.state = None
             conv.attempts, conv.repairs = {}, 0
             turn.event("reopened")
-        return Command(update=_state(conv), goto="understand")
+        return Command(goto="understand")
 
     def understand(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
         turn = runtime.context
@@ -231,7 +236,7 @@ class Steps:
         turn.understanding = u
         turn.parts = self._parts(text, script, u)
         turn.event("message_in", intent=u.intent or "", source=u.source)
-        return _state(conv)
+        return {}
 
     def _parts(self, text: str, script: Script | None, whole: Understanding) -> tuple[Part, ...]:
         """The clauses of a message that answers and asks, or asks several things, each
@@ -336,14 +341,14 @@ class Steps:
             # Out of hours, waiting for a person (see guards): an emergency was already
             # handled there; the FAQ answers her questions, nothing else moves.
             self.dialogue.answer_waiting(conv, turn)
-            return Command(update=_state(conv), goto="respond")
+            return Command(goto="respond")
         if kind != "text" and not u.urgent and not turn.text.strip():
             # A photo, document, location or untranscribed audio: acknowledge, keep the step.
             turn.event("media_received", kind=kind)
             d.say(conv, turn, _media_ack(d, kind))
             if conv.in_script:
                 d.reprompt(conv, turn)
-            return Command(update=_state(conv), goto="respond")
+            return Command(goto="respond")
         if u.urgent:
             turn.event(
                 "red_flag",
@@ -353,7 +358,7 @@ class Steps:
                 source=u.source,
             )
             d.handoff(conv, turn, "urgent", urgent=True, category=u.safety.category)
-            return Command(update=_state(conv), goto="respond")
+            return Command(goto="respond")
         if u.intent == "opt_out" and acts_on(u):
             d.say(conv, turn, d.text("opt_out"))
             conv.opted_out = True
@@ -361,7 +366,7 @@ class Steps:
             conv.lost_reason = "opt_out"
             turn.event("opted_out")
             d.close(conv, turn, "opt_out")
-            return Command(update=_state(conv), goto="respond")
+            return Command(goto="respond")
         weak = u.source == "model" and not u.sure
         routing_hint = conv.state in (None, ROUTING) and bool(u.scripts or u.similar_script)
         if u.intent in ("bot_check", "medical_advice") and not (weak or routing_hint):
@@ -371,13 +376,13 @@ class Steps:
                 d.routing_menu(conv, turn, intro=False)
             else:
                 d.reprompt(conv, turn)
-            return Command(update=_state(conv), goto="respond")
-        return Command(update=_state(conv), goto="advance")
+            return Command(goto="respond")
+        return Command(goto="advance")
 
     def advance(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
         turn = runtime.context
         self.dialogue.step(turn.conv, turn)
-        return _state(turn.conv)
+        return {}
 
     def respond(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
         turn = runtime.context
@@ -401,7 +406,7 @@ class Steps:
         conv.lead_times.setdefault(conv.lead_status, iso(turn.now))
         if turn.replies:
             conv.last_outbound_at = iso(turn.now)
-        return _state(conv)
+        return {}
 
     def _privacy_notice(self, conv: Conversation, turn: Turn) -> None:
         """The clinic's privacy notice (LGPD) after the bot's first replies to a new

@@ -152,7 +152,8 @@ class Processor:
             raise
         finally:
             if self._tasks.get(chat_id) is asyncio.current_task():
-                del self._tasks[chat_id]
+                del self._tasks[chat_id]  # nothing kept per chat once it is idle
+                self._arrival.pop(chat_id, None)
 
     async def _quiet(self, chat_id: str) -> None:
         limit = time.monotonic() + 5 * self.burst_quiet
