@@ -42,7 +42,14 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from webhooks import API_KEY, _free_port, _wait_health, open_all_hours  # noqa: E402
+from webhooks import (  # noqa: E402
+    API_KEY,
+    _free_port,
+    _wait_health,
+    family,
+    open_all_hours,
+    proc_sum,
+)
 
 from clinicflow.testing.fake_waha import FakeWaha  # noqa: E402
 
@@ -66,28 +73,8 @@ TEXTS = [
 
 
 def _rss_mb(pid: int) -> float:
-    """VmRSS of ``pid`` and every descendant (found through each process's parent id), MB."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    family, grew = {pid}, True
-    while grew:
-        more = {child for child, parent in parents.items() if parent in family} - family
-        family |= more
-        grew = bool(more)
-    total = 0
-    for member in family:
-        try:
-            status = Path(f"/proc/{member}/status").read_text()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        total += sum(int(line.split()[1]) for line in status.splitlines()
-                     if line.startswith("VmRSS"))  # fmt: skip
-    return round(total / 1024, 1)
+    """VmRSS of ``pid`` and every descendant, MB."""
+    return round(proc_sum(family(pid), "status", "VmRSS:") / 1024, 1)
 
 
 def _fuzzed(

@@ -10,6 +10,8 @@ processed before sending the next, like a person), and prints one JSON line:
     send_p50_ms/p99_ms   webhook POST → the reply's sendText accepted (outbox ``sent_at``)
     engine_turns_per_s   the same dialogues through ``Engine.handle`` alone, in this process
     ratio                messages_per_s / engine_turns_per_s
+    disk_kb_per_message  bytes the runner and its workers wrote to disk (/proc/<pid>/io
+                         ``write_bytes``) per inbound message, KB
 
     busy_*               the same run with a process spinning on one core (--busy)
     busy_ratio           busy messages_per_s / quiet messages_per_s
@@ -94,6 +96,34 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def family(pid: int) -> set[int]:
+    """``pid`` and every live descendant (the runner and its engine workers), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    members, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in members} - members
+        members |= more
+        grew = bool(more)
+    return members
+
+
+def proc_sum(pids: set[int], file: str, key: str) -> int:
+    """The sum of one ``key: value`` field of /proc/<pid>/<file> over ``pids``."""
+    total = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/{file}").read_text()
+        except OSError:
+            continue
+        total += sum(int(line.split()[1]) for line in text.splitlines() if line.startswith(key))
+    return total
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 2)
@@ -149,12 +179,15 @@ async def run_runner(
                         assert status == 200, status
                         await done[msg_id].wait()
 
+                pids = family(proc.pid)
+                written = proc_sum(pids, "io", "write_bytes:")
                 began = time.time()
                 watcher = asyncio.create_task(_watch(db, done))
                 await asyncio.gather(*[chat(n) for n in range(chats)])
                 watcher.cancel()
                 await _wait_health(http, port, settled=True)
                 ended = time.time()
+                written = proc_sum(pids, "io", "write_bytes:") - written
                 rows = db.execute(
                     "SELECT batch_id, MIN(sent_at), MAX(sent_at) FROM outbox "
                     "WHERE kind = 'reply' AND status = 'sent' GROUP BY batch_id"
@@ -173,6 +206,7 @@ async def run_runner(
         "send_p50_ms": _pct(latencies, 0.5),
         "send_p99_ms": _pct(latencies, 0.99),
         "sent_texts": len(waha.sent),
+        "disk_kb_per_message": round(written / 1024 / len(sent_at), 1),
     }
 
 
