@@ -80,6 +80,7 @@ class ConvState(TypedDict, total=False):
     notes: list[str]
     told: list[str]
     last_filled: str | None
+    booking: bool
 
 
 def _state(conv: Conversation) -> ConvState:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from clinicflow.dialogue import clauses
 from clinicflow.dialogue.conversation import Conversation
 from clinicflow.dialogue.turn import Part, Turn
 from clinicflow.dialogue.voice import Voice
@@ -124,17 +125,19 @@ class Answers:
     def answer_questions(
         self, conv: Conversation, turn: Turn, *, script: Script | None = None
     ) -> bool:
-        """Say the FAQ answer of each question in the message, in order; with ``script``,
-        also look in that script's FAQ for the questions still open (a question asked before
-        the procedure was chosen). True if anything was answered."""
+        """Say the FAQ answer of each question in the message, in order. A question no
+        clause's reading answered is looked up among the FAQ of ``script`` (default: the
+        conversation's) and the clinic's: "queria saber se dói colocar" finds "Dói colocar o
+        DIU?". True if anything was answered."""
         pieces = turn.pieces()
         said = False
         found = dict(answers(pieces, self.faq_accept))
-        if script is not None and self.faq_finder is not None:
+        script = script or self.voice.script_of(conv)
+        if self.faq_finder is not None:
             for index, part in enumerate(pieces):
                 if index in found or index in turn.answered or not part.question:
                     continue
-                faq, score = self.faq_finder(part.text, script)
+                faq, score = self.faq_finder(clauses.core(part.text), script)
                 if faq is not None and score >= self.faq_accept:
                     found[index] = faq
         for index in sorted(found):
