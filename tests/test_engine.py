@@ -649,3 +649,21 @@ def test_cli_chat_refuses_a_broken_catalog_without_traceback(
     where = f"{broken_catalog / 'diu.yaml'}:{_start_line(broken_catalog / 'diu.yaml')}:"
     assert where in result.output, result.output
     assert "nao_existe" in result.output
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "doi colocar o diu",
+        "doi colocar o diu?",
+        "a insercao do diu e dolorida",
+        "colocar diu doi muito",
+    ],
+)
+def test_a_faq_asked_without_accents_is_found_like_the_accented_one(
+    engine: Engine, question: str
+) -> None:
+    """Patients mostly skip accents; the FAQ is found as surely as when typed with them."""
+    hits = engine.index.search(engine.index.embed(question), kinds=("faq",), scopes=("diu",), k=1)
+    assert hits[0].entry.key == "dor_insercao"
+    assert hits[0].score >= engine.understander.thresholds.faq_accept, hits[0]
