@@ -25,6 +25,7 @@ REASON_LABELS = {
     "complaint": "reclamação",
     "not_understood": "o assistente não conseguiu entender",
     "data_request": "pedido sobre os dados pessoais dela (LGPD): ver, corrigir ou apagar",
+    "voice_note": "mandou um áudio que o assistente não consegue ouvir: ouça o áudio",
     "other": "outro motivo",
 }
 

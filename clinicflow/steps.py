@@ -347,7 +347,10 @@ class Steps:
             # A photo, document, location or untranscribed audio: acknowledge, keep the step.
             turn.event("media_received", kind=kind)
             d.say(conv, turn, _media_ack(d, kind))
-            if conv.in_script:
+            if kind in ("voice", "audio"):
+                # Nobody knows what she said (an emergency, a booking...): a person listens.
+                d.handoff(conv, turn, "voice_note", announce=False)
+            elif conv.in_script:
                 d.reprompt(conv, turn)
             return Command(goto="respond")
         if u.urgent:

@@ -667,3 +667,15 @@ def test_a_faq_asked_without_accents_is_found_like_the_accented_one(
     hits = engine.index.search(engine.index.embed(question), kinds=("faq",), scopes=("diu",), k=1)
     assert hits[0].entry.key == "dor_insercao"
     assert hits[0].score >= engine.understander.thresholds.faq_accept, hits[0]
+
+
+def test_a_voice_note_nobody_could_hear_goes_to_a_person(engine: Engine) -> None:
+    """Without a transcription the bot cannot know what she said (an emergency, a booking):
+    it says so, and a person is asked to listen; a photo only gets the honest text."""
+    heard = engine.handle("5511900009901@c.us", None, kind="voice")
+    assert engine.catalog.clinic.text("audio_received") in heard.replies
+    assert heard.status == "waiting_human" and heard.handoff is not None
+    assert heard.handoff.reason == "voice_note" and not heard.handoff.urgent
+    seen = engine.handle("5511900009902@c.us", None, kind="image")
+    assert engine.catalog.clinic.text("media_received") in seen.replies
+    assert seen.status == "bot" and seen.handoff is None
