@@ -28,7 +28,7 @@ from clinicflow.errors import ConversationError
 from clinicflow.flow import Flow
 from clinicflow.hours import BusinessHours
 from clinicflow.model import FAQ, Catalog, Script
-from clinicflow.steps import Steps, _state, build_graph
+from clinicflow.steps import MAX_TEXT, Steps, _state, build_graph
 from clinicflow.storage import Row, Store
 from clinicflow.text import PhraseMatcher
 from clinicflow.understanding import Understander, Understanding
@@ -509,6 +509,12 @@ class Engine:
             turn.event("scheduled", appointment_at=iso(appointment_at))
             extra.append(Row("leads", {"chat_id": chat_id, "appointment_at": iso(appointment_at)}))
         self.write_change(chat_id, turn, extra)
+
+    def screen_edit(self, chat_id: str, text: str) -> bool:
+        """Whether the new text of a message she edited after it was answered is urgent (the
+        safety detector alone; the runner then handles it as a new message)."""
+        del chat_id  # routes the call to the chat's worker
+        return self.understander.assess(text[:MAX_TEXT]).urgent if text.strip() else False
 
     def classify(self, text: str) -> Understanding:
         """The intent of a message out of any conversation (``clinicflow classify``)."""

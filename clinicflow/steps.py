@@ -173,7 +173,7 @@ class Steps:
         if status in ("waiting_human", "human"):
             turn.silent = True
             verdict = self.understander.assess(turn.text[:MAX_TEXT])
-            flags = tuple(verdict.signs) if verdict.urgent else ()
+            flags = verdict.red_flags
             turn.event("message_while_" + status, red_flags=list(flags))
             if verdict.urgent and not conv.urgent:
                 # Safety first even while a person has the chat: she is told where to go now,
@@ -373,7 +373,10 @@ class Steps:
             return Command(goto="respond")
         weak = u.source == "model" and not u.sure
         routing_hint = conv.state in (None, ROUTING) and bool(u.scripts or u.similar_script)
-        if u.intent in ("bot_check", "medical_advice") and not (weak or routing_hint):
+        # A dose or medicine question (a rule) gets the fixed text even when it names a
+        # procedure ("qual a dose de progesterona na menopausa?").
+        dosing = u.intent == "medical_advice" and u.source == "rule"
+        if u.intent in ("bot_check", "medical_advice") and (dosing or not (weak or routing_hint)):
             turn.event("safety_reply", kind=u.intent)
             d.say(conv, turn, d.text(u.intent))
             if conv.state is None:
@@ -454,6 +457,7 @@ class Steps:
             summary=self._summary(conv, turn, history),
             phone=turn.meta.get("phone"),
             asked=briefs.Asked.of(conv, script),
+            category=handoff.category,
         )
         turn.handoff = replace(handoff, brief=brief)
         return {

@@ -260,8 +260,11 @@ SIGNS: tuple[Sign, ...] = (
         "autolesao",
         "self_harm",
         "strong",
-        r"\bme matar\b|\b(?:tirar|acabar com|dar fim (?:a|na)) (?:a )?(?:minha )?(?:propria )?"
-        r"vida\b|\bnao quero mais viver\b|\b(?:quero|queria|vontade de|pensando em) morrer\b|"
+        # "ele vai me matar" is a threat by someone else (violence), not self-harm.
+        r"(?<!\bvai )(?<!\bquer )(?<!\btentou )(?<!\bameacou )(?<!\bameaca )"
+        r"(?<!\bameacando )\bme matar\b|"
+        r"\b(?:tirar|acabar com|dar fim (?:a|na)) (?:a )?(?:minha )?(?:propria )?vida\b|"
+        r"\bnao quero mais viver\b|\b(?:quero|queria|vontade de|pensando em) morrer\b|"
         r"\bme (?:machucar|cortar|cortando|ferir)\b|\bsuicid\w*|\bpensamentos? ruins? de\b|"
         r"\b(?:quero|queria|vontade de) (?:sumir|desaparecer)\b|\bacabar com tudo\b|"
         r"\bnao (?:aguento|suporto) mais (?:viver|essa vida|a vida|existir)\b|"
@@ -307,17 +310,27 @@ SIGNS: tuple[Sign, ...] = (
         r"\b(?:pontos?|cicatriz|corte|ferida|cirurgia|regiao operada)\b.{0,25}\b(?:inchad\w*|"
         r"inchand\w*|vermelh\w*|quente|inflamad\w*|roxo|roxa)\b",
     ),
-    # -- violence
+    # -- violence (told with everyday verbs, in the present: "me bate", "apanhei", "tenho
+    # medo dele"; a past habit, "me batia", is left to the model and the context)
     _sign(
         "violencia",
         "violence",
         "strong",
-        r"\b(?:fui|me|foi|sofreu|sofri) (?:estuprad\w*|violentad\w*|abusad\w*|agredid\w*|"
-        r"espancad\w*)\b|"
-        r"\bme (?:estupr\w*|agrediu|agrediram|bateu|bateram|espancou|forcou|forcaram|"
-        r"enforcou|ameacou|ameacando|violentou)\b|\b(?:estupro|abuso sexual|violencia "
-        r"(?:sexual|domestica)|relacao forcada|sexo forcado)\b|\bapanhei\b|"
-        r"\bvitima de (?:abuso|estupro|violencia|agressao)\b|\bsem (?:o )?meu consentimento\b",
+        r"\b(?:fui|me|foi|sofreu|sofri|estou sendo|to sendo) (?:estuprad\w*|violentad\w*|"
+        r"abusad\w*|agredid\w*|espancad\w*|ameacad\w*|empurrad\w*|enforcad\w*)\b|"
+        r"\bme (?:bate|batendo)\b(?! (?:uma|um|aquela|aquele|mal|forte)\b)|"
+        r"\bme (?:estupr\w*|agrediu|agrediram|agride|agredindo|bateu|bateram|"
+        r"espancou|espanca|espancando|forcou|forcaram|enforcou|enforca|enforcando|ameacou|"
+        r"ameaca|ameacando|ameacaram|violentou|empurrou|empurra|empurrando|empurraram|chutou|"
+        r"chuta|chutando|esganou|estrangulou)\b|"
+        r"\b(?:bateu|bate|batendo|bateram|levantou a mao) (?:em|pra|para) mim\b|"
+        r"\b(?:estupro|abuso sexual|violencia (?:sexual|domestica)|relacao forcada|"
+        r"sexo forcado)\b|\b(?:sofri|sofrendo|sofro) (?:uma )?agressao\b|"
+        r"\b(?:apanhei|apanho|apanhando)\b(?! (?:pra|para) )|"
+        r"\bvitima de (?:abuso|estupro|violencia|agressao)\b|\bsem (?:o )?meu consentimento\b|"
+        r"\b(?:vai|quer|tentou|ameacou|ameaca|ameacando) me matar\b|"
+        r"\bmedo (?:dele|do meu (?:marido|namorado|ex|companheiro|esposo|padrasto|pai)|"
+        r"de (?:voltar|ir) (?:pra|para) casa)\b",
     ),
     # -- dehydration (weight-loss medication)
     _sign(
