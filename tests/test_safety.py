@@ -362,3 +362,40 @@ def test_dose_questions_are_medical_advice_by_rule(engine: Engine, text: str) ->
 )
 def test_care_questions_are_not_dose_questions(engine: Engine, text: str) -> None:
     assert engine.classify(text).source != "rule"
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        pytest.param("tomei 20 comprimidos", "self_harm", id="overdose"),
+        pytest.param("engoli uma caixa de remedio pra dormir", "self_harm", id="box"),
+        pytest.param("to tendo contração e so tenho 30 semanas", "pregnancy", id="preterm"),
+        pytest.param("a bolsa estourou e to de 32 semanas", "pregnancy", id="waters"),
+        pytest.param(
+            "fiz a cirurgia intima semana passada e ta muito inchado, vermelho e quente",
+            "wound", id="wound-infection",
+        ),
+    ],
+)  # fmt: skip
+def test_poisoning_preterm_labour_and_an_infected_wound_are_urgent(
+    text: str, category: str
+) -> None:
+    verdict = signs_only(text)
+    assert verdict.urgent and verdict.sure, verdict
+    assert verdict.category == category
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tomei 2 comprimidos de dipirona",
+        "tomo 5 remedios por dia",
+        "minha irma tomou 20 comprimidos ano passado",
+        "a cirurgia foi otima, nada inchado nem vermelho",
+        "fiz a cirurgia ano passado e ficou inchado e vermelho uns dias",
+        "tirei o diu ontem e nao tenho febre",
+        "tive contração ontem mas passou",
+    ],
+)
+def test_a_few_pills_a_healed_wound_or_a_denied_sign_raise_nothing(text: str) -> None:
+    assert not signs_only(text).signs

@@ -40,7 +40,11 @@ P_SURE = 0.50  # the model alone: urgent (recall flat up to 0.55; the lower end,
 P_WITH_SIGN = 0.12  # a weak sign about now plus this much: urgent, not sure
 P_SYMPTOM = 0.25  # below urgency, but worth Gemini's second look
 
-_NEGATION_WORDS = ("nao", "nunca", "nem", "sem", "jamais")
+_NEGATION_WORDS = ("nao", "nunca", "nem", "sem", "jamais", "nada")
+# Signs whose words are a negation themselves ("não para de sangrar", "não consigo respirar").
+_SELF_NEGATING = re.compile(
+    r"\bnao (?:para|parou|passa|passou|consigo|consegue|sinto|sente|mexe|melhora|aguento)\b"
+)
 _NEGATED_BEFORE = re.compile(rf"\b(?:{'|'.join(_NEGATION_WORDS)})\b(?:\s+\w+){{0,3}}\s*$")
 
 # A call for help and nothing else ("socorro", "é urgente", "ajuda urgente por favor"): a
@@ -232,9 +236,16 @@ class SafetyDetector:
 def _negated(norm: str, match: re.Match[str]) -> bool:
     """Whether a negation cue governs a sign ("não estou sangrando"); a sign that is itself a
     negation ("não consigo respirar", "não para de sangrar") is never negated."""
-    if match.group().split(" ", 1)[0] in _NEGATION_WORDS:
+    words = match.group().split()
+    if words[0] in _NEGATION_WORDS:
         return False
-    return bool(_NEGATED_BEFORE.search(norm[: match.start()]))
+    if _NEGATED_BEFORE.search(norm[: match.start()]):
+        return True
+    # A sign of several parts negated inside ("a cirurgia foi ótima, nada inchado nem
+    # vermelho", "tirei o diu e não tenho febre"): its last part is what is denied.
+    return any(word in _NEGATION_WORDS for word in words[1:-1]) and not _SELF_NEGATING.search(
+        match.group()
+    )
 
 
 def guidance_key(category: str | None, base: str) -> str:

@@ -37,6 +37,14 @@ _POSITIVE = (
     r"(?:gravida|teste (?:de gravidez )?(?:deu )?positivo|beta (?:deu )?positivo|positivou|"
     r"(?:2|dois) (?:risquinhos|riscos|tracinhos|listras))"
 )
+_MANY = (
+    r"(?:[5-9]|[1-9]\d|cinco|seis|sete|oito|nove|dez|doze|quinze|vinte|trinta|varios|varias|"
+    r"um monte de|uma caixa de|a cartela (?:toda|inteira)|todos os|todas as)"
+)
+_WOUND_SIGN = (
+    r"(?:inchad\w*|inchou|vermelh\w*|quente|pus|fedendo|fedor|cheiro ruim|latejando|abrindo|"
+    r"abriu)"
+)
 _FEVER_HIGH = r"(?:3[89](?:[.,]\d)?|4[01](?:[.,]\d)?)\s?(?:graus|de febre|°|º)?"
 
 
@@ -274,6 +282,15 @@ SIGNS: tuple[Sign, ...] = (
         r"\bmelhor (?:sem mim|eu sumir|eu morrer)\b|\bnao vou (?:estar|existir) mais\b|"
         r"\bninguem (?:vai sentir|sentiria) (?:a )?(?:minha )?falta\b|\bme despedir\b",
     ),
+    _sign(
+        "superdosagem",
+        "self_harm",
+        "strong",
+        # Many pills at once, on purpose or not: a poisoning (SAMU 192; CVV when it was meant).
+        rf"\b(?:tomei|tomou|engoli|engoliu|ela tomou)\b.{{0,20}}\b{_MANY}\b.{{0,20}}"
+        r"\b(?:comprimidos?|remedios?|pilulas?|capsulas?|cartelas?|caixas?|vidros?)\b|"
+        r"\b(?:overdose|superdosagem|intoxicad\w* (?:com|de) remedio\w*)\b",
+    ),
     # -- pregnancy with pain or bleeding
     _sign(
         "gravidez_dor_sangramento",
@@ -285,6 +302,18 @@ SIGNS: tuple[Sign, ...] = (
         r"\b(?:sangr\w*|sangue|dor forte|muita dor|colica forte)\b.{0,50}\b(?:gravida|gestante|"
         r"gravidez|teste (?:deu )?positivo|beta positivo)\b|\bperdendo (?:o|meu) (?:bebe|nenem)\b|"
         r"\b(?:estou|acho que estou|to) abortando\b|\bgravidez (?:ectopica|tubaria|nas trompas)\b",
+    ),
+    _sign(
+        "trabalho_de_parto_cedo",
+        "pregnancy",
+        "strong",
+        # Contractions or waters breaking in a pregnancy ("só tenho 30 semanas"): now, not at
+        # the next appointment.
+        r"\b(?:contracao|contracoes|contraindo|bolsa (?:estourou|rompeu|estourando)|"
+        r"perdendo (?:muito )?liquido|escorrendo (?:um )?liquido)\b.{0,60}"
+        r"\b(?:\d{1,2} semanas|gravida|gestante|gestacao|bebe|nenem|barriga)\b|"
+        r"\b(?:\d{1,2} semanas|gravida|gestante)\b.{0,60}\b(?:contracao|contracoes|"
+        r"bolsa (?:estourou|rompeu)|perdendo (?:muito )?liquido)\b",
     ),
     _sign(
         "gravida_com_diu",
@@ -302,6 +331,15 @@ SIGNS: tuple[Sign, ...] = (
         r"abert\w*|estour\w*|soltou|soltaram|rompe\w*|pus|secrec\w*|vazando|liquido amarelo|"
         r"liquido verde|fedendo|cheiro ruim|cheiro forte|sangrando)\b|"
         r"\b(?:abriu|abriram|estouraram|soltaram) (?:os |o |a )?(?:pontos?|cicatriz|corte|sutura)",
+    ),
+    _sign(
+        "ferida_infeccionando",
+        "wound",
+        "strong",
+        # After a procedure, two signs of an infection together ("muito inchado, vermelho e
+        # quente"): one alone is the usual healing, two are a person's call.
+        rf"\b(?:cirurgia|operei|operada|operacao|procedimento|ninfoplastia|pontos?|cicatriz|"
+        rf"incisao)\b.{{0,60}}\b{_WOUND_SIGN}\b.{{0,30}}\b{_WOUND_SIGN}\b",
     ),
     _sign(
         "ferida_inflamada",
