@@ -11,6 +11,7 @@ import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -249,6 +250,68 @@ async def test_erase_by_phone_follows_her_identity_to_the_conversation_under_her
     assert live.engine.state_of(HER_LID) is None
     assert live.runtime.inbox.identities.identity_of(HER) is None
     assert files_with_traces(data_dir) == []
+
+
+async def _lid_conversation(live: Live) -> None:
+    """Her conversation kept under her phone (WAHA gave it with the first message), while
+    every message she writes comes from her lid (as WAHA increasingly shows her)."""
+    w = live.waha
+    for text in (f"Oi! Meu nome é {HER_NAME}", f"Tenho uma dúvida: {HER_WORDS}"):
+        payload = w.lid_message(HER_LID, text, phone=HER)
+        assert await w.emit(live.hook, "message", payload, retries=0) == [200]
+        await live.settle()
+    for text in ("oi, quanto custa a consulta?", "meu nome é Carla Nogueira"):
+        await live.say(OTHER, text)
+        await live.settle()
+
+
+def _counts(found: dict[str, Any]) -> dict[str, int]:
+    return {table: len(rows) for table, rows in found["tables"].items()}
+
+
+async def test_export_by_any_of_her_ids_finds_everything_under_her_identity(
+    make_live: MakeLive, data_dir: Path
+) -> None:
+    live = await make_live()
+    await _lid_conversation(live)
+    assert live.runtime.inbox.identities.identity_of(HER_LID) == HER
+    by_phone = export_patient(data_dir, "(11) 98765-4321", now=NOW)
+    assert {"conversations", "leads", "events", "checkpoints", "messages"} <= set(
+        by_phone["tables"]
+    )
+    for form in (HER_LID, HER, "5511987654321", "+55 11 98765-4321", "551187654321@c.us"):
+        found = export_patient(data_dir, form, now=NOW)
+        assert found["chat_ids"] == by_phone["chat_ids"], form
+        assert HER_LID in found["chat_ids"] and HER in found["chat_ids"], form
+        assert _counts(found) == _counts(by_phone), form
+        text = json.dumps(found, ensure_ascii=False)
+        assert HER_WORDS in text and "Carla Nogueira" not in text, form
+
+
+async def test_erase_by_her_lid_removes_everything_under_her_identity_and_the_link_last(
+    make_live: MakeLive, data_dir: Path
+) -> None:
+    live = await make_live()
+    await _lid_conversation(live)
+    db = data_dir / DB_NAME
+    kept = other_rows(db)
+
+    done = erase_patient(data_dir, HER_LID, now=NOW)
+
+    assert HER in done.chat_ids and HER_LID in done.chat_ids
+    assert {"conversations", "leads", "events", "checkpoints", "messages", "wa_ids"} <= set(
+        done.deleted
+    )
+    assert list(done.deleted)[-2:] == ["identities", "wa_ids"], "the links go last"
+    assert traces_of_her(db) == []
+    lid_digits = HER_LID.split("@")[0]
+    assert [(t, c) for t, c, value in cells(db) if lid_digits in value] == []
+    assert other_rows(db) == kept
+    assert live.engine.state_of(HER) is None
+    identities = live.runtime.inbox.identities
+    assert identities.identity_of(HER) is None and identities.identity_of(HER_LID) is None
+    with pytest.raises(PatientNotFound):
+        export_patient(data_dir, "11987654321", now=NOW)
 
 
 def _aged_history(folder: Path) -> None:
