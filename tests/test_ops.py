@@ -151,6 +151,20 @@ def test_json_logs_carry_the_same_fields_as_the_text_lines(captured: Any) -> Non
     assert other["message"] == "plain text" and other["level"] == "warning"
 
 
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_no_log_line_carries_a_phone_number_whoever_logs_it(captured: Any, fmt: str) -> None:
+    stream = captured(fmt)
+    log_event("send_retry", 30, row=7, error="POST /api/sendText: chat 5511987650101@c.us gone")
+    try:
+        raise ValueError("no such chat 208898765432109@lid")
+    except ValueError:
+        logging.getLogger("aiohttp.server").exception("error handling /chats/%s", "5511987650101")
+    written = stream.getvalue()
+    assert "5511987650101" not in written and "208898765432109" not in written
+    assert "<13-digits>@c.us" in written and "<15-digits>@lid" in written
+    assert "row=7" in written or '"row": 7' in written
+
+
 def test_log_format_comes_from_the_configuration() -> None:
     assert RunnerConfig.from_env({"CLINICFLOW_LOG_FORMAT": "JSON"}).log_format == "json"
     assert RunnerConfig.from_env({}).log_format == "text"

@@ -39,7 +39,7 @@ from clinicflow.history import llm_call_row
 from clinicflow.identity import Identities, Resolver, StaffIds
 from clinicflow.inbox import Inbox
 from clinicflow.outbox import Backoff, Outbox, OutMessage, Sender
-from clinicflow.pseudonyms import Pseudonyms, printable
+from clinicflow.pseudonyms import Pseudonyms, shape
 from clinicflow.runner import ops, staff_api
 from clinicflow.runner.auth import admin_access
 from clinicflow.runner.config import RunnerConfig
@@ -372,13 +372,16 @@ def _from_a_browser(request: web.Request) -> str | None:
 
 
 def _log_bad_id(runtime: Runtime, bad_id: str) -> None:
-    """A malformed chat id is logged once (escaped and cut), however often WAHA retries."""
+    """A malformed chat id is logged once (pseudonym and shape), however often WAHA retries."""
     if bad_id in runtime.bad_ids_logged:
         return
     if len(runtime.bad_ids_logged) > 1000:
         runtime.bad_ids_logged.clear()
     runtime.bad_ids_logged.add(bad_id)
-    log_event("webhook_bad_chat_id", 30, id=printable(bad_id, 80), length=len(bad_id))
+    # A near-valid id ("+55...@c.us", "55...:12@c.us", no "@c.us") is still her number:
+    # its pseudonym and its shape, never the id itself.
+    log_event("webhook_bad_chat_id", 30, id=runtime.alias(bad_id), shape=shape(bad_id, 80),
+              length=len(bad_id))  # fmt: skip
 
 
 async def _inbound(runtime: Runtime, config: RunnerConfig, msg: Inbound) -> web.Response:
