@@ -197,6 +197,39 @@ async def test_health_tells_when_the_last_webhook_arrived(make_live: MakeLive) -
     assert after["last_at"] is not None and after["seconds_ago"] < 60
 
 
+async def _waha_health(live: Any) -> dict[str, Any]:
+    async with live.http.get(live.url("/health")) as r:
+        return dict((await r.json())["waha"])
+
+
+async def test_health_follows_what_sends_see_of_waha_not_the_next_poll(
+    make_live: MakeLive, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="clinicflow.runner")
+    live = await make_live(status_poll=3600)  # one poll at start, the next one in an hour
+    await until(lambda: live.app[RUNTIME].waha_status == "WORKING")
+    await live.waha.down()
+    await live.say(PATIENT, "oi")  # her reply cannot go: connection refused
+    await until(lambda: live.app[RUNTIME].metrics.value("send_failures", outcome="retry") > 0)
+    assert await _waha_health(live) == {"session": "default", "status": "unreachable",
+                                        "working": False}  # fmt: skip
+    await live.waha.up()
+    await until(lambda: bool(live.sent_to(PATIENT)))  # the reply goes: WAHA works again
+    assert (await _waha_health(live))["working"] is True
+    # A 5xx on a send marks it unreachable at once; the next send WAHA takes, working again.
+    caplog.clear()
+    live.waha.fail_next(1, 503, path="/api/sendText")
+    await live.say(PATIENT, "quanto custa a consulta?")
+    await live.settle()
+    statuses = [
+        fields["status"]
+        for r in caplog.records
+        if (fields := parse_event_line(r.getMessage())) and fields["event"] == "waha_status"
+    ]
+    assert statuses == ["unreachable", "WORKING"]
+    assert (await _waha_health(live))["working"] is True
+
+
 async def test_the_data_dir_is_locked_while_serving(make_live: MakeLive, data_dir: Path) -> None:
     assert not in_use(data_dir)
     await make_live()

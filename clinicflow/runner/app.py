@@ -157,6 +157,7 @@ def _resources(
             on_event=lambda name, fields: _sender_event(metrics, name, fields),
             probe=lambda: _waha_working(waha),
             probe_every=min(1.0, config.status_poll),
+            on_waha=lambda up: _set_status(app[RUNTIME], "WORKING" if up else "unreachable"),
         )
         identities = Identities(conn)
         inbox = Inbox(conn, identities)
@@ -471,12 +472,24 @@ def _answer(code: int, /, **body: Any) -> web.Response:
 # -- background tasks ---------------------------------------------------------------------
 
 
-def _set_status(runtime: Runtime, status: str) -> None:
+def _set_status(runtime: Runtime, status: str, *, polled: bool = False) -> None:
+    """WAHA's state as last observed, by whoever observed it: the poller, a
+    ``session.status`` webhook, or a send (WAHA took it: WORKING; connection refused or a
+    5xx: unreachable), so /health follows an outage and a return at once.
+
+    Pending rows are woken when WAHA turns WORKING; for the poller, only when its own
+    observation changed (a WAHA that answers polls while failing sends keeps its back-off).
+    """
     was, runtime.waha_status = runtime.waha_status, status
     if status != was:
         log_event("waha_status", status=status, previous=was)
-        if status == "WORKING":
-            runtime.sender.wake_all()
+    if polled:
+        polled_before, runtime.waha_polled = runtime.waha_polled, status
+        wake = status == "WORKING" and polled_before != "WORKING"
+    else:
+        wake = status == "WORKING" and was != "WORKING"
+    if wake:
+        runtime.sender.wake_all()
 
 
 async def _waha_working(waha: WahaClient) -> bool:
@@ -487,7 +500,7 @@ async def _poll_status(app: web.Application) -> None:
     waha, runtime = app[WAHA], app[RUNTIME]
     while True:
         status = await waha.session_status()
-        _set_status(runtime, status or "unreachable")
+        _set_status(runtime, status or "unreachable", polled=True)
         await asyncio.sleep(app[CONFIG].status_poll)
 
 
