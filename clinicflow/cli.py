@@ -36,6 +36,27 @@ def clean_errors(command: F) -> F:
     return cast(F, wrapper)
 
 
+_YES = frozenset({"s", "sim", "y", "yes"})
+_NO = frozenset({"n", "nao", "não", "no", ""})
+
+
+def confirm(question: str) -> bool:
+    """Ask a yes/no question in Portuguese (``[s/N]``): s/sim or n/não, any case; Enter or
+    the end of the input is no; anything else asks again, in Portuguese."""
+    while True:
+        try:
+            answer = click.prompt(f"{question} [s/N]", default="", show_default=False)
+        except click.Abort:
+            click.echo()
+            return False
+        answer = str(answer).strip().lower()
+        if answer in _YES:
+            return True
+        if answer in _NO:
+            return False
+        click.echo("Responda s (sim) ou n (não).", err=True)
+
+
 @click.group()
 @click.version_option(package_name="clinicflow")
 def main() -> None:

@@ -350,10 +350,30 @@ async def test_a_second_runner_on_the_same_data_dir_is_refused(
     live = await make_live()
     second = create_app(base_config(waha, data_dir), engine=live.engine)
     server = TestServer(second)
-    with pytest.raises(DataDirInUse, match=r"already served by another clinicflow process \(pid"):
+    with pytest.raises(
+        DataDirInUse, match=r"já está em uso por outro processo do clinicflow \(pid"
+    ):
         await server.start_server()
     await server.close()
     assert await live.say(PATIENT, "oi") == [200]  # the first one serves on
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["staff", "list"], ["patient", "export", "11987654321"], ["report"]],
+    ids=["staff", "patient", "report"],
+)
+def test_a_file_given_as_data_is_one_line_in_portuguese(tmp_path: Path, args: list[str]) -> None:
+    from click.testing import CliRunner
+
+    from clinicflow.cli import main
+
+    blocker = tmp_path / "um-arquivo"
+    blocker.write_text("x")
+    result = CliRunner().invoke(main, [*args, "--data", str(blocker)])
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Erro: ") and "File exists" not in line and "Traceback" not in line
 
 
 def test_an_unwritable_data_dir_is_one_clear_line(tmp_path: Path) -> None:
@@ -365,4 +385,5 @@ def test_an_unwritable_data_dir_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(StorageError) as caught:
         ensure_writable(blocker / "data")
     message = str(caught.value)
-    assert "\n" not in message and "cannot write to the data directory" in message
+    assert "\n" not in message and "não dá para gravar na pasta de dados" in message
+    assert "precisa ser uma pasta" in message and "File exists" not in message

@@ -348,6 +348,16 @@ def test_retention_redacts_only_texts_older_than_the_window(tmp_path: Path) -> N
         redact_expired(tmp_path, 0, now=NOW)
 
 
+def _restore_her(folder: Path) -> None:
+    conn = sqlite3.connect(folder / DB_NAME)
+    with conn:
+        conn.execute(
+            "INSERT INTO messages (chat_id, text, at) VALUES (?, ?, ?)",
+            (HER, HER_WORDS, "2001-01-01T00:00:00.000+00:00"),
+        )
+    conn.close()
+
+
 def test_cli_patient_export_erase_and_retention(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / DB_NAME)
     with conn:
@@ -366,7 +376,21 @@ def test_cli_patient_export_erase_and_retention(tmp_path: Path) -> None:
     assert json.loads(shown.output)["tables"]["messages"][0]["text"] == HER_WORDS
     refused = runner.invoke(main, ["patient", "erase", "11987654321", *data], input="n\n")
     assert refused.exit_code == 1 and "messages: 1 registros a apagar" in refused.output
+    assert "[s/N]" in refused.output and "Nada foi apagado." in refused.output
     assert HER_WORDS in [v for _, _, v in cells(tmp_path / DB_NAME)]
+    for answer in ("não\n", "NAO\n", "\n", "talvez\nn\n", ""):
+        kept = runner.invoke(main, ["patient", "erase", "11987654321", *data], input=answer)
+        assert kept.exit_code == 1 and "Nada foi apagado." in kept.output, answer
+        assert "Error" not in kept.output and "Aborted" not in kept.output, answer
+    assert HER_WORDS in [v for _, _, v in cells(tmp_path / DB_NAME)]
+    asked = runner.invoke(main, ["patient", "erase", "11987654321", *data], input="talvez\ns\n")
+    assert asked.exit_code == 0 and "Responda s (sim) ou n (não)." in asked.output
+    assert "Apagados 1 registros" in asked.output
+    assert HER_WORDS not in [v for _, _, v in cells(tmp_path / DB_NAME)]
+    _restore_her(tmp_path)
+    sim = runner.invoke(main, ["patient", "erase", "11987654321", *data], input="Sim\n")
+    assert sim.exit_code == 0 and "Apagados 1 registros" in sim.output, sim.output
+    _restore_her(tmp_path)
     erased = runner.invoke(main, ["patient", "erase", "11987654321", "--yes", *data])
     assert erased.exit_code == 0 and "Apagados 1 registros" in erased.output
     missing = runner.invoke(main, ["patient", "export", "11987654321", *data])
