@@ -43,6 +43,12 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: Said once (with ``progress``) before the intent model is trained in a data directory.
+TRAINING_NOTICE = (
+    "Primeira vez com este catálogo nesta pasta de dados: preparando o entendimento das "
+    "mensagens (pode levar até um minuto)…"
+)
+
 
 def _one_chat_at_a_time(
     method: Callable[Concatenate[Engine, str, P], R],
@@ -133,6 +139,8 @@ class Engine:
         self._flows: dict[str, Flow] = {}
         # Built once per data dir; two engines starting on a fresh one take turns.
         with build_lock(self.data_dir):
+            if progress:
+                self._notice_training(catalog)
             self.index = Index.open(catalog, self.data_dir, self.embedder, progress=progress)
             self.model = self._open_model(catalog, progress=progress)
         self.steps = Steps(self)
@@ -209,6 +217,16 @@ class Engine:
             self.index, self.model = index, model
             self._install(catalog)
         return catalog
+
+    def _notice_training(self, catalog: Catalog) -> None:
+        """One line on stderr before a first run (or a changed catalog) trains the model, so
+        the wait (up to a minute) is not silence."""
+        import sys
+
+        from clinicflow.understanding.classifier import IntentModel
+
+        if not IntentModel.ready(catalog, self.data_dir, self.embedder):
+            print(TRAINING_NOTICE, file=sys.stderr, flush=True)
 
     def _open_model(self, catalog: Catalog, *, progress: bool = False) -> IntentModel:
         """The intent model for this catalog (trained once, then read from the data dir)."""

@@ -104,9 +104,9 @@ class Index:
         entries = catalog_entries(catalog)
         stamp = {"catalog": catalog.digest, "embedder": embedder.name, "rows": len(entries)}
         try:
-            import lancedb
+            from clinicflow.native import lancedb
 
-            db = lancedb.connect(str(folder))
+            db = lancedb().connect(str(folder))
             current = json.loads(meta_path.read_text()) if meta_path.exists() else None
             if current == stamp and TABLE in db.list_tables().tables:
                 table = db.open_table(TABLE).to_arrow()

@@ -300,6 +300,9 @@ class Sender:
             retryable failures it is asked every ``probe_every`` seconds, and its first True
             cuts every back-off short. None: back-offs run their course.
         probe_every: seconds between probes.
+        on_waha: called with what a send showed of WAHA: True after a send WAHA took, False
+            when WAHA could not be reached (connection refused, timeout) or failed (5xx).
+            A refusal of one message (4xx) says nothing about WAHA and is not reported.
     """
 
     CHARS_PER_SECOND = 30.0
@@ -314,6 +317,7 @@ class Sender:
         on_event: Callable[[str, dict[str, object]], None] | None = None,
         probe: Callable[[], Awaitable[bool]] | None = None,
         probe_every: float = 1.0,
+        on_waha: Callable[[bool], None] | None = None,
     ) -> None:
         self.outbox = outbox
         self.waha = waha
@@ -322,6 +326,7 @@ class Sender:
         self.on_event = on_event or (lambda name, fields: None)
         self.probe = probe
         self.probe_every = probe_every
+        self.on_waha = on_waha or (lambda up: None)
         self._watch: asyncio.Task[None] | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
@@ -429,6 +434,8 @@ class Sender:
                 await self._presence(self.waha.stop_typing(chat_id))
             waha_id = await self.waha.send_text(chat_id, text, message_id=row.client_id)
         except ChannelError as exc:
+            if exc.status is None or exc.status >= 500:
+                self.on_waha(False)
             if exc.retryable:
                 delay = self.backoff.delay(attempts + 1)
                 self.outbox.mark_retry(row_id, str(exc), time.time() + delay)
@@ -441,6 +448,7 @@ class Sender:
         if waha_id is None and row.client_id:  # an empty answer: the id is the one we chose
             waha_id = f"true_{chat_id}_{row.client_id}"
         self.outbox.mark_sent(row_id, waha_id)
+        self.on_waha(True)
         ms = (time.perf_counter() - started) * 1000
         self.on_event("sent", {"row": row_id, "ms": round(ms, 1), "chat": chat_id})
 

@@ -186,8 +186,17 @@ def create_history_tables(conn: sqlite3.Connection) -> None:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open a SQLite connection the way every clinicflow component does (WAL, busy timeout)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open a SQLite connection the way every clinicflow component does (WAL, busy timeout).
+
+    Raises:
+        StorageError: the data directory cannot be created (a file in the way, permissions).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from clinicflow.datadir import unwritable
+
+        raise unwritable(path.parent, exc) from None
     conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -213,7 +222,10 @@ class Store:
             self.lock = threading.RLock()
             self._migrate()
         except sqlite3.Error as exc:
-            raise StorageError(f"cannot open the history database {self.path}: {exc}") from exc
+            raise StorageError(
+                f"não dá para abrir o banco de dados {self.path}: {exc} (é um arquivo do "
+                "clinicflow? o disco tem espaço?)"
+            ) from exc
 
     def _migrate(self) -> None:
         from clinicflow.schema import migrate

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import pytest
@@ -170,6 +171,10 @@ BAD_IDS = [
     pytest.param("1" * 245_000 + "@c.us", id="245KB"),
     pytest.param("12@c.us", id="too-short"),
     pytest.param("5511988887777@evil.com", id="foreign-server"),
+    pytest.param("+5511987650106@c.us", id="plus"),
+    pytest.param("5511987650107:12@c.us", id="device-suffix"),
+    pytest.param("5511987650104@c.us\n", id="trailing-newline"),
+    pytest.param("5511987650102", id="no-server"),
 ]
 
 
@@ -193,6 +198,10 @@ async def test_malformed_chat_ids_are_refused_and_logged_once(
     line = logged[0]
     assert "\n" not in line and "\x00" not in line and "\u202e" not in line
     assert len(line) < 400
+    # Logged as a pseudonym and a shape: no number of hers in clear, however malformed.
+    assert f"id={live.runtime.alias(chat)} " in line and "shape=" in line
+    for digits in re.findall(r"[0-9]{8,}", chat):
+        assert digits[:8] not in line
 
 
 async def test_unsigned_webhooks_from_a_browser_are_refused(make_live: MakeLive) -> None:
