@@ -371,12 +371,13 @@ class Steps:
             turn.event("opted_out")
             d.close(conv, turn, "opt_out")
             return Command(goto="respond")
-        weak = u.source == "model" and not u.sure
         routing_hint = conv.state in (None, ROUTING) and bool(u.scripts or u.similar_script)
         # A dose or medicine question (a rule) gets the fixed text even when it names a
         # procedure ("qual a dose de progesterona na menopausa?").
         dosing = u.intent == "medical_advice" and u.source == "rule"
-        if u.intent in ("bot_check", "medical_advice") and (dosing or not (weak or routing_hint)):
+        if u.intent in ("bot_check", "medical_advice") and (
+            dosing or (acts_on(u) and not routing_hint)
+        ):
             turn.event("safety_reply", kind=u.intent)
             d.say(conv, turn, d.text(u.intent))
             if conv.state is None:

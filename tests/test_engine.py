@@ -679,3 +679,13 @@ def test_a_voice_note_nobody_could_hear_goes_to_a_person(engine: Engine) -> None
     seen = engine.handle("5511900009902@c.us", None, kind="image")
     assert engine.catalog.clinic.text("media_received") in seen.replies
     assert seen.status == "bot" and seen.handoff is None
+
+
+def test_a_weak_guess_of_a_bot_check_or_a_data_request_is_still_honoured(engine: Engine) -> None:
+    """Saying it is a virtual assistant, or passing a data request to a person, costs little
+    when the guess is wrong; missing either breaks a promise (honesty, LGPD)."""
+    asked = engine.handle("5511900009903@c.us", "vc é humana ou robo? quero falar com a dra")
+    assert asked.intent == "bot_check"
+    assert any(reply.startswith("Sou a assistente virtual") for reply in asked.replies)
+    erase = engine.handle("5511900009904@c.us", "quero que apaguem meus dados")
+    assert erase.handoff is not None and erase.handoff.reason == "data_request"

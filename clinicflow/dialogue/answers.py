@@ -44,10 +44,16 @@ Answerer = Callable[[Conversation, Turn, Script | None], str | None]
 FaqFinder = Callable[[str, Script | None], tuple[FAQ | None, float]]
 
 
+# Intents acted on at any accepted guess: saying "I am a virtual assistant" or passing a data
+# request to a person costs little when wrong; missing either breaks a promise (honesty, LGPD).
+_ACTS_ON_A_GUESS = frozenset({"bot_check", "privacy_request"})
+
+
 def acts_on(u: Understanding) -> bool:
     """Whether an intent is firm enough to hand off or jump for: rules, choices, the LLM, or
-    the model above ``intent_sure`` (a weaker guess is only a hint)."""
-    return u.source != "model" or u.sure
+    the model above ``intent_sure`` (a weaker guess is only a hint), and any accepted guess
+    of a bot check or a data request."""
+    return u.source != "model" or u.sure or u.intent in _ACTS_ON_A_GUESS
 
 
 def faq_of(u: Understanding, faq_accept: float) -> FAQ | None:
