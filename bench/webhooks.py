@@ -158,7 +158,7 @@ async def run_runner(
         try:
             async with aiohttp.ClientSession() as http:
                 await _wait_health(http, port)
-                warm = waha.webhook("message", waha.text_message("warmup@c.us", "oi"))
+                warm = waha.webhook("message", waha.text_message("5511900000000@c.us", "oi"))
                 await _post(http, hook, warm.body, warm.headers)
                 db = sqlite3.connect(data / "clinicflow.db", check_same_thread=False)
                 await _wait_done(db, 1)
