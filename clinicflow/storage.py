@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -317,6 +318,15 @@ class Store:
             ).fetchone()
             if row is None:
                 return "missing"
+            # The hand-off briefs quote her last messages: the deleted one leaves them too.
+            for handoff_id, brief in conn.execute(
+                "SELECT id, brief FROM handoffs WHERE chat_id = ?", (chat_id,)
+            ).fetchall():
+                scrubbed = scrub_text(brief or "", text)
+                if scrubbed != brief:
+                    conn.execute(
+                        "UPDATE handoffs SET brief = ? WHERE id = ?", (scrubbed, handoff_id)
+                    )
             lines = str(row[1]).split("\n")
             if text and text in lines and len(lines) > 1:
                 lines.remove(text)
@@ -352,3 +362,21 @@ class Store:
             if candidate.exists():
                 total += candidate.stat().st_size
         return total
+
+
+#: What a brief or a staff notice says instead of a message she deleted for everyone.
+DELETED = "[mensagem apagada pela paciente]"
+
+
+def scrub_text(container: str, text: str) -> str:
+    """``container`` (a brief's JSON, a notice) with every whole occurrence of ``text`` (a
+    message she deleted for everyone) replaced by :data:`DELETED`; JSON stays JSON (the text
+    is matched as JSON writes it too). Texts under 4 characters are left alone: "oi" would
+    match inside other words' quotes."""
+    text = text.strip()
+    if len(text) < 4 or not container:
+        return container
+    out = container
+    for form in {text, json.dumps(text, ensure_ascii=False)[1:-1]}:
+        out = re.sub(rf"(?<!\w){re.escape(form)}(?!\w)", DELETED, out)
+    return out

@@ -296,6 +296,7 @@ class Processor:
                 data["transcript"] = await self.engine.change(
                     "revoke_message", chat_id, batch, target.text, now
                 )
+                data["notices"] = self.outbox.scrub_pending(batch, chat_id, target.text)
         elif kind == "reaction":
             data.update(emoji=item.text, target=str(target_key or ""))
         elif kind != "call":
