@@ -40,8 +40,21 @@ _INDIRECT_RE = re.compile(
 )
 
 
+_HELLO = frozenset({"oi", "oie", "oii", "ola", "opa", "hey", "alo"})
+_TIMES_OF_DAY = frozenset({"dia", "tarde", "noite"})
+
+
+def _after_hello(tokens: list[str]) -> list[str]:
+    """The words after a greeting that opens a clause ("oi quanto custa" → "quanto custa")."""
+    while tokens and tokens[0] in _HELLO:
+        tokens = tokens[1:]
+    if len(tokens) > 1 and tokens[0] in ("bom", "boa") and tokens[1] in _TIMES_OF_DAY:
+        tokens = tokens[2:]
+    return tokens
+
+
 def _opens_question(text: str, sentence_asks: bool) -> bool:
-    tokens = words(text)
+    tokens = _after_hello(words(text))
     if not tokens:
         return False
     if tokens[0] in _ASKING or (sentence_asks and tokens[0] in _ASKING_SOFT):
