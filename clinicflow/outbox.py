@@ -153,11 +153,10 @@ class Outbox:
             ],
         )
 
-    def scrub_pending(self, batch_id: str, chat_id: str, text: str) -> int:
+    def scrub_pending(self, batch_id: str, text: str) -> int:
         """Take a message she deleted for everyone out of the staff notices of its turn
-        (``batch_id``) that are not sent yet (held until the opening, or backing off), and
-        out of the workspace's copy kept for re-notifying (``handoff_notices``, when the
-        runner has one). Returns how many notices were changed."""
+        (``batch_id``) that are not sent yet (held until the opening, or backing off).
+        Returns how many were changed."""
         from clinicflow.storage import scrub_text
 
         changed = 0
@@ -172,17 +171,6 @@ class Outbox:
                 if scrubbed != notice:
                     self.conn.execute("UPDATE outbox SET text = ? WHERE id = ?", (scrubbed, row_id))
                     changed += 1
-            kept = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'handoff_notices'"
-            if self.conn.execute(kept).fetchone():
-                for handoff_id, brief in self.conn.execute(
-                    "SELECT handoff_id, brief FROM handoff_notices WHERE chat_id = ?", (chat_id,)
-                ).fetchall():
-                    scrubbed = scrub_text(brief or "", text)
-                    if scrubbed != brief:
-                        self.conn.execute(
-                            "UPDATE handoff_notices SET brief = ? WHERE handoff_id = ?",
-                            (scrubbed, handoff_id),
-                        )
         return changed
 
     def enqueue(self, messages: Sequence[OutMessage]) -> None:

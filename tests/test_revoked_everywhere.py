@@ -46,7 +46,7 @@ def test_held_staff_notices_of_that_turn_no_longer_quote_it(tmp_path: Path) -> N
             OutMessage("5511990000002@c.us", notice, "handoff_notice", "m1", ("m1",), 1e12),
             OutMessage("5511990000003@c.us", notice, "handoff_notice", "other", ("x",), 1e12),
         ])  # fmt: skip
-    assert outbox.scrub_pending("m1", CHAT, SECRET) == 2
+    assert outbox.scrub_pending("m1", SECRET) == 2
     texts = [r[0] for r in outbox.conn.execute("SELECT text FROM outbox ORDER BY id")]
     assert [SECRET in t for t in texts] == [False, False, True]  # another turn's: untouched
     assert texts[0].endswith(f"Paciente: {DELETED}")
@@ -55,3 +55,14 @@ def test_held_staff_notices_of_that_turn_no_longer_quote_it(tmp_path: Path) -> N
 def test_short_texts_are_not_scrubbed_inside_other_words() -> None:
     assert scrub_text("Paciente: foi ótimo, oi", "oi") == "Paciente: foi ótimo, oi"
     assert scrub_text('{"a": "diz \\"olá mundo\\""}', 'diz "olá mundo"') == f'{{"a": "{DELETED}"}}'
+
+
+def test_the_workspace_copy_kept_for_re_notifying_no_longer_quotes_it(tmp_path: Path) -> None:
+    from clinicflow.staff.assignment import Assignments
+
+    assignments = Assignments(connect(tmp_path / "clinicflow.db"))
+    assignments.noticed(1, CHAT, True, f"Paciente: {SECRET}", 0.0)
+    assignments.noticed(2, "5511900000009@c.us", True, f"Paciente: {SECRET}", 0.0)
+    assignments.scrub(CHAT, SECRET)
+    briefs = dict(assignments.conn.execute("SELECT handoff_id, brief FROM handoff_notices"))
+    assert briefs == {1: f"Paciente: {DELETED}", 2: f"Paciente: {SECRET}"}  # hers only

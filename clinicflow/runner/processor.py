@@ -296,7 +296,9 @@ class Processor:
                 data["transcript"] = await self.engine.change(
                     "revoke_message", chat_id, batch, target.text, now
                 )
-                data["notices"] = self.outbox.scrub_pending(batch, chat_id, target.text)
+                data["notices"] = self.outbox.scrub_pending(batch, target.text)
+                if self.desk is not None:
+                    self.desk.assignments.scrub(chat_id, target.text)
         elif kind == "reaction":
             data.update(emoji=item.text, target=str(target_key or ""))
         elif kind != "call":
