@@ -10,6 +10,8 @@ processed before sending the next, like a person), and prints one JSON line:
     send_p50_ms/p99_ms   webhook POST → the reply's sendText accepted (outbox ``sent_at``)
     engine_turns_per_s   the same dialogues through ``Engine.handle`` alone, in this process
     ratio                messages_per_s / engine_turns_per_s
+    disk_kb_per_message  bytes the runner and its workers wrote to disk (/proc/<pid>/io
+                         ``write_bytes``) per inbound message, KB
 
     busy_*               the same run with a process spinning on one core (--busy)
     busy_ratio           busy messages_per_s / quiet messages_per_s
@@ -22,6 +24,11 @@ no hand-off notice waits for the opening and the bench runs at any hour.
                          SQLite in this process)
     commits_per_message  PostgreSQL only: transactions committed in the database during the
                          run (pg_stat_database.xact_commit, every client) per inbound message
+    rows_written_per_message  PostgreSQL only: rows inserted, updated or deleted per message
+                         (pg_stat_database tup_*)
+    wal_kb_per_message   PostgreSQL only: WAL the cluster wrote per message (pg_stat_wal), KB;
+                         disk_kb_per_message then counts only the runners' own files (spool,
+                         index), the server's writes are not theirs
 
 Usage: python bench/webhooks.py [--chats 60] [--engine-conversations 60] [--workers N] [--busy]
                                 [--database-url postgresql://… [--runners 2]]
@@ -103,6 +110,34 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def family(pid: int) -> set[int]:
+    """``pid`` and every live descendant (the runner and its engine workers), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    members, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in members} - members
+        members |= more
+        grew = bool(more)
+    return members
+
+
+def proc_sum(pids: set[int], file: str, key: str) -> int:
+    """The sum of one ``key: value`` field of /proc/<pid>/<file> over ``pids``."""
+    total = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/{file}").read_text()
+        except OSError:
+            continue
+        total += sum(int(line.split()[1]) for line in text.splitlines() if line.startswith(key))
+    return total
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 2)
@@ -118,13 +153,17 @@ def fresh_schema(url: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
 
 
-def _commits(db: Any) -> int | None:
+def _pg_writes(db: Any) -> tuple[int, int, int] | None:
+    """PostgreSQL's own write counters: (transactions committed in this database, rows
+    inserted/updated/deleted in it, WAL bytes of the whole cluster); None on SQLite."""
     if not is_postgres(db):
         return None
-    row = db.execute(
-        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    commits, rows = db.execute(
+        "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted "
+        "FROM pg_stat_database WHERE datname = current_database()"
     ).fetchone()
-    return int(row[0])
+    wal = db.execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()[0]
+    return int(commits), int(rows), int(wal)
 
 
 async def run_runner(
@@ -168,7 +207,7 @@ async def run_runner(
                 await _post(http, hooks[0], warm.body, warm.headers)
                 db = connect(resolve(data, database_url))
                 await _wait_done(db, 1)
-                commits_before = _commits(db)
+                pg_before = _pg_writes(db)
                 sent_at: dict[str, float] = {}
                 acks: list[float] = []
                 done: dict[str, asyncio.Event] = {}
@@ -187,6 +226,8 @@ async def run_runner(
                         assert status == 200, status
                         await done[msg_id].wait()
 
+                pids = set().union(*(family(proc.pid) for proc in procs))
+                written = proc_sum(pids, "io", "write_bytes:")
                 began = time.time()
                 watcher = asyncio.create_task(_watch(db, done))
                 await asyncio.gather(*[chat(n) for n in range(chats)])
@@ -194,7 +235,8 @@ async def run_runner(
                 for port in ports:
                     await _wait_health(http, port, settled=True)
                 ended = time.time()
-                commits_after = _commits(db)
+                pg_after = _pg_writes(db)
+                written = proc_sum(pids, "io", "write_bytes:") - written
                 rows = db.execute(
                     "SELECT batch_id, MIN(sent_at), MAX(sent_at) FROM outbox "
                     "WHERE kind = 'reply' AND status = 'sent' GROUP BY batch_id"
@@ -208,8 +250,11 @@ async def run_runner(
     latencies = [(first - sent_at[b]) * 1000 for b, first, _ in rows if b in sent_at]
     last = max(last for b, _, last in rows if b in sent_at)
     extra: dict[str, float] = {}
-    if commits_before is not None and commits_after is not None:
-        extra["commits_per_message"] = round((commits_after - commits_before) / len(sent_at), 1)
+    if pg_before is not None and pg_after is not None:
+        commits, rows_written, wal = (b - a for a, b in zip(pg_before, pg_after, strict=True))
+        extra["commits_per_message"] = round(commits / len(sent_at), 1)
+        extra["rows_written_per_message"] = round(rows_written / len(sent_at), 1)
+        extra["wal_kb_per_message"] = round(wal / 1024 / len(sent_at), 1)
     return {
         **extra,
         "messages": len(sent_at),
@@ -219,6 +264,7 @@ async def run_runner(
         "send_p50_ms": _pct(latencies, 0.5),
         "send_p99_ms": _pct(latencies, 0.99),
         "sent_texts": len(waha.sent),
+        "disk_kb_per_message": round(written / 1024 / len(sent_at), 1),
     }
 
 

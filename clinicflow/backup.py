@@ -83,21 +83,57 @@ class Manifest:
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
+        """The manifest of a backup folder.
+
+        Raises:
+            BackupError: one line saying what is wrong, in words (no manifest, not JSON, which
+                field is missing or of the wrong kind).
+        """
+        where = f"{folder} não é uma cópia do clinicflow"
         try:
-            data = json.loads((folder / MANIFEST).read_text("utf-8"))
-            db = data["database"]
-            if data.get("format") != FORMAT:
-                raise BackupError(f"{folder}: formato de cópia desconhecido {data.get('format')}")
+            raw = (folder / MANIFEST).read_text("utf-8")
+        except FileNotFoundError:
+            raise BackupError(f"{where}: não há {MANIFEST} na pasta") from None
+        except (OSError, UnicodeDecodeError):
+            raise BackupError(f"{where}: não foi possível ler {MANIFEST}") from None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise BackupError(f"{where}: {MANIFEST} não é um JSON válido") from None
+        if not isinstance(data, dict):
+            raise BackupError(f"{where}: {MANIFEST} não tem os campos de uma cópia")
+        if "format" not in data:
+            raise BackupError(f"{where}: falta o campo 'format' em {MANIFEST}")
+        if data["format"] != FORMAT:
+            raise BackupError(f"{folder}: formato de cópia desconhecido {data['format']}")
+
+        def field(path: str, kind: type) -> Any:
+            value: Any = data
+            parts = path.split(".")
+            for depth, part in enumerate(parts, 1):
+                if not isinstance(value, dict) or part not in value:
+                    missing = ".".join(parts[:depth])
+                    raise BackupError(f"{where}: falta o campo '{missing}' em {MANIFEST}")
+                value = value[part]
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise BackupError(f"{where}: o campo '{path}' de {MANIFEST} está com valor errado")
+            return value
+
+        tables = field("database.tables", dict)
+        schema = field("database.schema", list)
+        try:
             return cls(
-                created_at=str(data["created_at"]),
-                clinicflow=str(data["clinicflow"]),
-                sha256=str(db["sha256"]),
-                bytes=int(db["bytes"]),
-                tables={str(k): int(v) for k, v in db["tables"].items()},
-                schema=tuple(str(s) for s in db["schema"]),
+                created_at=str(field("created_at", str)),
+                clinicflow=str(field("clinicflow", str)),
+                sha256=str(field("database.sha256", str)),
+                bytes=int(field("database.bytes", int)),
+                tables={str(k): int(v) for k, v in tables.items()},
+                schema=tuple(str(s) for s in schema),
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise BackupError(f"{folder} não é uma cópia do clinicflow: {exc}") from None
+        except (TypeError, ValueError):
+            raise BackupError(
+                f"{where}: o campo 'database.tables' de {MANIFEST} está com valor errado"
+            ) from None
 
 
 DataDirLock = WriterLock  # the serving process's exclusive lock (clinicflow.datadir)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from clinicflow import slots as slot_values
 from clinicflow.model import Clinic, Script
 from clinicflow.phones import display_phone, phone_of_chat_id
+from clinicflow.understanding.safety import CALL_FOR_HELP
+from clinicflow.understanding.signs import SIGNS
 
 if TYPE_CHECKING:
     from clinicflow.dialogue import Conversation
@@ -25,8 +27,32 @@ REASON_LABELS = {
     "complaint": "reclamação",
     "not_understood": "o assistente não conseguiu entender",
     "data_request": "pedido sobre os dados pessoais dela (LGPD): ver, corrigir ou apagar",
+    "voice_note": "mandou um áudio que o assistente não consegue ouvir: ouça o áudio",
     "other": "outro motivo",
 }
+
+#: What each emergency category means, for the secretary (the built-in signs and the model
+#: name a category; the catalog's own red flags have their own description).
+CATEGORY_LABELS = {
+    "bleeding": "Sangramento intenso",
+    "fever_infection": "Febre ou sinais de infecção",
+    "severe_pain": "Dor forte",
+    "breathing_allergy": "Falta de ar ou reação alérgica",
+    "stroke": "Sinais de AVC (rosto torto, fala enrolada, fraqueza de um lado)",
+    "chest_pain": "Dor no peito",
+    "thrombosis": "Sinais de trombose (perna inchada, vermelha, dolorida)",
+    "fainting": "Desmaio ou tontura forte",
+    "self_harm": "Risco de autolesão / suicídio",
+    "pregnancy": "Gravidez com dor ou sangramento",
+    "wound": "Problema na ferida da cirurgia",
+    "violence": "Violência (agressão, ameaça ou abuso)",
+    "dehydration": "Vômitos / desidratação",
+}
+_OTHER_FLAGS = {
+    CALL_FOR_HELP: "Pediu socorro / disse que é urgente (sem dizer o quê)",
+    "urgent": "Sinais de alerta sem categoria identificada (ler as mensagens)",
+}
+_SIGN_CATEGORY = {sign.id: sign.category for sign in SIGNS}
 
 
 @dataclass(frozen=True)
@@ -127,10 +153,12 @@ def compose(
     summary: str | None = None,
     phone: str | None = None,
     asked: Asked | None = None,
+    category: str | None = None,
 ) -> Brief:
     """The brief of a conversation being handed off (``phone``: her number when the chat id
     does not show it, e.g. an ``@lid`` whose number WhatsApp revealed; ``asked``: the period,
-    day and open questions she asked for)."""
+    day and open questions she asked for; ``category``: the emergency category of an urgent
+    hand-off, shown when no red flag names it)."""
     asked = asked or Asked()
     collected: list[tuple[str, str]] = []
     name = ""
@@ -144,7 +172,9 @@ def compose(
                 name = shown
                 continue
             collected.append((slot.name.replace("_", " "), shown))
-    flag_text = tuple(_flag_descriptions(clinic, script, red_flags))
+    flag_text = tuple(_flag_descriptions(clinic, script, red_flags, category if urgent else None))
+    if urgent and not flag_text:
+        flag_text = (_OTHER_FLAGS["urgent"],)
     procedure = script.title if script else "ainda não escolhido"
     last = tuple(
         f"{'Paciente' if m['direction'] == 'in' else 'Assistente'}: {_clip(m['text'])}"
@@ -186,11 +216,35 @@ def local_summary(
     return " ".join(parts[:3])
 
 
-def _flag_descriptions(clinic: Clinic, script: Script | None, ids: Sequence[str]) -> list[str]:
+def _flag_descriptions(
+    clinic: Clinic, script: Script | None, ids: Sequence[str], category: str | None = None
+) -> list[str]:
+    """What the red flags mean, once each: a catalog flag's description, a built-in sign's
+    or a category's label; anything else (Gemini's words for a symptom) as it is."""
     flags = {flag.id: flag for flag in clinic.red_flags}
     if script is not None:
         flags.update({flag.id: flag for flag in script.red_flags})
-    return [flags[i].description or flags[i].phrases[0] for i in ids if i in flags]
+    out: list[str] = []
+    for i in ids:
+        if i in flags:
+            out.append(flags[i].description or flags[i].phrases[0])
+        elif i in _SIGN_CATEGORY:
+            out.append(CATEGORY_LABELS[_SIGN_CATEGORY[i]])
+        elif i in CATEGORY_LABELS:
+            out.append(CATEGORY_LABELS[i])
+        elif i in _OTHER_FLAGS:
+            out.append(_OTHER_FLAGS[i])
+        elif i.strip():
+            out.append(i.strip())
+    if category in CATEGORY_LABELS and not any(CATEGORY_LABELS[category] == text for text in out):
+        covered = {flags[i].category for i in ids if i in flags} | {
+            _SIGN_CATEGORY.get(i) for i in ids
+        }
+        if category not in covered:
+            out.append(CATEGORY_LABELS[category])
+    if "urgent" in ids and len(out) > 1:
+        out.remove(_OTHER_FLAGS["urgent"])
+    return list(dict.fromkeys(out))
 
 
 def _clip(text: str, limit: int = 200) -> str:

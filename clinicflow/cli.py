@@ -36,6 +36,27 @@ def clean_errors(command: F) -> F:
     return cast(F, wrapper)
 
 
+_YES = frozenset({"s", "sim", "y", "yes"})
+_NO = frozenset({"n", "nao", "não", "no", ""})
+
+
+def confirm(question: str) -> bool:
+    """Ask a yes/no question in Portuguese (``[s/N]``): s/sim or n/não, any case; Enter or
+    the end of the input is no; anything else asks again, in Portuguese."""
+    while True:
+        try:
+            answer = click.prompt(f"{question} [s/N]", default="", show_default=False)
+        except click.Abort:
+            click.echo()
+            return False
+        answer = str(answer).strip().lower()
+        if answer in _YES:
+            return True
+        if answer in _NO:
+            return False
+        click.echo("Responda s (sim) ou n (não).", err=True)
+
+
 @click.group()
 @click.version_option(package_name="clinicflow")
 def main() -> None:
@@ -359,6 +380,10 @@ def classify(texts: tuple[str, ...], catalog: Path | None, data: Path | None) ->
     """
     from clinicflow.engine import Engine
 
+    if not texts:
+        raise click.UsageError(
+            'diga o texto a classificar (entre aspas), ou "-" para ler da entrada padrão'
+        )
     lines: list[str] = []
     for text in texts:
         lines.extend(sys.stdin.read().splitlines() if text == "-" else [text])
@@ -498,26 +523,53 @@ def report(
     print_report(figures, {s.id: s.title for s in loaded.scripts})
 
 
+class _Moment(click.ParamType):
+    """An ISO moment: a date alone, a date and time, with or without an offset (``Z``,
+    ``-03:00``); a space may stand for the ``T``."""
+
+    name = "momento"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(
+                f"'{value}' não é um momento; escreva por exemplo 2026-12-25, 2026-12-25T12:00 "
+                "ou 2026-12-25T12:00-03:00",
+                param,
+                ctx,
+            )
+
+
 @main.command()
 @_CATALOG
 @click.option(
     "--at",
     "at",
-    type=click.DateTime(formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]),
+    type=_Moment(),
     default=None,
-    help="Em vez de agora, este momento no fuso da clínica (ex.: 2026-12-25T12:00).",
+    help="Em vez de agora, este momento (ex.: 2026-12-25, 2026-12-25T12:00, "
+    "2026-12-25T12:00-03:00); sem fuso, é o da clínica; só a data: 0h desse dia.",
 )
 @clean_errors
 def hours(catalog: Path | None, at: datetime | None) -> None:
-    """Diz se a clínica está aberta agora e quando é a próxima abertura."""
+    """Diz se a clínica está aberta agora (ou no momento de --at) e quando é a próxima
+    abertura."""
     from zoneinfo import ZoneInfo
 
     from clinicflow.hours import BusinessHours, status_line
     from clinicflow.loader import load_catalog
 
     clinic = load_catalog(catalog).clinic
-    when = at.replace(tzinfo=ZoneInfo(clinic.hours.timezone)) if at is not None else None
-    click.echo(status_line(BusinessHours(clinic.hours), when))
+    zone = ZoneInfo(clinic.hours.timezone)
+    when = None
+    if at is not None:
+        when = at.astimezone(zone) if at.tzinfo is not None else at.replace(tzinfo=zone)
+    click.echo(status_line(BusinessHours(clinic.hours), when, asked=when is not None))
 
 
 def _register() -> None:

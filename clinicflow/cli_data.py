@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from clinicflow.cli import clean_errors
+from clinicflow.cli import clean_errors, confirm
 
 _DATA = click.option(
     "--data",
@@ -145,7 +145,9 @@ def erase_command(phone: str, data: Path | None, yes: bool) -> None:
             click.echo(f"  {table}: {count} registros a apagar")
         for table, count in sorted(plan.scrubbed.items()):
             click.echo(f"  {table}: {count} registros de outras conversas a limpar")
-        click.confirm("Apagar definitivamente?", abort=True)
+        if not confirm("Apagar definitivamente?"):
+            click.echo("Nada foi apagado.")
+            raise SystemExit(1)
     done = erase_patient(folder, phone, now=now)
     click.echo(
         f"Apagados {sum(done.deleted.values())} registros "

@@ -134,11 +134,20 @@ def connect(target: DatabaseUrl) -> Any:
 
     SQLite: WAL, ``synchronous=NORMAL``, a 30 s busy timeout. PostgreSQL: autocommit, with
     transactions opened by ``with conn:`` (see :class:`PgConnection`).
+
+    Raises:
+        StorageError: the SQLite file's directory cannot be created (a file in the way,
+            permissions).
     """
     if target.is_postgres:
         return PgConnection(target.url)
     path = target.sqlite_path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from clinicflow.datadir import unwritable
+
+        raise unwritable(path.parent, exc) from None
     conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")

@@ -16,6 +16,7 @@ one builder at a time for what a first start creates.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ __all__ = [
     "build_lock",
     "ensure_writable",
     "flock",
+    "unwritable",
 ]
 
 
@@ -74,12 +76,36 @@ def ensure_writable(data_dir: str | Path) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise StorageError(
-            f"cannot write to the data directory {path}: {reason} "
-            "(choose a writable folder with --data or CLINICFLOW_DATA)"
-        ) from None
+        raise unwritable(path, exc) from None
     return path
+
+
+def unwritable(path: Path, exc: OSError) -> StorageError:
+    """The one-line error for a data directory that cannot be created or written."""
+    return StorageError(
+        f"não dá para gravar na pasta de dados {path}: {_reason(exc)} "
+        "(escolha uma pasta gravável com --data ou CLINICFLOW_DATA)"
+    )
+
+
+#: Why a folder cannot be written, in the words of who reads the CLI (the OS says it in English).
+_REASONS = {
+    errno.EEXIST: "há um arquivo com esse nome no caminho (precisa ser uma pasta)",
+    errno.ENOTDIR: "há um arquivo com esse nome no caminho (precisa ser uma pasta)",
+    errno.EACCES: "sem permissão de escrita",
+    errno.EPERM: "sem permissão de escrita",
+    errno.EROFS: "o disco está montado só para leitura",
+    errno.ENOSPC: "o disco está cheio",
+    errno.EDQUOT: "a cota do disco acabou",
+    errno.ENAMETOOLONG: "o caminho é longo demais",
+}
+
+
+def _reason(exc: OSError) -> str:
+    known = _REASONS.get(exc.errno or 0)
+    if known:
+        return known
+    return f"erro do sistema: {exc.strerror or type(exc).__name__}"
 
 
 class WriterLock:
@@ -108,9 +134,9 @@ class WriterLock:
             os.close(fd)
             holder = f" (pid {pid})" if pid else ""
             raise DataDirInUse(
-                f"the data directory {self.data_dir} is already served by another clinicflow "
-                f"process{holder}; stop it first, or give this one another --data / "
-                "CLINICFLOW_DATA",
+                f"a pasta de dados {self.data_dir} já está em uso por outro processo do "
+                f"clinicflow{holder}; pare esse processo antes, ou dê a este outra pasta com "
+                "--data ou CLINICFLOW_DATA",
                 pid,
             )
         os.ftruncate(fd, 0)

@@ -87,7 +87,13 @@ def parse_day_hours(text: str) -> tuple[tuple[int, int], ...]:
             )
         h1, m1, h2, m2 = (int(group) if group else 0 for group in match.groups())
         start, end = h1 * 60 + m1, h2 * 60 + m2
-        if m1 > 59 or m2 > 59 or end > 24 * 60 or start >= end:
+        for hour, minute in ((h1, m1), (h2, m2)):
+            if hour > 24 or minute > 59 or (hour == 24 and minute > 0):
+                raise BadTimeText(
+                    f"em '{part.strip()}', {hour:02d}:{minute:02d} não é uma hora do dia "
+                    "(vai de 00:00 a 24:00)"
+                )
+        if start >= end:
             raise BadTimeText(
                 f"o horário '{part.strip()}' não faz sentido (abre depois de fechar?)"
             )

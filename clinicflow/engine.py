@@ -28,7 +28,7 @@ from clinicflow.errors import ConversationError
 from clinicflow.flow import Flow
 from clinicflow.hours import BusinessHours
 from clinicflow.model import FAQ, Catalog, Script
-from clinicflow.steps import Steps, _state, build_graph
+from clinicflow.steps import MAX_TEXT, Steps, _state, build_graph
 from clinicflow.storage import Row, Store
 from clinicflow.text import PhraseMatcher
 from clinicflow.understanding import Understander, Understanding
@@ -42,6 +42,12 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+#: Said once (with ``progress``) before the intent model is trained in a data directory.
+TRAINING_NOTICE = (
+    "Primeira vez com este catálogo nesta pasta de dados: preparando o entendimento das "
+    "mensagens (pode levar até um minuto)…"
+)
 
 
 def _one_chat_at_a_time(
@@ -134,6 +140,8 @@ class Engine:
         self._flows: dict[str, Flow] = {}
         # Built once per data dir; two engines starting on a fresh one take turns.
         with build_lock(self.data_dir):
+            if progress:
+                self._notice_training(catalog)
             self.index = Index.open(catalog, self.data_dir, self.embedder, progress=progress)
             self.model = self._open_model(catalog, progress=progress)
         self.steps = Steps(self)
@@ -210,6 +218,16 @@ class Engine:
             self.index, self.model = index, model
             self._install(catalog)
         return catalog
+
+    def _notice_training(self, catalog: Catalog) -> None:
+        """One line on stderr before a first run (or a changed catalog) trains the model, so
+        the wait (up to a minute) is not silence."""
+        import sys
+
+        from clinicflow.understanding.classifier import IntentModel
+
+        if not IntentModel.ready(catalog, self.data_dir, self.embedder):
+            print(TRAINING_NOTICE, file=sys.stderr, flush=True)
 
     def _open_model(self, catalog: Catalog, *, progress: bool = False) -> IntentModel:
         """The intent model for this catalog (trained once, then read from the data dir)."""
@@ -510,6 +528,12 @@ class Engine:
             turn.event("scheduled", appointment_at=iso(appointment_at))
             extra.append(Row("leads", {"chat_id": chat_id, "appointment_at": iso(appointment_at)}))
         self.write_change(chat_id, turn, extra)
+
+    def screen_edit(self, chat_id: str, text: str) -> bool:
+        """Whether the new text of a message she edited after it was answered is urgent (the
+        safety detector alone; the runner then handles it as a new message)."""
+        del chat_id  # routes the call to the chat's worker
+        return self.understander.assess(text[:MAX_TEXT]).urgent if text.strip() else False
 
     def classify(self, text: str) -> Understanding:
         """The intent of a message out of any conversation (``clinicflow classify``)."""

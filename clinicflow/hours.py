@@ -211,12 +211,23 @@ class BusinessHours:
         return self.describe_opening(self.next_opening(now), now)
 
 
-def status_line(hours: BusinessHours, now: datetime | None = None) -> str:
+def _full_date(when: datetime) -> str:
+    """ "sexta-feira, 25 de dezembro de 2026, às 12h" (no "hoje"/"amanhã": no reference)."""
+    name = WEEKDAY_NAMES[when.weekday()]
+    return f"{name}, {when.day} de {MONTH_NAMES[when.month - 1]} de {when.year}, {at_phrase(when)}"
+
+
+def status_line(hours: BusinessHours, now: datetime | None = None, *, asked: bool = False) -> str:
     """One line for ``clinicflow hours``: open or closed now, and the next opening.
 
     "Aberta agora (fecha às 18h)." or "Fechada agora. Próxima abertura: segunda-feira às 8h."
+    With ``asked`` (a moment the user gave, not now) the line names that moment and never
+    says "agora": "Em sexta-feira, 25 de dezembro de 2026, às 12h: fechada. Próxima
+    abertura: segunda-feira, 28 de dezembro de 2026, às 8h."
     """
     now = hours.local(now if now is not None else hours.clock.now())
+    if asked:
+        return _status_at(hours, now)
     if hours.is_open(now):
         closing = hours.closing_time(now)
         if closing is None:
@@ -229,3 +240,20 @@ def status_line(hours: BusinessHours, now: datetime | None = None) -> str:
     except HoursError:
         return "Fechada agora, sem abertura prevista nas próximas semanas."
     return f"Fechada agora. Próxima abertura: {opening}."
+
+
+def _status_at(hours: BusinessHours, moment: datetime) -> str:
+    head = f"Em {_full_date(moment)}"
+    if hours.is_open(moment):
+        closing = hours.closing_time(moment)
+        if closing is None:
+            return f"{head}: aberta."
+        closing = hours.local(closing)
+        if closing.date() == moment.date():
+            return f"{head}: aberta (fecha {at_phrase(closing)})."
+        return f"{head}: aberta (fecha {_full_date(closing)})."
+    try:
+        opening = hours.local(hours.next_opening(moment))
+    except HoursError:
+        return f"{head}: fechada, sem abertura prevista nas semanas seguintes."
+    return f"{head}: fechada. Próxima abertura: {_full_date(opening)}."

@@ -9,7 +9,8 @@ another id: one message delivered under both the ``@lid`` and the ``@c.us`` id i
 A key counts as the same message when the row is the same person's, or the ids are a lid and
 a phone (the twins); two phones whose keys happen to collide are two messages. Envelope ids
 are kept too (``inbox_envelopes``), so a byte-identical retry is recognised before anything
-else.
+else. One edit delivered both as ``message`` (a protocolMessage) and as
+``message.edited`` (the same message edited to the same text) is stored once.
 
 A row's ``chat_id`` is the person's identity (:mod:`clinicflow.identity`), recorded in the
 same transaction; the id she wrote from is in ``meta["from"]``. The twin id of a duplicate is
@@ -169,6 +170,8 @@ class Inbox:
             if twin is not None:  # the same message under her other id: learn that id
                 self.identities.link(person.ids, twin, now)
                 return False
+            if kind == "edit" and self._same_edit(inbound, person.identity):
+                return False
             status = "received"
             if kind == "edit" and self._edit_pending(inbound, person.identity):
                 status = "done"  # applied at the door: her turn runs on the new text
@@ -211,6 +214,19 @@ class Inbox:
             if chat_id == person.identity or servers == {"lid", "c.us"}:
                 return str(chat_id)
         return None
+
+    def _same_edit(self, inbound: Inbound, identity: str) -> bool:
+        """Whether this edit is already stored: the one edit delivered both as ``message``
+        (a protocolMessage) and as ``message.edited``, under ids of their own — the same
+        message edited to the same text."""
+        if not inbound.target_key or not inbound.text:
+            return False
+        row = self.conn.execute(
+            "SELECT 1 FROM inbox WHERE session = ? AND chat_id = ? AND kind = 'edit' "
+            "AND text = ? AND json_extract(meta, '$.target_key') = ? LIMIT 1",
+            (inbound.session, identity, inbound.text, inbound.target_key),
+        ).fetchone()
+        return row is not None
 
     def _edit_pending(self, inbound: Inbound, identity: str) -> bool:
         if not inbound.target_key or not inbound.text:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from clinicflow.errors import StorageError
 from clinicflow.model import Catalog
+from clinicflow.text import strip_accents
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,14 +53,30 @@ def catalog_entries(catalog: Catalog) -> list[Entry]:
     for intent in catalog.clinic.intents:
         entries.extend(Entry("intent", intent.name, "clinic", text) for text in intent.examples)
     for faq in catalog.clinic.faq:
-        entries.extend(Entry("faq", faq.id, "clinic", text) for text in faq.questions)
+        entries.extend(Entry("faq", faq.id, "clinic", text) for text in _spellings(faq.questions))
     for script in catalog.scripts:
         for faq in script.faq:
-            entries.extend(Entry("faq", faq.id, script.id, text) for text in faq.questions)
+            entries.extend(
+                Entry("faq", faq.id, script.id, text) for text in _spellings(faq.questions)
+            )
         entries.extend(
-            Entry("trigger", script.id, script.id, text) for text in script.triggers.examples
+            Entry("trigger", script.id, script.id, text)
+            for text in _spellings(script.triggers.examples)
         )
     return entries
+
+
+def _spellings(texts: Sequence[str]) -> list[str]:
+    """Each text, then (when it differs) the same text without accents: patients mostly type
+    "doi colocar o diu", and the embedding of an unaccented question sits far from the
+    accented one (0.67 against 1.0 for the DIU's pain FAQ)."""
+    out: list[str] = []
+    for text in texts:
+        out.append(text)
+        bare = strip_accents(text)
+        if bare != text:
+            out.append(bare)
+    return out
 
 
 class Index:
@@ -87,9 +104,9 @@ class Index:
         entries = catalog_entries(catalog)
         stamp = {"catalog": catalog.digest, "embedder": embedder.name, "rows": len(entries)}
         try:
-            import lancedb
+            from clinicflow.native import lancedb
 
-            db = lancedb.connect(str(folder))
+            db = lancedb().connect(str(folder))
             current = json.loads(meta_path.read_text()) if meta_path.exists() else None
             if current == stamp and TABLE in db.list_tables().tables:
                 table = db.open_table(TABLE).to_arrow()

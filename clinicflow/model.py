@@ -70,6 +70,7 @@ HANDOFF_REASON_LABELS: dict[str, str] = {
     "complaint": "reclamação",
     "not_understood": "robô não entendeu",
     "data_request": "pedido sobre os dados (LGPD)",
+    "voice_note": "áudio para ouvir",
     "other": "outro motivo",
 }
 

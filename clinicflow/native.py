@@ -9,12 +9,18 @@ once per process, without relying on the operator's environment:
 - BLAS / OpenMP already loaded: through ``threadpoolctl`` (process-wide, not restored);
 - libraries loaded later (LanceDB's Rust pools, Arrow, OpenBLAS in a fresh process): the
   environment variables they read when they start.
+
+:func:`lancedb` imports LanceDB with its Rust log quiet: by default it writes ``WARN`` lines
+("No existing dataset at ..., it will be created") to the terminal where a secretary chats.
+LanceDB's Python package reads ``LANCEDB_LOG`` (the ``lance`` package, ``LANCE_LOG``): both
+are set to ``error`` before the import, unless the operator set either herself.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from types import ModuleType
 
 ENV_VARS = (
     "OPENBLAS_NUM_THREADS",
@@ -26,6 +32,9 @@ ENV_VARS = (
     "RAYON_NUM_THREADS",
     "LANCE_CPU_THREADS",
 )
+
+#: The variables LanceDB's Rust log level is read from (lancedb, and lance itself).
+LANCE_LOG_VARS = ("LANCEDB_LOG", "LANCE_LOG")
 
 _lock = threading.Lock()
 _limited: int | None = None
@@ -68,4 +77,15 @@ def blas_threads() -> list[int]:
     return [int(info["num_threads"]) for info in threadpool_info() if info["user_api"] == "blas"]
 
 
-__all__ = ["ENV_VARS", "blas_threads", "limit_native_threads"]
+def lancedb() -> ModuleType:
+    """The ``lancedb`` module, imported with its Rust log at ``error`` unless the operator
+    set :data:`LANCE_LOG_VARS` (see the module docstring)."""
+    if not any(name in os.environ for name in LANCE_LOG_VARS):
+        for name in LANCE_LOG_VARS:
+            os.environ[name] = "error"
+    import lancedb as module
+
+    return module
+
+
+__all__ = ["ENV_VARS", "LANCE_LOG_VARS", "blas_threads", "lancedb", "limit_native_threads"]

@@ -153,6 +153,26 @@ class Outbox:
             ],
         )
 
+    def scrub_pending(self, batch_id: str, text: str) -> int:
+        """Take a message she deleted for everyone out of the staff notices of its turn
+        (``batch_id``) that are not sent yet (held until the opening, or backing off).
+        Returns how many were changed."""
+        from clinicflow.storage import scrub_text
+
+        changed = 0
+        with self.conn:
+            rows = self.conn.execute(
+                "SELECT id, text FROM outbox WHERE batch_id = ? AND kind = 'handoff_notice' "
+                "AND status = 'pending'",
+                (batch_id,),
+            ).fetchall()
+            for row_id, notice in rows:
+                scrubbed = scrub_text(notice, text)
+                if scrubbed != notice:
+                    self.conn.execute("UPDATE outbox SET text = ? WHERE id = ?", (scrubbed, row_id))
+                    changed += 1
+        return changed
+
     def enqueue(self, messages: Sequence[OutMessage]) -> None:
         """Add rows in their own transaction."""
         with self.conn:
@@ -302,6 +322,9 @@ class Sender:
         probe_every: seconds between probes.
         owner: which chats this runner may send to when several share one PostgreSQL
             (:class:`~clinicflow.database.ChatOwnership`); None: every chat.
+        on_waha: called with what a send showed of WAHA: True after a send WAHA took, False
+            when WAHA could not be reached (connection refused, timeout) or failed (5xx).
+            A refusal of one message (4xx) says nothing about WAHA and is not reported.
     """
 
     CHARS_PER_SECOND = 30.0
@@ -317,6 +340,7 @@ class Sender:
         probe: Callable[[], Awaitable[bool]] | None = None,
         probe_every: float = 1.0,
         owner: ChatOwnership | None = None,
+        on_waha: Callable[[bool], None] | None = None,
     ) -> None:
         self.outbox = outbox
         self.waha = waha
@@ -326,6 +350,7 @@ class Sender:
         self.probe = probe
         self.probe_every = probe_every
         self.owner = owner
+        self.on_waha = on_waha or (lambda up: None)
         self._watch: asyncio.Task[None] | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
@@ -417,7 +442,9 @@ class Sender:
             row = self.outbox.next_for(chat_id)
             if row is None:
                 if self._tasks.get(chat_id) is asyncio.current_task():
-                    del self._tasks[chat_id]
+                    del self._tasks[chat_id]  # nothing kept per chat once it is idle
+                    self._wake.pop(chat_id, None)
+                    self._unseen.discard(chat_id)
                 return
             wait = self.outbox.seconds_until_due(row)
             if wait > 0:
@@ -447,6 +474,8 @@ class Sender:
                 await self._presence(self.waha.stop_typing(chat_id))
             waha_id = await self.waha.send_text(chat_id, text, message_id=row.client_id)
         except ChannelError as exc:
+            if exc.status is None or exc.status >= 500:
+                self.on_waha(False)
             if exc.retryable:
                 delay = self.backoff.delay(attempts + 1)
                 self.outbox.mark_retry(row_id, str(exc), time.time() + delay)
@@ -459,6 +488,7 @@ class Sender:
         if waha_id is None and row.client_id:  # an empty answer: the id is the one we chose
             waha_id = f"true_{chat_id}_{row.client_id}"
         self.outbox.mark_sent(row_id, waha_id)
+        self.on_waha(True)
         ms = (time.perf_counter() - started) * 1000
         self.on_event("sent", {"row": row_id, "ms": round(ms, 1), "chat": chat_id})
 

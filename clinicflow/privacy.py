@@ -11,20 +11,22 @@ those two (``models/``), the key of the log pseudonyms (``log_key``) and the run
     erase_patient(data_dir, "11987654321")              # -> Erasure (rows removed per table)
     redact_expired(data_dir, retention_days=365, now)   # message texts older than the window
 
-Finding her: the chat ids of her number (with and without Brazil's ninth digit, ``@c.us``),
-plus any other chat id (``@lid``) that a row links to her number: the identity tables
-(``wa_ids``, ``identities``, ``lid_lookups``) link a conversation kept under her ``@lid`` to
-her phone. Every table and column is scanned, so tables added later are covered without
-naming them here.
+Finding her: any of her ids names her: her ``@lid``, her phone chat id, or her number in
+any form (with and without Brazil's ninth digit). The identity tables (``wa_ids``,
+``identities``, ``lid_lookups``, see :mod:`clinicflow.identity`) lead from that id to her
+identity and from there to every id seen for it and her phone, so a conversation kept under
+her phone is found from her ``@lid`` and the other way round; any other chat id (``@lid``)
+that a row links to her number is followed too. Every table and column is scanned, so tables
+added later are covered without naming them here.
 A mention counts when a text holds her number in any spelling ("+55 11 98765-4321") or, for
 long enough texts, words she wrote.
 
 Erasing: her own rows go (conversation, messages, events, lead, hand-offs, understanding,
 LangGraph checkpoints, the pending follow-up job, inbox, outbox and the staff notices about
-her). In another conversation's state a mention is replaced by ``[removido]``. What stays is
-an anonymous line in ``erasures`` (when, and how many rows of each table), so reports can say
-how many were erased. Deleted pages are overwritten (``secure_delete``) and the WAL is
-truncated when no other process holds it.
+her), and the links between her ids last. In another conversation's state a mention is
+replaced by ``[removido]``. What stays is an anonymous line in ``erasures`` (when, and how
+many rows of each table), so reports can say how many were erased. Deleted pages are
+overwritten (``secure_delete``) and the WAL is truncated when no other process holds it.
 """
 
 from __future__ import annotations
@@ -60,13 +62,15 @@ __all__ = [
 REDACTED = "[removido]"
 #: What a data directory holds besides the SQLite file; none of it is about a patient, so
 #: export and erase leave it alone (see the module docstring).
-NOT_PATIENT_DATA = ("index.lance", "models", "log_key", ".lock")
+NOT_PATIENT_DATA = ("index.lance", "models", "log_key", ".lock", ".build.lock")
 #: Her words are looked for elsewhere only when at least this long (avoids "oi", "sim").
 MIN_WORDS = 12
 #: Tables whose rows of *other* chats are edited in place, never deleted.
 _STATE_TABLES = frozenset(
     {"conversations", "leads", "events", "handoffs", "understanding", "checkpoints", "writes"}
 )
+#: The identity tables (clinicflow.identity): the links between her ids.
+_LINK_TABLES = frozenset({"wa_ids", "identities", "lid_lookups"})
 #: Catalog versions and the anonymous erasure log hold no patient data.
 _SKIP_TABLES = frozenset({"script_versions", "erasures"})
 #: Columns naming the chat a row belongs to.
@@ -222,8 +226,94 @@ def _chat_column(columns: Sequence[tuple[str, str]]) -> str | None:
     return next((c for c in _CHAT_COLUMNS if c in names), None)
 
 
+def _columns_of(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {str(c[1]) for c in conn.execute(f'PRAGMA table_info("{table}")')}
+
+
+def _widen(ids: PatientIds, chats: Iterable[str], numbers: Iterable[str]) -> PatientIds:
+    """``ids`` plus more chat ids and numbers; a phone chat id brings every spelling of it."""
+    all_chats = set(ids.chat_ids) | set(chats)
+    all_numbers = set(ids.numbers) | set(numbers)
+    for chat in list(all_chats):
+        if chat.endswith(("@c.us", "@s.whatsapp.net")):
+            with contextlib.suppress(PatientNotFound):
+                more = patient_ids(chat)
+                all_chats |= set(more.chat_ids)
+                all_numbers |= set(more.numbers)
+    for number in list(all_numbers):
+        if number.startswith("55") and len(number) in (12, 13):
+            more = patient_ids(number)
+            all_chats |= set(more.chat_ids)
+            all_numbers |= set(more.numbers)
+    return PatientIds(tuple(sorted(all_chats)), tuple(sorted(all_numbers, key=len, reverse=True)))
+
+
+def _identity_closure(conn: sqlite3.Connection, ids: PatientIds) -> PatientIds:
+    """Every id of the person behind ``ids``, through the identity tables.
+
+    Whatever id she is named by (her ``@lid``, her phone chat id, her number in any form),
+    the tables of :mod:`clinicflow.identity` give the identity her conversation is kept
+    under, every other id ever seen for it, her phone and the lid lookups; repeated until
+    nothing new is found (two identities of one person are both followed). Tables that are
+    missing, or shaped otherwise, are skipped.
+    """
+    tables = {
+        str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    wa_ids = "wa_ids" in tables and {"wa_id", "identity"} <= _columns_of(conn, "wa_ids")
+    identities = "identities" in tables and {"identity", "phone"} <= _columns_of(conn, "identities")
+    lookups = "lid_lookups" in tables and {"lid", "pn"} <= _columns_of(conn, "lid_lookups")
+    while True:
+        chats = set(ids.chat_ids)
+        numbers: set[str] = set()
+        for chat in ids.chat_ids:
+            people = {chat}
+            if wa_ids:
+                people |= {
+                    str(r[0])
+                    for r in conn.execute("SELECT identity FROM wa_ids WHERE wa_id = ?", (chat,))
+                }
+                for person in list(people):
+                    chats |= {
+                        str(r[0])
+                        for r in conn.execute(
+                            "SELECT wa_id FROM wa_ids WHERE identity = ?", (person,)
+                        )
+                    }
+            chats |= people
+            if identities:
+                for person in people:
+                    numbers |= {
+                        str(r[0])
+                        for r in conn.execute(
+                            "SELECT phone FROM identities WHERE identity = ? AND phone IS NOT NULL",
+                            (person,),
+                        )
+                    }
+            if lookups:
+                for sql in (
+                    "SELECT pn FROM lid_lookups WHERE lid = ? AND pn IS NOT NULL",
+                    "SELECT lid FROM lid_lookups WHERE pn = ?",
+                ):
+                    chats |= {str(r[0]) for r in conn.execute(sql, (chat,))}
+        if identities:
+            for number in ids.numbers:
+                chats |= {
+                    str(r[0])
+                    for r in conn.execute(
+                        "SELECT identity FROM identities WHERE phone = ?", (number,)
+                    )
+                }
+        wider = _widen(ids, chats, numbers)
+        if wider == ids:
+            return ids
+        ids = wider
+
+
 def _discover(conn: sqlite3.Connection, ids: PatientIds) -> _Finder:
-    """Her chat ids (``@lid`` ones linked to her number included) and her words."""
+    """Her chat ids (every id of her identity, ``@lid`` ones linked to her number included)
+    and her words."""
+    ids = _identity_closure(conn, ids)
     finder = _Finder(ids)
     chats = set(ids.chat_ids)
     conn.create_function("cf_mentions", 1, finder.mentions, deterministic=True)
@@ -236,7 +326,8 @@ def _discover(conn: sqlite3.Connection, ids: PatientIds) -> _Finder:
             for value in row:
                 if isinstance(value, str) and re.fullmatch(r"\d+@lid", value):
                     chats.add(value)
-    finder.ids = PatientIds(tuple(sorted(chats)), ids.numbers)
+    finder.ids = _identity_closure(conn, PatientIds(tuple(sorted(chats)), ids.numbers))
+    chats = set(finder.ids.chat_ids)
     marks = ",".join("?" * len(chats))
     tables = _tables(conn)
     for table in ("messages", "inbox"):
@@ -312,7 +403,14 @@ def export_patient(data_dir: str | Path, phone: str, *, now: datetime) -> dict[s
 
     Raises:
         PatientNotFound: no data directory, or nothing about her in it.
+        StorageError: the runner holds webhooks in ``inbox.spool`` that the database could
+            not take yet (they may be hers); they are replayed within seconds, try again.
     """
+    if (Path(data_dir) / "inbox.spool").exists():
+        raise StorageError(
+            "há mensagens recebidas esperando em inbox.spool (o banco estava ocupado); "
+            "tente de novo em alguns segundos"
+        )
     conn = _open(data_dir)
     try:
         finder = _discover(conn, patient_ids(phone))
@@ -364,7 +462,14 @@ def erase_patient(
 
     Raises:
         PatientNotFound: no data directory, or nothing about her in it.
+        StorageError: the runner holds webhooks in ``inbox.spool`` that the database could
+            not take yet (they may be hers); they are replayed within seconds, try again.
     """
+    if (Path(data_dir) / "inbox.spool").exists():
+        raise StorageError(
+            "há mensagens recebidas esperando em inbox.spool (o banco estava ocupado); "
+            "tente de novo em alguns segundos"
+        )
     conn = _open(data_dir)
     try:
         conn.execute("PRAGMA secure_delete = ON")
@@ -377,7 +482,10 @@ def erase_patient(
             scrubbed: dict[str, int] = {}
             binary: dict[str, int] = {}
             tables = _tables(conn)
-            for table, (own, others) in found.items():
+            # The links between her ids go last: they are how she is found again.
+            for table, (own, others) in sorted(
+                found.items(), key=lambda item: item[0] in _LINK_TABLES
+            ):
                 doomed = [row["_rowid"] for row in own]
                 edits: list[tuple[int, dict[str, Any]]] = []
                 for row in others:

@@ -8,6 +8,13 @@ kept in the data directory (``log_key``, readable by the owner only).
 
 :func:`printable` escapes what must never reach a log raw: control characters (a forged id
 with a newline would forge a log line), bidi and other format characters, lone surrogates.
+
+:func:`hide_numbers` replaces every run of eight or more digits (a phone number, a WhatsApp
+id's user part, a lid) by ``<N-digits>``: the runner's log values and every line the log
+formatters write go through it, so no log line carries a number even when an id is malformed
+(``+5511987650106@c.us``, ``5511987650107:12@c.us``) or an error message echoes one. An id
+WhatsApp never sends is logged by its pseudonym and its :func:`shape`
+(``+<13-digits>@c.us``), which says what is wrong with it without the number.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import unicodedata
 from pathlib import Path
@@ -60,6 +68,23 @@ class Pseudonyms:
         return "chat-" + hmac.new(self._key, raw, hashlib.sha256).hexdigest()[:12]
 
 
+#: A run of digits long enough to be a phone number or an id (a pseudonym's hex is not one).
+_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?<!chat-)\+?[0-9]{8,}(?![0-9A-Za-z])")
+
+
+def hide_numbers(text: str) -> str:
+    """``text`` with every run of 8+ digits (a leading ``+`` too) shown as ``<N-digits>``."""
+    return _NUMBER.sub(lambda m: f"<{len(m.group(0).lstrip('+'))}-digits>", text)
+
+
+def shape(value: str, limit: int = 80) -> str:
+    """What an id looks like without its digits: ``+5511987650106@c.us`` ->
+    ``+<13-digits>@c.us``; every digit run is counted, whatever its length, and the result is
+    :func:`printable`."""
+    counted = re.sub(r"[0-9]+", lambda m: f"<{len(m.group(0))}-digits>", value[: limit * 4])
+    return printable(counted, limit)
+
+
 def printable(value: object, limit: int = 200) -> str:
     """``str(value)`` with control, format (bidi), private and surrogate characters escaped
     as ``\\xNN`` / ``\\uNNNN``, cut to ``limit`` characters (the rest is counted)."""
@@ -79,4 +104,4 @@ def printable(value: object, limit: int = 200) -> str:
     return "".join(out)
 
 
-__all__ = ["KEY_FILE", "Pseudonyms", "printable"]
+__all__ = ["KEY_FILE", "Pseudonyms", "hide_numbers", "printable", "shape"]

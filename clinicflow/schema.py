@@ -42,8 +42,9 @@ class SchemaTooNew(StorageError):
 
     def __init__(self, path: Path, found: int, known: int) -> None:
         super().__init__(
-            f"{path} was written by a newer clinicflow (schema version {found}; this one knows "
-            f"up to {known}): upgrade clinicflow, or restore a backup made by this version"
+            f"{path} foi gravado por um clinicflow mais novo (versão do esquema {found}; este "
+            f"conhece até a {known}): atualize o clinicflow, ou restaure uma cópia feita por "
+            "esta versão"
         )
         self.found = found
         self.known = known

@@ -80,6 +80,7 @@ class ConvState(TypedDict, total=False):
     notes: list[str]
     told: list[str]
     last_filled: str | None
+    booking: bool
 
 
 def _state(conv: Conversation) -> ConvState:
@@ -87,7 +88,12 @@ def _state(conv: Conversation) -> ConvState:
 
 
 def build_graph(steps: Steps, saver: Any) -> Any:
-    """The compiled graph of one turn (one node per step)."""
+    """The compiled graph of one turn (one node per step).
+
+    The steps work on the turn's :class:`Conversation` (``runtime.context.conv``) and write
+    nothing to the graph's channels until ``persist``, which writes the whole state once: one
+    set of channel writes per turn instead of one per step (LangGraph applies and versions
+    every write of every superstep)."""
     from langgraph.graph import END, START, StateGraph
 
     graph: Any = StateGraph(ConvState, context_schema=Turn)
@@ -147,7 +153,7 @@ class Steps:
             turn.event("script_version_lost", script=conv.script_id)
             conv.script_id = conv.digest = conv.state = None
         turn.conv = conv
-        return _state(conv)
+        return {}
 
     def fresh(self, conv: Conversation, turn: Turn) -> None:
         """A new conversation (the checkpoint had none, or a terminal one was restarted)."""
@@ -167,7 +173,7 @@ class Steps:
         if status in ("waiting_human", "human"):
             turn.silent = True
             verdict = self.understander.assess(turn.text[:MAX_TEXT])
-            flags = tuple(verdict.signs) if verdict.urgent else ()
+            flags = verdict.red_flags
             turn.event("message_while_" + status, red_flags=list(flags))
             if verdict.urgent and not conv.urgent:
                 # Safety first even while a person has the chat: she is told where to go now,
@@ -187,8 +193,8 @@ class Steps:
                 # out_of_hours text says so); the script does not move. A person writing
                 # (take-over) ends this at once.
                 turn.silent = False
-                return Command(update=_state(conv), goto="understand")
-            return Command(update=_state(conv), goto="persist")
+                return Command(goto="understand")
+            return Command(goto="persist")
         if conv.opted_out:
             mentions = self.understander.script_mentions(turn.text)
             intent, confidence = self.understander.intent_of(turn.text[:MAX_TEXT])
@@ -199,7 +205,7 @@ class Steps:
             if not (mentions or wants):
                 turn.silent = True
                 turn.event("message_after_opt_out")
-                return Command(update=_state(conv), goto="persist")
+                return Command(goto="persist")
             conv.opted_out = False
             turn.event("opted_in")
         if status == "closed":
@@ -207,7 +213,7 @@ class Steps:
             conv.script_id = conv.digest = conv.state = None
             conv.attempts, conv.repairs = {}, 0
             turn.event("reopened")
-        return Command(update=_state(conv), goto="understand")
+        return Command(goto="understand")
 
     def understand(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
         turn = runtime.context
@@ -231,7 +237,7 @@ class Steps:
         turn.understanding = u
         turn.parts = self._parts(text, script, u)
         turn.event("message_in", intent=u.intent or "", source=u.source)
-        return _state(conv)
+        return {}
 
     def _parts(self, text: str, script: Script | None, whole: Understanding) -> tuple[Part, ...]:
         """The clauses of a message that answers and asks, or asks several things, each
@@ -336,14 +342,17 @@ class Steps:
             # Out of hours, waiting for a person (see guards): an emergency was already
             # handled there; the FAQ answers her questions, nothing else moves.
             self.dialogue.answer_waiting(conv, turn)
-            return Command(update=_state(conv), goto="respond")
+            return Command(goto="respond")
         if kind != "text" and not u.urgent and not turn.text.strip():
             # A photo, document, location or untranscribed audio: acknowledge, keep the step.
             turn.event("media_received", kind=kind)
             d.say(conv, turn, _media_ack(d, kind))
-            if conv.in_script:
+            if kind in ("voice", "audio"):
+                # Nobody knows what she said (an emergency, a booking...): a person listens.
+                d.handoff(conv, turn, "voice_note", announce=False)
+            elif conv.in_script:
                 d.reprompt(conv, turn)
-            return Command(update=_state(conv), goto="respond")
+            return Command(goto="respond")
         if u.urgent:
             turn.event(
                 "red_flag",
@@ -353,7 +362,7 @@ class Steps:
                 source=u.source,
             )
             d.handoff(conv, turn, "urgent", urgent=True, category=u.safety.category)
-            return Command(update=_state(conv), goto="respond")
+            return Command(goto="respond")
         if u.intent == "opt_out" and acts_on(u):
             d.say(conv, turn, d.text("opt_out"))
             conv.opted_out = True
@@ -361,23 +370,27 @@ class Steps:
             conv.lost_reason = "opt_out"
             turn.event("opted_out")
             d.close(conv, turn, "opt_out")
-            return Command(update=_state(conv), goto="respond")
-        weak = u.source == "model" and not u.sure
+            return Command(goto="respond")
         routing_hint = conv.state in (None, ROUTING) and bool(u.scripts or u.similar_script)
-        if u.intent in ("bot_check", "medical_advice") and not (weak or routing_hint):
+        # A dose or medicine question (a rule) gets the fixed text even when it names a
+        # procedure ("qual a dose de progesterona na menopausa?").
+        dosing = u.intent == "medical_advice" and u.source == "rule"
+        if u.intent in ("bot_check", "medical_advice") and (
+            dosing or (acts_on(u) and not routing_hint)
+        ):
             turn.event("safety_reply", kind=u.intent)
             d.say(conv, turn, d.text(u.intent))
             if conv.state is None:
                 d.routing_menu(conv, turn, intro=False)
             else:
                 d.reprompt(conv, turn)
-            return Command(update=_state(conv), goto="respond")
-        return Command(update=_state(conv), goto="advance")
+            return Command(goto="respond")
+        return Command(goto="advance")
 
     def advance(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
         turn = runtime.context
         self.dialogue.step(turn.conv, turn)
-        return _state(turn.conv)
+        return {}
 
     def respond(self, state: ConvState, runtime: Runtime[Turn]) -> ConvState:
         turn = runtime.context
@@ -401,7 +414,7 @@ class Steps:
         conv.lead_times.setdefault(conv.lead_status, iso(turn.now))
         if turn.replies:
             conv.last_outbound_at = iso(turn.now)
-        return _state(conv)
+        return {}
 
     def _privacy_notice(self, conv: Conversation, turn: Turn) -> None:
         """The clinic's privacy notice (LGPD) after the bot's first replies to a new
@@ -445,6 +458,7 @@ class Steps:
             summary=self._summary(conv, turn, history),
             phone=turn.meta.get("phone"),
             asked=briefs.Asked.of(conv, script),
+            category=handoff.category,
         )
         turn.handoff = replace(handoff, brief=brief)
         return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -223,7 +224,11 @@ def create_history_tables(conn: Any) -> None:
 
 def connect(path: Path | DatabaseUrl) -> Any:
     """Open a connection the way every clinicflow component does (see
-    :func:`clinicflow.database.connect`); a path is a SQLite file."""
+    :func:`clinicflow.database.connect`); a path is a SQLite file.
+
+    Raises:
+        StorageError: the data directory cannot be created (a file in the way, permissions).
+    """
     target = path if isinstance(path, DatabaseUrl) else DatabaseUrl(f"sqlite:///{path}")
     return database.connect(target)
 
@@ -253,8 +258,9 @@ class Store:
             self.lock: threading.RLock = getattr(self.conn, "lock", None) or threading.RLock()
             self._migrate()
         except DB_ERRORS as exc:
+            hint = "" if self.is_postgres else " (é um arquivo do clinicflow? o disco tem espaço?)"
             raise StorageError(
-                f"cannot open the history database {self.target.redacted}: {exc}"
+                f"não dá para abrir o banco de dados {self.target.redacted}: {exc}{hint}"
             ) from exc
 
     @property
@@ -351,6 +357,15 @@ class Store:
             ).fetchone()
             if row is None:
                 return "missing"
+            # The hand-off briefs quote her last messages: the deleted one leaves them too.
+            for handoff_id, brief in conn.execute(
+                "SELECT id, brief FROM handoffs WHERE chat_id = ?", (chat_id,)
+            ).fetchall():
+                scrubbed = scrub_text(brief or "", text)
+                if scrubbed != brief:
+                    conn.execute(
+                        "UPDATE handoffs SET brief = ? WHERE id = ?", (scrubbed, handoff_id)
+                    )
             lines = str(row[1]).split("\n")
             if text and text in lines and len(lines) > 1:
                 lines.remove(text)
@@ -392,3 +407,21 @@ class Store:
             if candidate.exists():
                 total += candidate.stat().st_size
         return total
+
+
+#: What a brief or a staff notice says instead of a message she deleted for everyone.
+DELETED = "[mensagem apagada pela paciente]"
+
+
+def scrub_text(container: str, text: str) -> str:
+    """``container`` (a brief's JSON, a notice) with every whole occurrence of ``text`` (a
+    message she deleted for everyone) replaced by :data:`DELETED`; JSON stays JSON (the text
+    is matched as JSON writes it too). Texts under 4 characters are left alone: "oi" would
+    match inside other words' quotes."""
+    text = text.strip()
+    if len(text) < 4 or not container:
+        return container
+    out = container
+    for form in {text, json.dumps(text, ensure_ascii=False)[1:-1]}:
+        out = re.sub(rf"(?<!\w){re.escape(form)}(?!\w)", DELETED, out)
+    return out

@@ -74,7 +74,16 @@ __all__ = [
 
 #: Operations a worker runs on its engine (method names of Engine, and the follow-up fire).
 OPS = frozenset(
-    {"handle", "take_over", "hand_back", "close", "mark_scheduled", "record_event", "start"}
+    {
+        "handle",
+        "take_over",
+        "hand_back",
+        "close",
+        "mark_scheduled",
+        "record_event",
+        "start",
+        "screen_edit",
+    }
 )
 OnFollowUp = Callable[["TurnResult"], None]
 
@@ -397,7 +406,8 @@ class EnginePool:
 
     async def change(self, op: str, chat_id: str, *args: Any, **kwargs: Any) -> Any:
         """An out-of-turn change: ``take_over``, ``hand_back``, ``close``, ``mark_scheduled``,
-        ``record_event``, ``revoke_message`` (the chat id first, as on Engine)."""
+        ``record_event``, ``revoke_message``, ``screen_edit`` (the chat id first, as on
+        Engine)."""
         return await self.call(chat_id, op, chat_id, *args, **kwargs)
 
     async def reload(self, path: str | Path | None = None) -> Catalog:

@@ -26,8 +26,25 @@ _BOOL = "tag:yaml.org,2002:bool"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
+#: Most values a file may hold once its aliases (``*name``) are expanded. A catalog file holds
+#: a few thousand; an "alias bomb" (each level repeating the one above) would hold billions.
+MAX_EXPANDED_NODES = 100_000
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader where only true/false are booleans and dates stay text."""
+    """SafeLoader where only true/false are booleans and dates stay text; it also notes
+    where each alias (``*name``) is used, to point at it."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.alias_marks: list[tuple[str, yaml.Mark, yaml.Node]] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event() if self.check_event(yaml.AliasEvent) else None
+        node: yaml.Node | None = super().compose_node(parent, index)
+        if event is not None and node is not None:
+            self.alias_marks.append((str(event.anchor), event.start_mark, node))
+        return node
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -115,12 +132,85 @@ def parse(text: str, file: str) -> tuple[YNode | None, list[Problem]]:
         ]
     except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML error we know is marked
         return None, [Problem(file, 1, 1, "error", "yaml-syntax", str(exc))]
+    except RecursionError:
+        return None, [_too_deep(file)]
     finally:
         loader.dispose()
     if root is None:
         return None, []
+    refused = _alias_problem(root, loader, file)
+    if refused is not None:
+        return None, [refused]
     problems: list[Problem] = []
-    return _convert(root, file, loader, problems), problems
+    try:
+        return _convert(root, file, loader, problems), problems
+    except RecursionError:
+        return None, [_too_deep(file)]
+
+
+def _too_deep(file: str) -> Problem:
+    return Problem(file, 1, 1, "error", "yaml-syntax",
+                   "o arquivo tem blocos dentro de blocos demais; confira os recuos")  # fmt: skip
+
+
+def _alias_problem(root: yaml.Node, loader: _Loader, file: str) -> Problem | None:
+    """An alias that refers to itself, or aliases expanding past MAX_EXPANDED_NODES.
+
+    Sizes are counted once per node (the composed graph shares aliased nodes), so a bomb is
+    measured without being expanded.
+    """
+    if not loader.alias_marks:
+        return None
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+    cycle: list[yaml.Node] = []
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_:
+            cycle.append(node)
+            return MAX_EXPANDED_NODES + 1
+        open_.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > MAX_EXPANDED_NODES:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+                if total > MAX_EXPANDED_NODES:
+                    break
+        open_.discard(key)
+        sizes[key] = min(total, MAX_EXPANDED_NODES + 1)
+        return sizes[key]
+
+    try:
+        too_big = size(root) > MAX_EXPANDED_NODES
+    except RecursionError:  # nesting deeper than Python's stack: refuse it as well
+        too_big = True
+    if not too_big:
+        return None
+    # The alias that closes the loop, else the one that multiplies the most (the first such).
+    if cycle:
+        anchor, mark = next((name, where) for name, where, target in loader.alias_marks
+                            if target is cycle[0])  # fmt: skip
+    else:
+        biggest = max(sizes.get(id(target), 0) for _, _, target in loader.alias_marks)
+        anchor, mark = next((name, where) for name, where, target in loader.alias_marks
+                            if sizes.get(id(target), 0) == biggest)  # fmt: skip
+    line, col = _line_col(file, mark)
+    if cycle:
+        why = f"o apelido *{anchor} repete o próprio bloco onde está (nunca termina)"
+    else:
+        why = (
+            f"os apelidos YAML (como *{anchor}) se multiplicam demais: o arquivo passaria de "
+            f"{MAX_EXPANDED_NODES} valores"
+        )
+    return Problem(file, line, col, "error", "yaml-alias", f"{why}; escreva os valores por extenso")
 
 
 def _line_col(file: str, mark: yaml.Mark | None) -> tuple[int, int]:

@@ -122,3 +122,40 @@ def test_cli_backup_and_restore(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "new" / DB_NAME)
     assert conn.execute("SELECT text FROM messages").fetchall() == [("oi",)]
     conn.close()
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        pytest.param(lambda m: m.pop("database"), "falta o campo 'database'", id="no-database"),
+        pytest.param(lambda m: m.pop("created_at"), "falta o campo 'created_at'", id="no-date"),
+        pytest.param(
+            lambda m: m["database"].pop("sha256"),
+            "falta o campo 'database.sha256'",
+            id="no-checksum",
+        ),
+        pytest.param(
+            lambda m: m["database"].update(bytes="muitos"),
+            "o campo 'database.bytes' de manifest.json está com valor errado",
+            id="wrong-kind",
+        ),
+    ],
+)
+def test_a_broken_manifest_says_which_field_in_words(tmp_path: Path, edit: Any, said: str) -> None:
+    _tiny_data(tmp_path / "data")
+    backup(tmp_path / "data", tmp_path / "copy", now=NOW)
+    path = tmp_path / "copy" / MANIFEST
+    manifest = json.loads(path.read_text("utf-8"))
+    edit(manifest)
+    path.write_text(json.dumps(manifest), "utf-8")
+    result = CliRunner().invoke(
+        main, ["restore", str(tmp_path / "copy"), "--data", str(tmp_path / "new")]
+    )
+    assert result.exit_code != 0
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Erro: ") and "não é uma cópia do clinicflow" in line and said in line
+    path.write_text("{não é json", "utf-8")
+    result = CliRunner().invoke(
+        main, ["restore", str(tmp_path / "copy"), "--data", str(tmp_path / "new")]
+    )
+    assert "manifest.json não é um JSON válido" in result.output

@@ -100,3 +100,37 @@ def test_lint_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("[]"), out.stdout + out.stderr
+
+
+def _alias_bomb(levels: int) -> str:
+    """Each level repeats the one above nine times: 9**levels values once expanded."""
+    lines = ["id: bomb", 'a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    for level in range(1, levels + 1):
+        lines.append(f"a{level}: &a{level} [" + ",".join([f"*a{level - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "col"),
+    [
+        pytest.param(_alias_bomb(8), 8, 10, id="alias-bomb"),
+        pytest.param("id: loop\nlista: &l [1, *l]\n", 2, 15, id="alias-of-itself"),
+    ],
+)
+def test_lint_refuses_aliases_that_never_end_with_file_line_col(
+    tmp_path: Path, text: str, line: int, col: int
+) -> None:
+    # Staff edit these files, and the same loader serves serve, SIGHUP and /admin/reload.
+    (tmp_path / "clinic.yaml").write_text((MIN / "clinic.yaml").read_text("utf-8"), "utf-8")
+    (tmp_path / "bomb.yaml").write_text(text, "utf-8")
+    result = CliRunner().invoke(main, ["lint", "--catalog", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert f"bomb.yaml:{line}:{col}: error yaml-alias" in result.output
+    assert "apelido" in result.output and "Traceback" not in result.output
+
+
+def test_a_few_aliases_are_fine(tmp_path: Path) -> None:
+    from clinicflow.yamlsrc import YMap, parse
+
+    node, problems = parse("a: &x [1, 2]\nb: *x\n", "ok.yaml")
+    assert problems == [] and isinstance(node, YMap) and set(dict(node.items())) == {"a", "b"}

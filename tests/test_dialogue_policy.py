@@ -259,3 +259,84 @@ def test_when_and_firm_goodbye_are_pure() -> None:
     assert not answers.firm_goodbye(_u("goodbye", confidence=0.7), "amanhã", ("tchau",))
     assert answers.firm_goodbye(_u("goodbye", source="rule"), "amanhã", ("tchau",))
     assert answers.firm_goodbye(_u("goodbye", confidence=0.7), "até mais tarde", ("tchau",))
+
+
+# -- try2: booking with a day, questions at the name step, indirect questions -----------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["posso ir amanha de manha?", "tem horario sexta a tarde?", "dá pra ir sábado de manhã?"],
+)
+def test_a_request_to_come_on_a_day_is_booking(text: str) -> None:
+    assert filling.booking_request(text, NOW.date())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "qual o horario de sabado?",
+        "não quero marcar amanhã",
+        "preciso remarcar pra sexta",
+        "amanhã",
+    ],
+)
+def test_hours_a_refusal_or_a_reschedule_is_not_a_booking_request(text: str) -> None:
+    assert not filling.booking_request(text, NOW.date())
+
+
+def test_posso_ir_amanha_de_manha_at_the_name_step_hands_off_with_the_day(
+    dialogue: Dialogue,
+) -> None:
+    conv = _on(dialogue, "consulta_ginecologica", "boas_vindas")
+    turn = _turn(conv, "posso ir amanha de manha?", _u(None, "fallback", confidence=0.21))
+    dialogue.step(conv, turn)
+    assert turn.handoff is not None and turn.handoff.reason == "schedule"
+    assert conv.when == "amanha" and conv.period == "manhã"
+    assert "nao entendi" not in _said(turn) and "nao consegui entender" not in _said(turn)
+
+
+@pytest.mark.parametrize("text", ["cade vcs???", "alguem ai?", "que horas vcs abrem?"])
+def test_a_question_at_the_name_step_is_not_her_name_and_spends_no_attempt(
+    dialogue: Dialogue, text: str
+) -> None:
+    conv = _on(dialogue, "diu", "boas_vindas")
+    for _ in range(3):  # nome allows 2 attempts, then skips: a question never exhausts it
+        turn = _turn(conv, text, _u(None, "fallback", confidence=0.3))
+        dialogue.step(conv, turn)
+        if conv.status != "bot":
+            break
+        assert conv.state == "boas_vindas" and conv.slots.get("nome") is None
+        assert "prazer" not in _said(turn)
+    assert conv.attempts.get("nome", 0) == 0
+
+
+def test_a_booking_with_the_procedure_hands_off_once_she_gives_her_name(
+    dialogue: Dialogue,
+) -> None:
+    conv = _on(dialogue, "consulta_ginecologica", "boas_vindas")
+    conv.booking = True
+    turn = _turn(conv, "Ana", _u(None, confidence=0.9))
+    dialogue.step(conv, turn)
+    assert conv.slots["nome"] == "Ana"
+    assert turn.handoff is not None and turn.handoff.reason == "schedule"
+    assert conv.booking is False and "o que te traz" not in _said(turn)
+
+
+def test_indirect_questions_are_cut_and_asked() -> None:
+    text = "meu nome é maria, tenho 32 anos e queria saber se doi colocar o diu e quanto custa"
+    parts = clauses.split(text)
+    assert parts == [
+        "meu nome é maria, tenho 32 anos",
+        "queria saber se doi colocar o diu",
+        "quanto custa",
+    ]
+    assert clauses.clause_questions(parts) == [False, True, True]
+    assert clauses.clause_questions(
+        clauses.split("nao estou sangrando, so queria saber o preco")
+    ) == [
+        False,
+        True,
+    ]
+    assert clauses.clause_questions(["Quero saber sobre o DIU"]) == [False]
+    assert clauses.core("queria saber se dói colocar o DIU") == "doi colocar o diu"

@@ -649,3 +649,43 @@ def test_cli_chat_refuses_a_broken_catalog_without_traceback(
     where = f"{broken_catalog / 'diu.yaml'}:{_start_line(broken_catalog / 'diu.yaml')}:"
     assert where in result.output, result.output
     assert "nao_existe" in result.output
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "doi colocar o diu",
+        "doi colocar o diu?",
+        "a insercao do diu e dolorida",
+        "colocar diu doi muito",
+    ],
+)
+def test_a_faq_asked_without_accents_is_found_like_the_accented_one(
+    engine: Engine, question: str
+) -> None:
+    """Patients mostly skip accents; the FAQ is found as surely as when typed with them."""
+    hits = engine.index.search(engine.index.embed(question), kinds=("faq",), scopes=("diu",), k=1)
+    assert hits[0].entry.key == "dor_insercao"
+    assert hits[0].score >= engine.understander.thresholds.faq_accept, hits[0]
+
+
+def test_a_voice_note_nobody_could_hear_goes_to_a_person(engine: Engine) -> None:
+    """Without a transcription the bot cannot know what she said (an emergency, a booking):
+    it says so, and a person is asked to listen; a photo only gets the honest text."""
+    heard = engine.handle("5511900009901@c.us", None, kind="voice")
+    assert engine.catalog.clinic.text("audio_received") in heard.replies
+    assert heard.status == "waiting_human" and heard.handoff is not None
+    assert heard.handoff.reason == "voice_note" and not heard.handoff.urgent
+    seen = engine.handle("5511900009902@c.us", None, kind="image")
+    assert engine.catalog.clinic.text("media_received") in seen.replies
+    assert seen.status == "bot" and seen.handoff is None
+
+
+def test_a_weak_guess_of_a_bot_check_or_a_data_request_is_still_honoured(engine: Engine) -> None:
+    """Saying it is a virtual assistant, or passing a data request to a person, costs little
+    when the guess is wrong; missing either breaks a promise (honesty, LGPD)."""
+    asked = engine.handle("5511900009903@c.us", "vc é humana ou robo? quero falar com a dra")
+    assert asked.intent == "bot_check"
+    assert any(reply.startswith("Sou a assistente virtual") for reply in asked.replies)
+    erase = engine.handle("5511900009904@c.us", "quero que apaguem meus dados")
+    assert erase.handoff is not None and erase.handoff.reason == "data_request"

@@ -311,17 +311,37 @@ def test_at_phrase(hour: int, minute: int, words: str) -> None:
 # -- `clinicflow hours`: the command reads the system clock unless told a moment ------------
 
 
-TOMORROW_8H = "Fechada agora. Próxima abertura: amanhã às 8h."
-
-
 @pytest.mark.parametrize(
     ("at", "line"),
     [
-        pytest.param("2026-12-06T02:00", TOMORROW_8H, id="sunday-2h"),
-        pytest.param("2026-12-25T12:00", TOMORROW_8H, id="christmas"),
-        pytest.param("2026-12-02T19:30", TOMORROW_8H, id="wednesday-19h30"),
-        pytest.param("2026-12-02T10:00", "Aberta agora (fecha às 18h).", id="wednesday-10h"),
-        pytest.param("2026-12-05T09:00", "Aberta agora (fecha às 12h).", id="saturday-9h"),
+        pytest.param(
+            "2026-12-06T02:00",
+            "Em domingo, 6 de dezembro de 2026, às 2h: fechada. "
+            "Próxima abertura: segunda-feira, 7 de dezembro de 2026, às 8h.",
+            id="sunday-2h",
+        ),
+        pytest.param(
+            "2026-12-25T12:00",
+            "Em sexta-feira, 25 de dezembro de 2026, às 12h: fechada. "
+            "Próxima abertura: sábado, 26 de dezembro de 2026, às 8h.",
+            id="christmas",
+        ),
+        pytest.param(
+            "2026-12-02T19:30",
+            "Em quarta-feira, 2 de dezembro de 2026, às 19h30: fechada. "
+            "Próxima abertura: quinta-feira, 3 de dezembro de 2026, às 8h.",
+            id="wednesday-19h30",
+        ),
+        pytest.param(
+            "2026-12-02T10:00",
+            "Em quarta-feira, 2 de dezembro de 2026, às 10h: aberta (fecha às 18h).",
+            id="wednesday-10h",
+        ),
+        pytest.param(
+            "2026-12-05T09:00",
+            "Em sábado, 5 de dezembro de 2026, às 9h: aberta (fecha às 12h).",
+            id="saturday-9h",
+        ),
     ],
 )
 def test_hours_command_at_a_moment(at: str, line: str) -> None:
@@ -351,3 +371,60 @@ def test_bundled_holidays_close_the_clinic(clinic: BusinessHours) -> None:
     assert not clinic.is_open(sp("2026-12-25 10:00"))  # Natal
     assert not clinic.is_open(sp("2027-04-21 10:00"))  # Tiradentes
     assert clinic.is_open(sp("2026-12-24 10:00"))
+
+
+@pytest.mark.parametrize(
+    ("at", "line"),
+    [
+        pytest.param(
+            "2026-12-25T12:00",
+            "Em sexta-feira, 25 de dezembro de 2026, às 12h: fechada. "
+            "Próxima abertura: sábado, 26 de dezembro de 2026, às 8h.",
+            id="christmas-no-agora",
+        ),
+        pytest.param(
+            "2026-12-01T10:00-03:00",
+            "Em terça-feira, 1 de dezembro de 2026, às 10h: aberta (fecha às 18h).",
+            id="offset",
+        ),
+        pytest.param(
+            "2026-12-01T13:00Z",
+            "Em terça-feira, 1 de dezembro de 2026, às 10h: aberta (fecha às 18h).",
+            id="utc-z",
+        ),
+        pytest.param(
+            "2026-12-01",
+            "Em terça-feira, 1 de dezembro de 2026, à meia-noite: fechada. "
+            "Próxima abertura: terça-feira, 1 de dezembro de 2026, às 8h.",
+            id="date-alone",
+        ),
+    ],
+)
+def test_cli_hours_at_a_moment_names_it_and_takes_offsets_and_dates(at: str, line: str) -> None:
+    from click.testing import CliRunner
+
+    from clinicflow.cli import main
+
+    result = CliRunner().invoke(main, ["hours", "--at", at])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == line
+    assert "agora" not in result.output
+
+
+def test_cli_hours_at_refuses_a_non_moment_in_portuguese() -> None:
+    from click.testing import CliRunner
+
+    from clinicflow.cli import main
+
+    result = CliRunner().invoke(main, ["hours", "--at", "amanhã"])
+    assert result.exit_code == 2 and "não é um momento" in result.output
+
+
+def test_cli_classify_without_text_is_a_usage_error() -> None:
+    from click.testing import CliRunner
+
+    from clinicflow.cli import main
+
+    result = CliRunner().invoke(main, ["classify"])
+    assert result.exit_code == 2
+    assert "Usage:" in result.output and '"-"' in result.output

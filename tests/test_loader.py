@@ -164,3 +164,18 @@ def test_hours() -> None:
             parse_day_hours(bad)
     with pytest.raises(BadTimeText):
         weekday("feriado")
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        pytest.param("25:00-18:00", "25:00 não é uma hora do dia", id="hour-25"),
+        pytest.param("08:00-24:30", "24:30 não é uma hora do dia", id="after-midnight"),
+        pytest.param("08:75-12:00", "08:75 não é uma hora do dia", id="minute-75"),
+        pytest.param("18:00-08:00", "abre depois de fechar", id="closes-before-opening"),
+    ],
+)
+def test_an_hour_that_is_not_an_hour_says_so(text: str, said: str) -> None:
+    with pytest.raises(BadTimeText, match=said):
+        parse_day_hours(text)
+    assert parse_day_hours("08:00-24:00") == ((480, 1440),)

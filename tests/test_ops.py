@@ -151,6 +151,20 @@ def test_json_logs_carry_the_same_fields_as_the_text_lines(captured: Any) -> Non
     assert other["message"] == "plain text" and other["level"] == "warning"
 
 
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_no_log_line_carries_a_phone_number_whoever_logs_it(captured: Any, fmt: str) -> None:
+    stream = captured(fmt)
+    log_event("send_retry", 30, row=7, error="POST /api/sendText: chat 5511987650101@c.us gone")
+    try:
+        raise ValueError("no such chat 208898765432109@lid")
+    except ValueError:
+        logging.getLogger("aiohttp.server").exception("error handling /chats/%s", "5511987650101")
+    written = stream.getvalue()
+    assert "5511987650101" not in written and "208898765432109" not in written
+    assert "<13-digits>@c.us" in written and "<15-digits>@lid" in written
+    assert "row=7" in written or '"row": 7' in written
+
+
 def test_log_format_comes_from_the_configuration() -> None:
     assert RunnerConfig.from_env({"CLINICFLOW_LOG_FORMAT": "JSON"}).log_format == "json"
     assert RunnerConfig.from_env({}).log_format == "text"
@@ -181,6 +195,39 @@ async def test_health_tells_when_the_last_webhook_arrived(make_live: MakeLive) -
         after = (await r.json())["webhooks"]
     assert after["received"] == 2 and after["last_status"] == 400
     assert after["last_at"] is not None and after["seconds_ago"] < 60
+
+
+async def _waha_health(live: Any) -> dict[str, Any]:
+    async with live.http.get(live.url("/health")) as r:
+        return dict((await r.json())["waha"])
+
+
+async def test_health_follows_what_sends_see_of_waha_not_the_next_poll(
+    make_live: MakeLive, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="clinicflow.runner")
+    live = await make_live(status_poll=3600)  # one poll at start, the next one in an hour
+    await until(lambda: live.app[RUNTIME].waha_status == "WORKING")
+    await live.waha.down()
+    await live.say(PATIENT, "oi")  # her reply cannot go: connection refused
+    await until(lambda: live.app[RUNTIME].metrics.value("send_failures", outcome="retry") > 0)
+    assert await _waha_health(live) == {"session": "default", "status": "unreachable",
+                                        "working": False}  # fmt: skip
+    await live.waha.up()
+    await until(lambda: bool(live.sent_to(PATIENT)))  # the reply goes: WAHA works again
+    assert (await _waha_health(live))["working"] is True
+    # A 5xx on a send marks it unreachable at once; the next send WAHA takes, working again.
+    caplog.clear()
+    live.waha.fail_next(1, 503, path="/api/sendText")
+    await live.say(PATIENT, "quanto custa a consulta?")
+    await live.settle()
+    statuses = [
+        fields["status"]
+        for r in caplog.records
+        if (fields := parse_event_line(r.getMessage())) and fields["event"] == "waha_status"
+    ]
+    assert statuses == ["unreachable", "WORKING"]
+    assert (await _waha_health(live))["working"] is True
 
 
 async def test_the_data_dir_is_locked_while_serving(make_live: MakeLive, data_dir: Path) -> None:
@@ -303,10 +350,30 @@ async def test_a_second_runner_on_the_same_data_dir_is_refused(
     live = await make_live()
     second = create_app(base_config(waha, data_dir), engine=live.engine)
     server = TestServer(second)
-    with pytest.raises(DataDirInUse, match=r"already served by another clinicflow process \(pid"):
+    with pytest.raises(
+        DataDirInUse, match=r"já está em uso por outro processo do clinicflow \(pid"
+    ):
         await server.start_server()
     await server.close()
     assert await live.say(PATIENT, "oi") == [200]  # the first one serves on
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["staff", "list"], ["patient", "export", "11987654321"], ["report"]],
+    ids=["staff", "patient", "report"],
+)
+def test_a_file_given_as_data_is_one_line_in_portuguese(tmp_path: Path, args: list[str]) -> None:
+    from click.testing import CliRunner
+
+    from clinicflow.cli import main
+
+    blocker = tmp_path / "um-arquivo"
+    blocker.write_text("x")
+    result = CliRunner().invoke(main, [*args, "--data", str(blocker)])
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Erro: ") and "File exists" not in line and "Traceback" not in line
 
 
 def test_an_unwritable_data_dir_is_one_clear_line(tmp_path: Path) -> None:
@@ -318,4 +385,5 @@ def test_an_unwritable_data_dir_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(StorageError) as caught:
         ensure_writable(blocker / "data")
     message = str(caught.value)
-    assert "\n" not in message and "cannot write to the data directory" in message
+    assert "\n" not in message and "não dá para gravar na pasta de dados" in message
+    assert "precisa ser uma pasta" in message and "File exists" not in message

@@ -11,6 +11,7 @@ import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -251,6 +252,68 @@ async def test_erase_by_phone_follows_her_identity_to_the_conversation_under_her
     assert files_with_traces(data_dir) == []
 
 
+async def _lid_conversation(live: Live) -> None:
+    """Her conversation kept under her phone (WAHA gave it with the first message), while
+    every message she writes comes from her lid (as WAHA increasingly shows her)."""
+    w = live.waha
+    for text in (f"Oi! Meu nome é {HER_NAME}", f"Tenho uma dúvida: {HER_WORDS}"):
+        payload = w.lid_message(HER_LID, text, phone=HER)
+        assert await w.emit(live.hook, "message", payload, retries=0) == [200]
+        await live.settle()
+    for text in ("oi, quanto custa a consulta?", "meu nome é Carla Nogueira"):
+        await live.say(OTHER, text)
+        await live.settle()
+
+
+def _counts(found: dict[str, Any]) -> dict[str, int]:
+    return {table: len(rows) for table, rows in found["tables"].items()}
+
+
+async def test_export_by_any_of_her_ids_finds_everything_under_her_identity(
+    make_live: MakeLive, data_dir: Path
+) -> None:
+    live = await make_live()
+    await _lid_conversation(live)
+    assert live.runtime.inbox.identities.identity_of(HER_LID) == HER
+    by_phone = export_patient(data_dir, "(11) 98765-4321", now=NOW)
+    assert {"conversations", "leads", "events", "checkpoints", "messages"} <= set(
+        by_phone["tables"]
+    )
+    for form in (HER_LID, HER, "5511987654321", "+55 11 98765-4321", "551187654321@c.us"):
+        found = export_patient(data_dir, form, now=NOW)
+        assert found["chat_ids"] == by_phone["chat_ids"], form
+        assert HER_LID in found["chat_ids"] and HER in found["chat_ids"], form
+        assert _counts(found) == _counts(by_phone), form
+        text = json.dumps(found, ensure_ascii=False)
+        assert HER_WORDS in text and "Carla Nogueira" not in text, form
+
+
+async def test_erase_by_her_lid_removes_everything_under_her_identity_and_the_link_last(
+    make_live: MakeLive, data_dir: Path
+) -> None:
+    live = await make_live()
+    await _lid_conversation(live)
+    db = data_dir / DB_NAME
+    kept = other_rows(db)
+
+    done = erase_patient(data_dir, HER_LID, now=NOW)
+
+    assert HER in done.chat_ids and HER_LID in done.chat_ids
+    assert {"conversations", "leads", "events", "checkpoints", "messages", "wa_ids"} <= set(
+        done.deleted
+    )
+    assert list(done.deleted)[-2:] == ["identities", "wa_ids"], "the links go last"
+    assert traces_of_her(db) == []
+    lid_digits = HER_LID.split("@")[0]
+    assert [(t, c) for t, c, value in cells(db) if lid_digits in value] == []
+    assert other_rows(db) == kept
+    assert live.engine.state_of(HER) is None
+    identities = live.runtime.inbox.identities
+    assert identities.identity_of(HER) is None and identities.identity_of(HER_LID) is None
+    with pytest.raises(PatientNotFound):
+        export_patient(data_dir, "11987654321", now=NOW)
+
+
 def _aged_history(folder: Path) -> None:
     conn = sqlite3.connect(folder / DB_NAME)
     with conn:
@@ -285,6 +348,16 @@ def test_retention_redacts_only_texts_older_than_the_window(tmp_path: Path) -> N
         redact_expired(tmp_path, 0, now=NOW)
 
 
+def _restore_her(folder: Path) -> None:
+    conn = sqlite3.connect(folder / DB_NAME)
+    with conn:
+        conn.execute(
+            "INSERT INTO messages (chat_id, text, at) VALUES (?, ?, ?)",
+            (HER, HER_WORDS, "2001-01-01T00:00:00.000+00:00"),
+        )
+    conn.close()
+
+
 def test_cli_patient_export_erase_and_retention(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / DB_NAME)
     with conn:
@@ -303,7 +376,21 @@ def test_cli_patient_export_erase_and_retention(tmp_path: Path) -> None:
     assert json.loads(shown.output)["tables"]["messages"][0]["text"] == HER_WORDS
     refused = runner.invoke(main, ["patient", "erase", "11987654321", *data], input="n\n")
     assert refused.exit_code == 1 and "messages: 1 registros a apagar" in refused.output
+    assert "[s/N]" in refused.output and "Nada foi apagado." in refused.output
     assert HER_WORDS in [v for _, _, v in cells(tmp_path / DB_NAME)]
+    for answer in ("não\n", "NAO\n", "\n", "talvez\nn\n", ""):
+        kept = runner.invoke(main, ["patient", "erase", "11987654321", *data], input=answer)
+        assert kept.exit_code == 1 and "Nada foi apagado." in kept.output, answer
+        assert "Error" not in kept.output and "Aborted" not in kept.output, answer
+    assert HER_WORDS in [v for _, _, v in cells(tmp_path / DB_NAME)]
+    asked = runner.invoke(main, ["patient", "erase", "11987654321", *data], input="talvez\ns\n")
+    assert asked.exit_code == 0 and "Responda s (sim) ou n (não)." in asked.output
+    assert "Apagados 1 registros" in asked.output
+    assert HER_WORDS not in [v for _, _, v in cells(tmp_path / DB_NAME)]
+    _restore_her(tmp_path)
+    sim = runner.invoke(main, ["patient", "erase", "11987654321", *data], input="Sim\n")
+    assert sim.exit_code == 0 and "Apagados 1 registros" in sim.output, sim.output
+    _restore_her(tmp_path)
     erased = runner.invoke(main, ["patient", "erase", "11987654321", "--yes", *data])
     assert erased.exit_code == 0 and "Apagados 1 registros" in erased.output
     missing = runner.invoke(main, ["patient", "export", "11987654321", *data])
@@ -414,3 +501,16 @@ def test_retention_redacts_the_workspace_copies_of_notices(tmp_path: Path) -> No
     assert redact_expired(tmp_path, 30, now=NOW) == 1
     briefs = [v for table, column, v in cells(tmp_path / DB_NAME) if column == "brief"]
     assert briefs == [REDACTED, "Paciente: Recente"]
+
+
+def test_erase_waits_for_webhooks_still_in_the_spool(tmp_path: Path) -> None:
+    """Webhooks acknowledged while the database was locked may be hers: erase refuses until
+    the runner has replayed them, and says so."""
+    from clinicflow.errors import StorageError
+    from clinicflow.spool import Spool
+
+    data = tmp_path / "data"
+    data.mkdir()
+    Spool(data / "inbox.spool").append(b'{"event": "message"}')
+    with pytest.raises(StorageError, match=r"inbox\.spool"):
+        erase_patient(data, "+55 11 98765-4321", now=NOW)

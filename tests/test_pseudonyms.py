@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clinicflow.pseudonyms import KEY_FILE, Pseudonyms, printable
+from clinicflow.pseudonyms import KEY_FILE, Pseudonyms, hide_numbers, printable, shape
 
 
 def test_the_key_is_made_once_and_kept(tmp_path: Path) -> None:
@@ -53,3 +53,31 @@ def test_printable(value: str, shown: str) -> None:
 
 def test_printable_cuts_long_values() -> None:
     assert printable("1" * 1000, 10) == "1" * 10 + "…(+990 chars)"
+
+
+@pytest.mark.parametrize(
+    ("bad_id", "shown"),
+    [
+        ("+5511987650106@c.us", "+<13-digits>@c.us"),
+        ("5511987650107:12@c.us", "<13-digits>:<2-digits>@c.us"),
+        ("5511987650104@c.us\n", "<13-digits>@c.us\\x0a"),
+        ("5511987650102", "<13-digits>"),
+        ("../../etc/passwd@c.us", "../../etc/passwd@c.us"),
+    ],
+)
+def test_the_shape_of_a_malformed_id_holds_no_digit_of_it(bad_id: str, shown: str) -> None:
+    assert shape(bad_id) == shown
+
+
+def test_numbers_are_hidden_but_pseudonyms_and_short_numbers_are_not() -> None:
+    alias = Pseudonyms(b"k" * 16)
+    pseudonyms = [alias(f"55119876501{n:02d}@c.us") for n in range(100)]
+    text = "send to 5511987650101@c.us failed; lid 208898765432109@lid; tel +5511987650101"
+    assert hide_numbers(text) == (
+        "send to <13-digits>@c.us failed; lid <15-digits>@lid; tel <13-digits>"
+    )
+    assert hide_numbers("HTTP 503 after 1234567 ms at 2026-03-02T12:00:00") == (
+        "HTTP 503 after 1234567 ms at 2026-03-02T12:00:00"
+    )
+    assert [hide_numbers(p) for p in pseudonyms] == pseudonyms
+    assert hide_numbers("chat-123456789012") == "chat-123456789012"

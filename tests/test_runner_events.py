@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from runner_harness import (  # noqa: F401 - fixtures
     prebuilt,
     until,
     waha,
+    with_staff,
 )
 
 PATIENT = "5511988887777@c.us"
@@ -169,6 +171,10 @@ BAD_IDS = [
     pytest.param("1" * 245_000 + "@c.us", id="245KB"),
     pytest.param("12@c.us", id="too-short"),
     pytest.param("5511988887777@evil.com", id="foreign-server"),
+    pytest.param("+5511987650106@c.us", id="plus"),
+    pytest.param("5511987650107:12@c.us", id="device-suffix"),
+    pytest.param("5511987650104@c.us\n", id="trailing-newline"),
+    pytest.param("5511987650102", id="no-server"),
 ]
 
 
@@ -192,6 +198,10 @@ async def test_malformed_chat_ids_are_refused_and_logged_once(
     line = logged[0]
     assert "\n" not in line and "\x00" not in line and "\u202e" not in line
     assert len(line) < 400
+    # Logged as a pseudonym and a shape: no number of hers in clear, however malformed.
+    assert f"id={live.runtime.alias(chat)} " in line and "shape=" in line
+    for digits in re.findall(r"[0-9]{8,}", chat):
+        assert digits[:8] not in line
 
 
 async def test_unsigned_webhooks_from_a_browser_are_refused(make_live: MakeLive) -> None:
@@ -237,3 +247,69 @@ async def test_an_ad_click_is_credited_to_its_campaign(make_live: MakeLive) -> N
     origins = {r["chat_id"]: r["origin"] for r in live.engine.store.query(
         "SELECT chat_id, origin FROM conversations")}  # fmt: skip
     assert origins == {PATIENT: "ig_diu", "5511977770000@c.us": "ig_menopausa"}
+
+
+# -- try2 report F-m: a late edit is screened by the safety detector -------------------------
+
+URGENT_EDIT = "to sangrando muito agora, encharcando o absorvente toda hora"
+STAFF = "5511990000001@c.us"
+
+
+async def _answered_diu_question(make_live: MakeLive) -> Live:
+    live = await make_live(catalog=with_staff("+55 11 99000-0001"))
+    await live.say(PATIENT, "oi quero saber do diu")
+    await live.settle()
+    assert live.sent_to(PATIENT) and live.engine.state_of(PATIENT)["status"] == "bot"
+    return live
+
+
+@pytest.mark.parametrize("form", ["message", "message.edited"])
+async def test_a_late_urgent_edit_is_handled_like_a_new_urgent_message(
+    make_live: MakeLive, form: str
+) -> None:
+    live = await _answered_diu_question(make_live)
+    w = live.waha
+    target = live.runtime.conn.execute("SELECT message_id FROM inbox ORDER BY id").fetchone()[0]
+    answered = len(live.sent_to(PATIENT))
+    edit = (
+        w.edit_message(PATIENT, target, URGENT_EDIT)
+        if form == "message"
+        else w.edited_event(PATIENT, target, URGENT_EDIT)
+    )
+    await emit(live, edit, form)
+    await live.settle()
+    state = live.engine.state_of(PATIENT)
+    assert state["status"] == "waiting_human" and state["urgent"] is True
+    told = live.sent_to(PATIENT)[answered:]
+    assert any("192" in text for text in told), told
+    notices = live.sent_to(STAFF)
+    assert len(notices) == 1 and "URGENTE" in notices[0], notices
+    assert "Sangramento" in notices[0]  # the brief names what fired
+    assert "message_edited" in events(live)
+
+
+async def test_a_harmless_late_edit_stays_a_recorded_event(make_live: MakeLive) -> None:
+    live = await _answered_diu_question(make_live)
+    w = live.waha
+    target = live.runtime.conn.execute("SELECT message_id FROM inbox ORDER BY id").fetchone()[0]
+    sent = len(w.sent)
+    await emit(live, w.edit_message(PATIENT, target, "oi, quero saber do diu por favor"))
+    await live.settle()
+    await asyncio.sleep(0.1)
+    assert len(w.sent) == sent, [m["text"] for m in w.sent[sent:]]
+    assert live.engine.state_of(PATIENT)["status"] == "bot"
+    assert events(live).count("message_edited") == 1
+
+
+@pytest.mark.parametrize("text", [URGENT_EDIT, "oi, quero saber do diu por favor"])
+async def test_one_edit_delivered_both_ways_is_stored_once(make_live: MakeLive, text: str) -> None:
+    live = await _answered_diu_question(make_live)
+    w = live.waha
+    target = live.runtime.conn.execute("SELECT message_id FROM inbox ORDER BY id").fetchone()[0]
+    await emit(live, w.edit_message(PATIENT, target, text))
+    await emit(live, w.edited_event(PATIENT, target, text), "message.edited")
+    await live.settle()
+    edits = [row for row in inbox_rows(live) if row[0] == "edit"]
+    assert len(edits) == 1, edits
+    assert events(live).count("message_edited") == 1
+    assert len(live.sent_to(STAFF)) == (1 if text == URGENT_EDIT else 0)

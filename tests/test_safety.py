@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from clinicflow.brief import compose
 from clinicflow.clock import ManualClock
 from clinicflow.engine import Engine
 from clinicflow.loader import load_catalog
 from clinicflow.model import EMERGENCY_CATEGORIES
-from clinicflow.text import normalize
+from clinicflow.text import fold, normalize
 from clinicflow.understanding.context import mark_negations, sentences, without_negated
 from clinicflow.understanding.safety import SafetyDetector, guidance_key
 from clinicflow.understanding.signs import SIGNS
@@ -209,3 +210,192 @@ def test_the_model_is_trained_once_and_cached(engine: Engine, tmp_path: Path) ->
         assert again.model.digest == engine.model.digest
     finally:
         again.close_resources()
+
+
+# -- try2 report: violence in everyday words, a bare call for help, figures of speech, the
+# category of every urgent verdict, dose questions ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("meu marido me bateu ontem", id="bateu-ontem"),
+        pytest.param("apanhei do meu namorado e to com medo de voltar pra casa", id="apanhei"),
+        pytest.param("meu marido me bate, preciso de ajuda", id="me-bate"),
+        pytest.param("ele me empurrou da escada hj", id="empurrou"),
+        pytest.param("meu ex me agrediu e to toda roxa", id="agrediu"),
+        pytest.param("tenho medo do meu marido, ele me ameaça", id="medo-ameaca"),
+        pytest.param("ele tá me espancando", id="espancando"),
+        pytest.param("ele disse que vai me matar", id="threat"),
+    ],
+)  # fmt: skip
+def test_violence_told_with_everyday_verbs_is_urgent(text: str) -> None:
+    verdict = signs_only(text)
+    assert verdict.urgent and verdict.sure, verdict
+    assert verdict.category == "violence"
+    assert guidance_key(verdict.category, "urgent") == "urgent_violence"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("ele nunca me bateu, só queria marcar consulta", id="negated"),
+        pytest.param("meu ex me bateu anos atrás, hoje estou bem", id="past-resolved"),
+        pytest.param("me bate uma tristeza quando chega a menstruação", id="figure"),
+        pytest.param("to apanhando pra entender o app de vcs", id="struggling"),
+    ],
+)  # fmt: skip
+def test_violence_negated_over_or_figurative_is_not_urgent(text: str) -> None:
+    assert not signs_only(text).urgent
+
+
+def test_i_will_kill_myself_stays_self_harm() -> None:
+    assert signs_only("vou me matar").category == "self_harm"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ajuda urgente", "urgente", "Socorro!!!", "É URGENTE", "emergência", "socorro, me ajuda"],
+)
+def test_a_bare_call_for_help_is_urgent(text: str) -> None:
+    verdict = signs_only(text)
+    assert verdict.urgent and verdict.red_flags, verdict
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["socorro kkkk quanto custa isso 😂", "não é urgente, só queria saber o horário",
+     "é urgente marcar? posso esperar o mês que vem?"],
+)  # fmt: skip
+def test_urgency_words_inside_a_request_are_not_a_call_for_help(text: str) -> None:
+    assert "pedido_de_socorro" not in signs_only(text).signs
+
+
+def test_a_model_only_verdict_keeps_its_likely_category() -> None:
+    verdict = DETECTOR.assess(
+        "nao to bem, preciso de ajuda agora",
+        probability=0.9,
+        category_of=lambda text: ("fainting", 0.3),
+    )
+    assert verdict.urgent and verdict.category is None  # generic guidance
+    assert verdict.likely_category == "fainting"
+    assert verdict.red_flags == ("fainting",)
+    bare = DETECTOR.assess("nao to bem, preciso de ajuda agora", probability=0.9)
+    assert bare.red_flags == ("urgent",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "to sangrando de raiva com essa demora kkk",
+        "to morta de cansaço",
+        "morrendo de rir com vcs",
+        "morrendo de saudade da doutora",
+    ],
+)
+def test_figures_of_speech_are_not_urgent_with_the_model(engine: Engine, text: str) -> None:
+    u = engine.classify(text)
+    assert not u.urgent, u
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("to com 40 de febre", "febre"),
+        ("minha boca ficou torta e nao consigo mexer o braço", "avc"),
+        ("meu ex me agrediu e to toda roxa", "violencia"),
+        ("sofri violencia domestica", "violencia"),
+        ("estou com muito sangramento 😭😭", "sangramento"),
+        ("coloquei o diu semana passada e agora to com febre de 39 e dor na barriga", "febre"),
+        ("meu marido me bateu ontem", "violencia"),
+        ("ajuda urgente", "socorro"),
+    ],
+)
+def test_every_urgent_brief_names_what_fired(engine: Engine, text: str, label: str) -> None:
+    u = engine.classify(text)
+    assert u.urgent and u.red_flags, u
+    brief = compose(
+        chat_id="5511987650201@c.us",
+        clinic=engine.catalog.clinic,
+        script=None,
+        slots={},
+        reason="urgent",
+        urgent=True,
+        red_flags=u.red_flags,
+        messages=[{"direction": "in", "text": text}],
+        category=u.safety.category,
+    )
+    assert brief.red_flags, brief
+    assert any(label in fold(flag) for flag in brief.red_flags), brief.red_flags
+    assert "Relatou:" in brief.summary
+
+
+def test_an_urgent_brief_is_never_without_a_red_flag() -> None:
+    brief = compose(
+        chat_id="5511987650201@c.us",
+        clinic=load_catalog().clinic,
+        script=None,
+        slots={},
+        reason="urgent",
+        urgent=True,
+        red_flags=(),
+        messages=[],
+    )
+    assert brief.red_flags
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "qual a dose de progesterona que devo tomar na menopausa?",
+        "quantos mg de ibuprofeno posso tomar?",
+        "qual remédio eu tomo pra cólica?",
+    ],
+)
+def test_dose_questions_are_medical_advice_by_rule(engine: Engine, text: str) -> None:
+    u = engine.classify(text)
+    assert (u.intent, u.source) == ("medical_advice", "rule"), u
+
+
+@pytest.mark.parametrize(
+    "text", ["posso tomar banho depois da cirurgia?", "devo tomar algum cuidado antes do exame?"]
+)
+def test_care_questions_are_not_dose_questions(engine: Engine, text: str) -> None:
+    assert engine.classify(text).source != "rule"
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        pytest.param("tomei 20 comprimidos", "self_harm", id="overdose"),
+        pytest.param("engoli uma caixa de remedio pra dormir", "self_harm", id="box"),
+        pytest.param("to tendo contração e so tenho 30 semanas", "pregnancy", id="preterm"),
+        pytest.param("a bolsa estourou e to de 32 semanas", "pregnancy", id="waters"),
+        pytest.param(
+            "fiz a cirurgia intima semana passada e ta muito inchado, vermelho e quente",
+            "wound", id="wound-infection",
+        ),
+    ],
+)  # fmt: skip
+def test_poisoning_preterm_labour_and_an_infected_wound_are_urgent(
+    text: str, category: str
+) -> None:
+    verdict = signs_only(text)
+    assert verdict.urgent and verdict.sure, verdict
+    assert verdict.category == category
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tomei 2 comprimidos de dipirona",
+        "tomo 5 remedios por dia",
+        "minha irma tomou 20 comprimidos ano passado",
+        "a cirurgia foi otima, nada inchado nem vermelho",
+        "fiz a cirurgia ano passado e ficou inchado e vermelho uns dias",
+        "tirei o diu ontem e nao tenho febre",
+        "tive contração ontem mas passou",
+    ],
+)
+def test_a_few_pills_a_healed_wound_or_a_denied_sign_raise_nothing(text: str) -> None:
+    assert not signs_only(text).signs

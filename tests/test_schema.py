@@ -56,8 +56,8 @@ def test_data_from_a_newer_clinicflow_is_refused_in_one_line(tmp_path: Path) -> 
     with pytest.raises(SchemaTooNew) as caught:
         Store(tmp_path)
     message = str(caught.value)
-    assert "\n" not in message and "newer clinicflow" in message
-    assert f"schema version {SCHEMA_VERSION + 5}" in message
+    assert "\n" not in message and "clinicflow mais novo" in message
+    assert f"versão do esquema {SCHEMA_VERSION + 5}" in message
 
 
 def test_migrating_twice_is_a_no_op(tmp_path: Path) -> None:

@@ -82,17 +82,35 @@ def test_sessions_expire_and_end_on_reset_or_disable(conn: sqlite3.Connection) -
     assert sessions.get(cookie) is None and sessions.get(None) is None
 
 
-def test_the_throttle_counts_per_name_and_per_address() -> None:
+def test_the_throttle_locks_the_account_not_everyone_behind_its_address() -> None:
+    # Behind the reverse proxy every login comes from one address: wrong passwords for one
+    # name lock that account only.
     clock = ManualClock()
-    throttle = LoginThrottle(clock, limit=3, window_s=600)
+    throttle = LoginThrottle(clock, limit=3, window_s=600, address_limit=10)
     for _ in range(3):
-        assert throttle.retry_after("ana", "10.0.0.1") == 0
+        assert throttle.account_wait("ana") == 0
         throttle.failed("Ana", "10.0.0.1")
-    assert throttle.retry_after("ANA", "10.0.0.2") == 600  # her name, from elsewhere
-    assert throttle.retry_after("bia", "10.0.0.1") == 600  # that address, another name
-    assert throttle.retry_after("bia", "10.0.0.3") == 0
+    assert throttle.account_wait("ANA ") == 600  # her name, from anywhere
+    assert throttle.account_wait("bia") == 0  # another account behind that address
+    assert throttle.address_wait("10.0.0.1") == 0  # far below the address's bound
     clock.advance(601)
-    assert throttle.retry_after("ana", "10.0.0.1") == 0
+    assert throttle.account_wait("ana") == 0
+
+
+def test_the_address_bound_is_much_higher_and_counts_every_name() -> None:
+    clock = ManualClock()
+    throttle = LoginThrottle(clock, limit=5, window_s=900)
+    assert throttle.address_limit >= 10 * throttle.limit
+    for i in range(throttle.address_limit):
+        assert throttle.address_wait("10.0.0.1") == 0
+        throttle.failed(f"nome-{i}", "10.0.0.1")  # one guess per made-up name
+    assert throttle.address_wait("10.0.0.1") == 900
+    assert throttle.address_wait("10.0.0.2") == 0
+    assert throttle.account_wait("ana") == 0, "the address bound locks no account"
+    clock.advance(60)
+    throttle.failed("nome-x", "10.0.0.1")
+    clock.advance(841)  # the first failures leave the window, the later one stays
+    assert throttle.address_wait("10.0.0.1") == 0
 
 
 def test_staff_commands(tmp_path: Path) -> None:

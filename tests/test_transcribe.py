@@ -274,11 +274,17 @@ async def test_expired_voice_note_acknowledged_without_asking_gemini(
     await live.settle()
     assert live.sent_to(PATIENT) == first_contact(live.engine, ack)
     # Announced, then gone from WAHA's file store before we download it: 404.
-    expired = w.voice_message(PATIENT, AUDIO)
+    other = "5511988886666@c.us"
+    expired = w.voice_message(other, AUDIO)
     w.files.clear()
     await w.emit(live.hook, "message", expired, retries=0)
     await live.settle()
-    assert live.sent_to(PATIENT) == [*first_contact(live.engine, ack), ack]
+    assert live.sent_to(other) == first_contact(live.engine, ack)
+    # Nobody heard either: a person will (the hand-off says why).
+    for chat in (PATIENT, other):
+        state = live.engine.store.conversation(chat)
+        assert state is not None and state["status"] == "waiting_human"
+        assert state["handoff_reason"] == "voice_note"
     gone = [c for c in w.calls if c.path.startswith("/api/files/")]
     assert [c.status for c in gone] == [404]
     assert not any(r.media for r in afake.requests)

@@ -135,6 +135,30 @@ async def test_a_wrong_password_is_rate_limited(make_live: MakeLive, login: Logi
         assert await attempt(PASSWORD) == 303
 
 
+async def test_wrong_passwords_for_one_name_lock_that_account_only(
+    make_live: MakeLive, login: Login
+) -> None:
+    # Every login comes from one address (the reverse proxy's): someone mistyping, or
+    # guessing, one name's password must not lock the other secretaries out of the inbox.
+    s = await staffed(make_live)
+    live = s.live
+
+    async def attempt(name: str, password: str) -> int:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(live.url("/login")) as r:
+                csrf = re.search(r'name="csrf" value="([^"]+)"', await r.text())[1]  # type: ignore[index]
+            form = {"csrf": csrf, "name": name, "password": password}
+            async with http.post(live.url("/login"), data=form, allow_redirects=False) as r:
+                return r.status
+
+    assert [await attempt("Carla", f"errada-{i}") for i in range(5)] == [401] * 5
+    assert await attempt("Carla", PASSWORD) == 429, "her account is locked, right or wrong"
+    assert [await attempt("Chefe", f"errada-{i}") for i in range(5)] == [401] * 5
+    assert await attempt("Bia", PASSWORD) == 303, "another account, same address"
+    assert await attempt("Ana", "errada") == 401, "her own count is her own"
+    assert await attempt("Ana", PASSWORD) == 303
+
+
 async def test_every_form_rejects_a_missing_or_wrong_csrf_token(
     make_live: MakeLive, login: Login
 ) -> None:

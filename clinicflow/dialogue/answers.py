@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from clinicflow.dialogue import clauses
 from clinicflow.dialogue.conversation import Conversation
 from clinicflow.dialogue.turn import Part, Turn
 from clinicflow.dialogue.voice import Voice
@@ -43,10 +44,16 @@ Answerer = Callable[[Conversation, Turn, Script | None], str | None]
 FaqFinder = Callable[[str, Script | None], tuple[FAQ | None, float]]
 
 
+# Intents acted on at any accepted guess: saying "I am a virtual assistant" or passing a data
+# request to a person costs little when wrong; missing either breaks a promise (honesty, LGPD).
+_ACTS_ON_A_GUESS = frozenset({"bot_check", "privacy_request"})
+
+
 def acts_on(u: Understanding) -> bool:
     """Whether an intent is firm enough to hand off or jump for: rules, choices, the LLM, or
-    the model above ``intent_sure`` (a weaker guess is only a hint)."""
-    return u.source != "model" or u.sure
+    the model above ``intent_sure`` (a weaker guess is only a hint), and any accepted guess
+    of a bot check or a data request."""
+    return u.source != "model" or u.sure or u.intent in _ACTS_ON_A_GUESS
 
 
 def faq_of(u: Understanding, faq_accept: float) -> FAQ | None:
@@ -124,17 +131,19 @@ class Answers:
     def answer_questions(
         self, conv: Conversation, turn: Turn, *, script: Script | None = None
     ) -> bool:
-        """Say the FAQ answer of each question in the message, in order; with ``script``,
-        also look in that script's FAQ for the questions still open (a question asked before
-        the procedure was chosen). True if anything was answered."""
+        """Say the FAQ answer of each question in the message, in order. A question no
+        clause's reading answered is looked up among the FAQ of ``script`` (default: the
+        conversation's) and the clinic's: "queria saber se dói colocar" finds "Dói colocar o
+        DIU?". True if anything was answered."""
         pieces = turn.pieces()
         said = False
         found = dict(answers(pieces, self.faq_accept))
-        if script is not None and self.faq_finder is not None:
+        script = script or self.voice.script_of(conv)
+        if self.faq_finder is not None:
             for index, part in enumerate(pieces):
                 if index in found or index in turn.answered or not part.question:
                     continue
-                faq, score = self.faq_finder(part.text, script)
+                faq, score = self.faq_finder(clauses.core(part.text), script)
                 if faq is not None and score >= self.faq_accept:
                     found[index] = faq
         for index in sorted(found):

@@ -1,9 +1,11 @@
 """A message cut into the things it says: answers, asides and each question on its own.
 
 "nunca usei. vcs tem estacionamento? eu moro longe" is an answer, a question and an aside;
-"Quanto custa a consulta e vocês aceitam Unimed?" is two questions. Sentences end at ``? ! .
-;`` or a line break; inside a sentence, a comma or an "e" followed by words that open a
-question ("vocês aceitam…", "quanto…", "qual…") starts a new part. Pure functions.
+"Quanto custa a consulta e vocês aceitam Unimed?" is two questions, and so is "queria saber se
+dói colocar e quanto custa" (an indirect question: "queria saber se…", "será que…").
+Sentences end at ``? ! . ;`` or a line break; inside a sentence, a comma or an "e" followed by
+words that open a question ("vocês aceitam…", "quanto…", "qual…", "queria saber…") starts a
+new part. Pure functions.
 """
 
 from __future__ import annotations
@@ -26,13 +28,51 @@ _ASKING_SOFT = _wordset(
     "precisa preciso e existe existem"
 )
 _JOINT_RE = re.compile(r"\s*,\s*(?:e\s+)?|\s+e\s+", re.IGNORECASE)
+# An indirect question: "(eu) queria saber (se)…", "gostaria de saber…", "será que…",
+# "tenho uma dúvida…", "me diz/fala/explica…" (folded words, at the start of a part); not
+# "quero saber sobre…/mais…", which names a subject.
+_INDIRECT_RE = re.compile(
+    r"^(?:(?:so|eu|mas|ai|entao|tambem|e)\s+)*(?:"
+    r"(?:queria|quero|gostaria|gostava|preciso|precisava)\s+(?:de\s+)?(?:saber|entender)|"
+    r"sera\s+que|tenho\s+uma\s+duvida|(?:me|pode\s+me|poderia\s+me)\s+"
+    r"(?:diz|dizer|fala|falar|explica|explicar|informa|informar|tira|tirar))\b"
+    r"(?!\s+(?:sobre|mais|do|da|dos|das|de)\b)"  # "quero saber sobre o DIU" asks nothing
+)
+
+
+_HELLO = frozenset({"oi", "oie", "oii", "ola", "opa", "hey", "alo"})
+_TIMES_OF_DAY = frozenset({"dia", "tarde", "noite"})
+
+
+def _after_hello(tokens: list[str]) -> list[str]:
+    """The words after a greeting that opens a clause ("oi quanto custa" → "quanto custa")."""
+    while tokens and tokens[0] in _HELLO:
+        tokens = tokens[1:]
+    if len(tokens) > 1 and tokens[0] in ("bom", "boa") and tokens[1] in _TIMES_OF_DAY:
+        tokens = tokens[2:]
+    return tokens
 
 
 def _opens_question(text: str, sentence_asks: bool) -> bool:
-    tokens = words(text)
+    tokens = _after_hello(words(text))
     if not tokens:
         return False
-    return tokens[0] in _ASKING or (sentence_asks and tokens[0] in _ASKING_SOFT)
+    if tokens[0] in _ASKING or (sentence_asks and tokens[0] in _ASKING_SOFT):
+        return True
+    return bool(_INDIRECT_RE.match(" ".join(tokens)))
+
+
+def core(text: str) -> str:
+    """What an indirect question asks, without its lead ("queria saber se dói colocar" →
+    "dói colocar"); other text as it is."""
+    tokens = words(text)
+    match = _INDIRECT_RE.match(" ".join(tokens))
+    if match is None:
+        return text
+    rest = " ".join(tokens)[match.end() :].split()
+    if rest and rest[0] == "se":
+        rest = rest[1:]
+    return " ".join(rest) or text
 
 
 def is_question(text: str) -> bool:

@@ -55,6 +55,7 @@ class Conversation:
     notes: list[str] = field(default_factory=list)  # messages before a procedure was chosen
     told: list[str] = field(default_factory=list)  # slots she filled before being asked
     last_filled: str | None = None  # the slot filled last (what "não, …" may correct)
+    booking: bool = False  # asked to book with the procedure: hand off after the first question
 
     @property
     def is_new(self) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from clinicflow import slots as slot_values
+from clinicflow.dialogue.clauses import is_question
 from clinicflow.dialogue.conversation import Conversation
 from clinicflow.dialogue.turn import Turn
 from clinicflow.dialogue.voice import Voice
@@ -61,9 +62,37 @@ _WHEN_RE = re.compile(
 )
 
 
-def is_answer(u: Understanding | None, slot: Slot) -> bool:
+# Asking for a time to come ("posso ir…", "tem horário…", "dá pra marcar…"): with a day or a
+# period named, a booking request whatever the classifier made of it.
+_BOOKING_RE = re.compile(
+    r"\b(?:marcar|marca|agendar|agenda|agendamento|reservar|encaixe|encaixar|encaixa|"
+    r"(?:tem|teria|algum|alguma|um|uma|outro|outra)\s+(?:horario|vaga|hora)s?|"
+    r"(?:horario|vaga|hora)s?\s+(?:disponive(?:l|is)|livres?|vagos?|pra|para|na|no)|"
+    r"(?:posso|podia|poderia|consigo|conseguiria|da pra|daria pra|tem como|quero|queria|"
+    r"gostaria de|vou|iria|preferia|prefiro)\s+(?:ir|passar|aparecer|comparecer|vir|"
+    r"ser atendida|consultar)|pode ser)\b"
+)
+_NOT_BOOKING_RE = re.compile(
+    r"\b(?:remarcar|desmarcar|cancelar|trocar|mudar|adiar)\b|"
+    r"\bnao\s+(?:\w+\s+)?(?:marcar|agendar|posso|consigo|quero|queria|vou|da)\b"
+)
+
+
+def booking_request(text: str, today: dt.date) -> bool:
+    """Whether a message asks to come at a day or period it names ("posso ir amanhã de
+    manhã?", "tem horário sexta à tarde?"); never a rescheduling or a refusal."""
+    folded = fold(text)
+    if not _BOOKING_RE.search(folded) or _NOT_BOOKING_RE.search(folded):
+        return False
+    return when(text) is not None or period(text, today) is not None
+
+
+def is_answer(u: Understanding | None, slot: Slot, text: str = "") -> bool:
     """Whether a clause understood as ``u`` may answer ``slot`` at all (an intent to book or
-    a question is not a yes)."""
+    a question is not a yes; a question is not her name unless she names herself in it:
+    "cadê vocês???" is not "Cadê")."""
+    if slot.type == "name" and is_question(text) and not _SELF_NAMED_RE.search(fold(text)):
+        return False
     if slot.type != "yes_no" or u is None or u.intent is None:
         return True
     return u.intent not in _NOT_ANSWERS

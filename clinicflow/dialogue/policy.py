@@ -10,6 +10,8 @@ slot values from :mod:`.filling`, FAQ answers from :mod:`.answers`, hand-offs fr
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -26,11 +28,14 @@ from clinicflow.dialogue.voice import Voice
 from clinicflow.flow import Flow
 from clinicflow.hours import BusinessHours
 from clinicflow.model import Catalog, Script, Slot, State
-from clinicflow.text import PhraseMatcher, normalize
+from clinicflow.text import PhraseMatcher, fold, normalize, words
 from clinicflow.understanding import QUESTION_INTENTS, Understanding
 
 DEFAULT_MAX_ATTEMPTS = 3
 REPAIR_BUDGET = 3  # consecutive turns not understood before a human is called
+
+# Words that ask for an appointment, not only show interest ("quero colocar DIU" does not).
+_BOOKING_WORDS_RE = re.compile(r"\b(?:marc|agend|horario|vaga|encaix)")
 
 ESCALATIONS = {
     "human": "human_request",
@@ -114,13 +119,29 @@ class Dialogue:
         self.keeper.absorb(conv, turn, script, [*conv.notes, turn.text])
         conv.notes = []
         self.answers.answer_questions(conv, turn, script=script)
+        first = script.state(script.start)
+        if conv.booking and (not first.collect or conv.slots.get(first.collect) is not None):
+            # She asked to book and already said what the first step asks: book now.
+            conv.state = script.start
+            self.book(conv, turn)
+            return
         self.enter(conv, turn, script.start)
 
     def enter(self, conv: Conversation, turn: Turn, name: str) -> None:
         self.machine.enter(conv, turn, name)
 
     def leave(self, conv: Conversation, turn: Turn, state: State) -> None:
+        if conv.booking:
+            self.book(conv, turn)
+            return
         self.machine.leave(conv, turn, state, 0)
+
+    def book(self, conv: Conversation, turn: Turn) -> None:
+        """The booking she asked for with the procedure, once the first question is answered:
+        the script's own state for ``schedule`` (a hand-off)."""
+        conv.booking = False
+        turn.event("booking_honoured")
+        self.escalate(conv, turn, "schedule")
 
     def reprompt(self, conv: Conversation, turn: Turn) -> None:
         """Ask again for what the current step is waiting for."""
@@ -135,6 +156,13 @@ class Dialogue:
         """Advance the conversation with the understood message."""
         u = turn.understanding
         assert u is not None
+        firm = u.intent in (*ESCALATIONS, "opt_out") and acts_on(u)
+        if not firm and not u.urgent and filling.booking_request(turn.text, self.today(turn)):
+            # "posso ir amanhã de manhã?": a day or period with a request to come is booking,
+            # whatever the classifier guessed; never "não entendi".
+            u = replace(u, intent="schedule", sure=True)
+            turn.understanding = u
+            turn.event("booking_request")
         day = self.keeper.notice(conv, turn)
         script = self.script_of(conv)
         if script is None or not conv.in_script:
@@ -158,6 +186,9 @@ class Dialogue:
             return
         if booking_named:
             turn.event("booking_wanted")
+            # Asked for an appointment (not only interest): hand off once she has answered
+            # the script's first question, so the secretary has her name and the procedure.
+            conv.booking = acts_on(u) and bool(_BOOKING_WORDS_RE.search(fold(turn.text)))
         first = conv.state != ROUTING
         chosen = self.router.pick(u, turn.text, at_menu=not first)
         if chosen is not None:
@@ -198,9 +229,8 @@ class Dialogue:
             # A request wins even over a slot answer in the same message ("sou a Ana, quero
             # marcar"): take what she said, then escalate. An intent is no yes/no answer.
             if slot is not None:
-                self.keeper.fill(
-                    conv, turn, script, slot, [turn.text] if filling.is_answer(u, slot) else []
-                )
+                answer = filling.is_answer(u, slot, turn.text)
+                self.keeper.fill(conv, turn, script, slot, [turn.text] if answer else [])
             else:
                 self.keeper.absorb(conv, turn, script, [turn.text])
             self.answers.answer_questions(conv, turn)
@@ -254,7 +284,7 @@ class Dialogue:
             texts = [
                 p.text
                 for p in pieces
-                if not p.question and filling.is_answer(p.understanding, slot)
+                if not p.question and filling.is_answer(p.understanding, slot, p.text)
             ]
             filled = self.keeper.fill(conv, turn, script, slot, texts)
             answered = self.answers.answer_questions(conv, turn)
@@ -269,7 +299,7 @@ class Dialogue:
         # A question is answered before the message is read as an answer: always for free
         # text, and for other types when the patient actually asked something.
         question_first = asks and (slot.type == "text" or "?" in turn.text)
-        texts = [turn.text] if filling.is_answer(u, slot) else []
+        texts = [turn.text] if filling.is_answer(u, slot, turn.text) else []
         if not question_first and self.keeper.fill(conv, turn, script, slot, texts):
             conv.repairs = 0
             self.leave(conv, turn, state)
@@ -295,6 +325,12 @@ class Dialogue:
             if small != "greeting":
                 self.say(conv, turn, self.text(small))
             self.reprompt(conv, turn)
+            return
+        if any(p.question and words(p.text) for p in turn.pieces()):
+            # A question the bot cannot answer ("cadê vocês???"; a bare "???" is none) is no
+            # wrong answer: it spends no attempt (the step is neither skipped nor given up),
+            # goes to the brief, and she is asked again; the repair budget calls a person.
+            self.not_understood(conv, turn)
             return
         self.slot_failed(conv, turn, script, state, slot)
 

@@ -40,7 +40,7 @@ from clinicflow.history import llm_call_row
 from clinicflow.identity import Identities, Resolver, StaffIds
 from clinicflow.inbox import Inbox
 from clinicflow.outbox import Backoff, Outbox, OutMessage, Sender
-from clinicflow.pseudonyms import Pseudonyms, printable
+from clinicflow.pseudonyms import Pseudonyms, shape
 from clinicflow.runner import ops, staff_api
 from clinicflow.runner.auth import admin_access
 from clinicflow.runner.config import RunnerConfig
@@ -161,6 +161,7 @@ def _resources(
             probe=lambda: _waha_working(waha),
             probe_every=min(1.0, config.status_poll),
             owner=owner,
+            on_waha=lambda up: _set_status(app[RUNTIME], "WORKING" if up else "unreachable"),
         )
         identities = Identities(conn)
         inbox = Inbox(conn, identities)
@@ -378,13 +379,16 @@ def _from_a_browser(request: web.Request) -> str | None:
 
 
 def _log_bad_id(runtime: Runtime, bad_id: str) -> None:
-    """A malformed chat id is logged once (escaped and cut), however often WAHA retries."""
+    """A malformed chat id is logged once (pseudonym and shape), however often WAHA retries."""
     if bad_id in runtime.bad_ids_logged:
         return
     if len(runtime.bad_ids_logged) > 1000:
         runtime.bad_ids_logged.clear()
     runtime.bad_ids_logged.add(bad_id)
-    log_event("webhook_bad_chat_id", 30, id=printable(bad_id, 80), length=len(bad_id))
+    # A near-valid id ("+55...@c.us", "55...:12@c.us", no "@c.us") is still her number:
+    # its pseudonym and its shape, never the id itself.
+    log_event("webhook_bad_chat_id", 30, id=runtime.alias(bad_id), shape=shape(bad_id, 80),
+              length=len(bad_id))  # fmt: skip
 
 
 async def _inbound(runtime: Runtime, config: RunnerConfig, msg: Inbound) -> web.Response:
@@ -474,12 +478,24 @@ def _answer(code: int, /, **body: Any) -> web.Response:
 # -- background tasks ---------------------------------------------------------------------
 
 
-def _set_status(runtime: Runtime, status: str) -> None:
+def _set_status(runtime: Runtime, status: str, *, polled: bool = False) -> None:
+    """WAHA's state as last observed, by whoever observed it: the poller, a
+    ``session.status`` webhook, or a send (WAHA took it: WORKING; connection refused or a
+    5xx: unreachable), so /health follows an outage and a return at once.
+
+    Pending rows are woken when WAHA turns WORKING; for the poller, only when its own
+    observation changed (a WAHA that answers polls while failing sends keeps its back-off).
+    """
     was, runtime.waha_status = runtime.waha_status, status
     if status != was:
         log_event("waha_status", status=status, previous=was)
-        if status == "WORKING":
-            runtime.sender.wake_all()
+    if polled:
+        polled_before, runtime.waha_polled = runtime.waha_polled, status
+        wake = status == "WORKING" and polled_before != "WORKING"
+    else:
+        wake = status == "WORKING" and was != "WORKING"
+    if wake:
+        runtime.sender.wake_all()
 
 
 async def _waha_working(waha: WahaClient) -> bool:
@@ -490,7 +506,7 @@ async def _poll_status(app: web.Application) -> None:
     waha, runtime = app[WAHA], app[RUNTIME]
     while True:
         status = await waha.session_status()
-        _set_status(runtime, status or "unreachable")
+        _set_status(runtime, status or "unreachable", polled=True)
         await asyncio.sleep(app[CONFIG].status_poll)
 
 

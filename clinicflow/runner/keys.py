@@ -35,7 +35,8 @@ class Runtime:
     alias: Pseudonyms
     spool: Spool | None = None  # webhooks acknowledged while the database was locked
     db_locked_since: float | None = None  # monotonic time a write first found it locked
-    waha_status: str = "unknown"
+    waha_status: str = "unknown"  # as last observed by the poller, a webhook or a send
+    waha_polled: str = "unknown"  # as the poller last saw it
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     bad_ids_logged: set[str] = field(default_factory=set)
 

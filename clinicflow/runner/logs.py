@@ -5,6 +5,10 @@
 same fields
 as their ``key=value`` line, because the JSON is read back from that line: whatever the line
 shows (or hides), the JSON shows (or hides) too. Other libraries' records carry ``message``.
+
+Both formats pass every line (message and traceback alike) through
+:func:`clinicflow.pseudonyms.hide_numbers`: no phone number or WhatsApp id reaches the log,
+whoever logged it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,15 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["LOG_FORMATS", "JsonFormatter", "configure_logging", "parse_event_line"]
+from clinicflow.pseudonyms import hide_numbers
+
+__all__ = [
+    "LOG_FORMATS",
+    "JsonFormatter",
+    "TextFormatter",
+    "configure_logging",
+    "parse_event_line",
+]
 
 LOG_FORMATS = ("text", "json")
 _TOKEN = re.compile(r'(\w[\w.-]*)=("(?:[^"\\]|\\.)*"|\S*)')
@@ -56,7 +68,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record (see the module docstring)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
+        message = hide_numbers(record.getMessage())
         out: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
@@ -68,8 +80,18 @@ class JsonFormatter(logging.Formatter):
         else:
             out.update({k: v for k, v in fields.items() if k not in out})
         if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
+            out["exception"] = hide_numbers(self.formatException(record.exc_info))
         return json.dumps(out, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``time LEVEL message`` lines, numbers hidden (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return hide_numbers(super().format(record))
 
 
 def configure_logging(fmt: str = "text", *, stream: Any = None) -> logging.Handler:
@@ -85,7 +107,7 @@ def configure_logging(fmt: str = "text", *, stream: Any = None) -> logging.Handl
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "clinicflow"]:
         root.removeHandler(old)

@@ -28,7 +28,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from clinicflow.pseudonyms import printable
+from clinicflow.pseudonyms import hide_numbers, printable
 
 logger = logging.getLogger("clinicflow.runner")
 
@@ -60,12 +60,18 @@ GAUGES: dict[str, str] = {
 
 
 def log_event(event: str, level: int = logging.INFO, /, **fields: object) -> None:
-    """One structured line: ``event=<name> key=value ...`` (values quoted when needed)."""
+    """One structured line: ``event=<name> key=value ...`` (values quoted when needed).
+
+    Text values are :func:`~clinicflow.pseudonyms.printable` and carry no number of eight
+    digits or more (:func:`~clinicflow.pseudonyms.hide_numbers`); numbers stay numbers.
+    """
     if not logger.isEnabledFor(level):
         return
     parts = [f"event={event}"]
     for key, value in fields.items():
         text = printable(value, 300)
+        if not isinstance(value, int | float):  # bool is an int: True/False stay as they are
+            text = hide_numbers(text)  # no phone number in a log line, whatever the value
         if not text or any(c in text for c in ' "=\n'):
             text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
         parts.append(f"{key}={text}")

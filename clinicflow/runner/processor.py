@@ -9,7 +9,9 @@ hand-off brief for the staff in the outbox and marks the rows done.
 Events that are not messages never reach a turn: an edit or a revoke that came too late to
 change a waiting message is recorded in the history (a revoke also takes the message out of
 the transcript); calls and reactions are recorded; poll votes and protocol messages are
-ignored. A staff member's message that is not a command is kept and ignored.
+ignored. The one exception is safety: a late edit whose new text the safety detector calls
+urgent is then handled as a new message (urgent hand-off, staff alerted). A staff member's
+message that is not a command is kept and ignored.
 
 Crash safety: rows are marked ``processing`` with a ``batch_id`` before the turn. On restart
 such a batch is first looked up: outbox rows for it mean only the ``done`` mark was lost; an
@@ -161,7 +163,8 @@ class Processor:
             raise
         finally:
             if self._tasks.get(chat_id) is asyncio.current_task():
-                del self._tasks[chat_id]
+                del self._tasks[chat_id]  # nothing kept per chat once it is idle
+                self._arrival.pop(chat_id, None)
             if self.owner is not None:
                 self.owner.release(chat_id)
                 # A row another runner stored while we held the chat (its try failed): ours.
@@ -307,6 +310,9 @@ class Processor:
                 data["transcript"] = await self.engine.change(
                     "revoke_message", chat_id, batch, target.text, now
                 )
+                data["notices"] = self.outbox.scrub_pending(batch, target.text)
+                if self.desk is not None:
+                    self.desk.assignments.scrub(chat_id, target.text)
         elif kind == "reaction":
             data.update(emoji=item.text, target=str(target_key or ""))
         elif kind != "call":
@@ -319,7 +325,20 @@ class Processor:
         except Exception as exc:  # the record is not worth stopping the chat for
             log_event("event_not_recorded", 30, chat=self.alias(chat_id), error=type(exc).__name__)
         log_event("chat_event", chat=self.alias(chat_id), kind=kind)
+        if kind == "edit" and item.text.strip() and await self._urgent_edit(chat_id, item.text):
+            # Safety first on every text she sends: an emergency written into an answered
+            # message is handled as a new message (urgent hand-off, staff alerted).
+            log_event("urgent_edit", chat=self.alias(chat_id))
+            await self._turn(chat_id, item.text, [item], item.message_id, "text")
+            return
         self.inbox.finish([item])
+
+    async def _urgent_edit(self, chat_id: str, text: str) -> bool:
+        try:
+            return bool(await self.engine.change("screen_edit", chat_id, text))
+        except Exception as exc:  # never silent: screen it as a turn would
+            log_event("edit_not_screened", 40, chat=self.alias(chat_id), error=type(exc).__name__)
+            return True
 
     def record_human(self, chat_id: str) -> None:
         """Remember that a person just wrote from the clinic phone (for the idle hand-back)."""

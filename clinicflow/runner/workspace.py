@@ -215,6 +215,13 @@ def _login_page(request: web.Request, *, status: int, error: str = "", name: str
     return response
 
 
+def _throttled(request: web.Request, wait: float, name: str, next_: str) -> web.Response:
+    minutes = max(1, round(wait / 60))
+    return _login_page(request, status=429, name=name, next_=next_,
+                       error=f"Muitas tentativas erradas. Tente de novo em {minutes} min.",
+                       **{"Retry-After": str(int(wait) + 1)})  # fmt: skip
+
+
 async def login(request: web.Request) -> web.StreamResponse:
     refuse_token_in_url(request)
     form = await request.post()
@@ -228,20 +235,24 @@ async def login(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password") or "")[:1024]
     next_ = _safe_next(form.get("next"))
     address = request.remote or ""
-    wait = workspace.throttle.retry_after(name, address)
+    throttle = workspace.throttle
+    wait = throttle.account_wait(name)  # this account is locked: right or wrong, refused
     if wait > 0:
-        minutes = max(1, round(wait / 60))
         log_event("login_throttled", 30)
-        return _login_page(request, status=429, name=name, next_=next_,
-                           error=f"Muitas tentativas erradas. Tente de novo em {minutes} min.",
-                           **{"Retry-After": str(int(wait) + 1)})  # fmt: skip
+        return _throttled(request, wait, name, next_)
+    slowed = throttle.address_wait(address)
     accounts = workspace.accounts
     found = accounts.credentials(name)
     ok = await asyncio.to_thread(accounts.verify, found[1] if found else None, password)
     account = accounts.logged_in(found[0], found[1], password) if ok and found else None
     if account is None:
-        workspace.throttle.failed(name, address)
+        throttle.failed(name, address)
         log_event("login_failed", 30)
+        # Many wrong passwords from this address (any names): answered 429 to slow it down;
+        # a right password from it still logs in (behind a proxy it is everyone's address).
+        if slowed > 0:
+            log_event("login_throttled", 30)
+            return _throttled(request, slowed, name, next_)
         return _login_page(request, status=401, name=name, next_=next_,
                            error="Nome ou senha incorretos.")  # fmt: skip
     workspace.throttle.succeeded(name)

@@ -147,6 +147,21 @@ class Assignments:
                 (handoff_id, chat_id, int(urgent), brief, at),
             )
 
+    def scrub(self, chat_id: str, text: str) -> None:
+        """Take a message she deleted for everyone out of the notices kept for re-notifying."""
+        from clinicflow.storage import scrub_text
+
+        with self.conn:
+            for handoff_id, brief in self.conn.execute(
+                "SELECT handoff_id, brief FROM handoff_notices WHERE chat_id = ?", (chat_id,)
+            ).fetchall():
+                scrubbed = scrub_text(brief or "", text)
+                if scrubbed != brief:
+                    self.conn.execute(
+                        "UPDATE handoff_notices SET brief = ? WHERE handoff_id = ?",
+                        (scrubbed, handoff_id),
+                    )
+
     def unclaimed_urgent(self, older_than: float) -> list[Notice]:
         """Urgent hand-offs noticed before ``older_than``, not re-noticed, nobody acting."""
         rows = self.conn.execute(

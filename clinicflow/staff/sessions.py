@@ -9,9 +9,11 @@ earlier on logout, when the account is disabled or its password is reset (the ac
     staff_sessions   token_hash, account_id, epoch, csrf, created_at, expires_at
                      (unix seconds on the clinic's clock)
 
-:class:`LoginThrottle` counts wrong passwords per name and per address in memory: after
-``limit`` failures within ``window_s`` further attempts are refused until the window passes,
-right or wrong. Time comes from the clock given (a test moves it).
+:class:`LoginThrottle` counts wrong passwords per account name and per address in memory:
+after ``limit`` failures for a name within ``window_s`` that account's attempts are refused
+until the window passes, right or wrong; an address (behind a reverse proxy, the whole
+clinic's) has a much higher bound and never blocks the right password of an account that is
+not locked itself. Time comes from the clock given (a test moves it).
 """
 
 from __future__ import annotations
@@ -123,22 +125,44 @@ class Sessions:
 
 
 class LoginThrottle:
-    """Wrong passwords per name and per address (see the module docstring).
+    """Wrong passwords per account name and per address (see the module docstring).
+
+    Behind a reverse proxy every login comes from the proxy's address, so the address is
+    never a reason to refuse the right password of an account that is not locked:
+
+    - an account name is locked (every attempt refused, right or wrong) after ``limit``
+      wrong passwords within ``window_s``;
+    - an address is slowed after ``address_limit`` wrong passwords within the window (for
+      any names): its further wrong passwords are answered 429 instead of 401, while a right
+      password of an account that is not locked still logs in.
 
     Args:
         clock: the time source.
-        limit: failures allowed within the window.
+        limit: wrong passwords for one name allowed within the window.
         window_s: the window, seconds.
+        address_limit: wrong passwords from one address allowed within the window.
     """
 
-    def __init__(self, clock: Clock | None = None, limit: int = 5, window_s: float = 900.0) -> None:
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        limit: int = 5,
+        window_s: float = 900.0,
+        address_limit: int = 100,
+    ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.limit = limit
         self.window_s = window_s
+        self.address_limit = address_limit
         self._failures: dict[str, deque[float]] = defaultdict(deque)
 
-    def _keys(self, name: str, address: str) -> tuple[str, str]:
-        return "name:" + name.strip().lower(), "addr:" + address
+    @staticmethod
+    def _name_key(name: str) -> str:
+        return "name:" + name.strip().lower()
+
+    @staticmethod
+    def _address_key(address: str) -> str:
+        return "addr:" + address
 
     def _recent(self, key: str, now: float) -> deque[float]:
         times = self._failures[key]
@@ -146,26 +170,33 @@ class LoginThrottle:
             times.popleft()
         return times
 
-    def retry_after(self, name: str, address: str) -> float:
-        """Seconds before another attempt is allowed (0: allowed now)."""
+    def _wait(self, key: str, limit: int) -> float:
         now = self.clock.now().timestamp()
-        wait = 0.0
-        for key in self._keys(name, address):
-            times = self._recent(key, now)
-            if len(times) >= self.limit:
-                wait = max(wait, times[0] + self.window_s - now)
-        return wait
+        times = self._recent(key, now)
+        if len(times) >= limit:
+            return max(0.0, times[-limit] + self.window_s - now)
+        return 0.0
+
+    def account_wait(self, name: str) -> float:
+        """Seconds before this account name may try again (0: not locked)."""
+        return self._wait(self._name_key(name), self.limit)
+
+    def address_wait(self, address: str) -> float:
+        """Seconds before wrong passwords from ``address`` stop being answered 429."""
+        return self._wait(self._address_key(address), self.address_limit)
 
     def failed(self, name: str, address: str) -> None:
+        """Count a wrong password for ``name`` from ``address``."""
         now = self.clock.now().timestamp()
-        for key in self._keys(name, address):
+        for key in (self._name_key(name), self._address_key(address)):
             self._recent(key, now).append(now)
         if len(self._failures) > 10000:  # a flood of made-up names: keep memory bounded
             for key in [k for k, v in self._failures.items() if not v]:
                 del self._failures[key]
 
     def succeeded(self, name: str) -> None:
-        self._failures.pop(self._keys(name, "")[0], None)
+        """A right password: the account's count starts again (the address's stays)."""
+        self._failures.pop(self._name_key(name), None)
 
 
 __all__ = ["SESSION_TTL_S", "LoginThrottle", "Session", "Sessions", "same_secret"]

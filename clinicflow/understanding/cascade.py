@@ -18,6 +18,7 @@ message names, and the nearest procedure by similarity (routing).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -45,8 +46,19 @@ _NEGATABLE = frozenset({"schedule", "human", "reschedule_cancel"})
 COMPLIANCE_WORDS = frozenset(
     {"pare", "parar", "para", "sair", "stop", "cancelar", "descadastrar", "remover", "chega"}
 )
-_CATEGORY_SURE = 0.5  # a weaker category guess gets the generic emergency guidance
 _SHORT = 3  # words: a bare choice, yes/no or command this short skips the model
+# A question about a dose or which medicine to take: always the clinic's fixed medical_advice
+# text (never a FAQ that happens to be near, never a guess).
+_MEDICINE = (
+    r"(?:remedio|remedios|medicamento|medicacao|antibiotico|pomada|hormonio|pilula|comprimido)"
+)
+_DOSING = re.compile(
+    r"\b(?:qual|que|quanto|quantos|quantas)\b(?: \w+){0,3} (?:dose|dosagem|mg|miligramas?|"
+    r"comprimidos?|gotas|capsulas?)\b|\b(?:dose|dosagem)\b.{0,50}\b(?:tomar|tomo|usar|uso|"
+    rf"aplicar|aplico)\b|\b(?:qual|que) {_MEDICINE}\b.{{0,40}}\b(?:tomar|tomo|usar|uso|passar|"
+    r"passo|aplicar)\b|\b(?:posso|devo) (?:tomar|usar|passar) (?:\w+ )?(?:\d+ ?mg|"
+    rf"{_MEDICINE})\b"
+)
 
 
 @dataclass(frozen=True)
@@ -162,8 +174,8 @@ class Understander:
             vector = self.vector(part)
             if model is None or vector is None:
                 return None, 0.0
-            category, p = model.category(part, vector)
-            return (category, p) if p >= _CATEGORY_SURE else (None, p)
+            # The detector keeps a weak guess for the brief only (generic guidance).
+            return model.category(part, vector)
 
         return self.safety.assess(
             text,
@@ -252,7 +264,7 @@ class Understander:
                 intent="urgent",
                 confidence=round(max(safety.probability, floor), 3),
                 source="rule" if safety.signs else "model",
-                red_flags=safety.signs or (safety.category or "urgent",),
+                red_flags=safety.red_flags,
                 ranked=_ranked(probs),
             )
         if number is not None and expects_choice:
@@ -263,6 +275,10 @@ class Understander:
             )
         if exact is not None:
             return replace(base, intent=exact, confidence=1.0, source="rule")
+        if _DOSING.search(normalize(text)):
+            return replace(
+                base, intent="medical_advice", confidence=1.0, source="rule", ranked=_ranked(probs)
+            )
         if not probs:
             return base
         intent, confidence = self._intent(text, probs)

@@ -244,6 +244,13 @@ class IntentModel:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @classmethod
+    def ready(cls, catalog: Catalog, data_dir: str | Path, embedder: Embedder) -> bool:
+        """Whether :meth:`open` finds the model built (in this process or in ``data_dir``),
+        so it will not train."""
+        digest = cls.digest_of(corpus_digest(), catalog, embedder)
+        return digest in _LOADED or (Path(data_dir) / _FOLDER / f"intents-{digest}.npz").exists()
+
+    @classmethod
     def open(
         cls,
         catalog: Catalog,
@@ -403,9 +410,10 @@ def corpus_vectors(corpus: Corpus, embedder: Embedder, data_dir: Path) -> np.nda
     """The embeddings of the corpus's texts, row for row: computed once and kept in LanceDB
     (table ``corpus`` of ``<data>/index.lance``), so a catalog change retrains without
     embedding the corpus again."""
-    import lancedb
     import numpy as np
     import pyarrow as pa
+
+    from clinicflow.native import lancedb
 
     key = (corpus.digest, embedder.name)
     if key in _CORPUS_VECTORS:
@@ -413,7 +421,7 @@ def corpus_vectors(corpus: Corpus, embedder: Embedder, data_dir: Path) -> np.nda
     folder = data_dir / "index.lance"
     stamp = {"corpus": corpus.digest, "embedder": embedder.name, "rows": len(corpus.examples)}
     meta = folder / "corpus.json"
-    db = lancedb.connect(str(folder))
+    db = lancedb().connect(str(folder))
     vectors: np.ndarray | None = None
     stored = meta.exists() and json.loads(meta.read_text()) == stamp
     if stored and _CORPUS_TABLE in db.list_tables().tables:

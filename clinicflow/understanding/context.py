@@ -29,13 +29,18 @@ FIGURATIVE_RE = re.compile(
     r"nervoso|frio)\b|\bvou ter um (?:treco|troco|piripaque|ataque|chilique)\b"
 )
 
-NEGATIONS = frozenset({"nao", "nunca", "nem", "jamais", "nenhum", "nenhuma", "ninguem", "sem"})
+NEGATIONS = frozenset(
+    {"nao", "nunca", "nem", "jamais", "nenhum", "nenhuma", "ninguem", "sem", "nada"}
+)
 _SCOPE_WORDS = 4  # words after a negation cue that it governs ("nao quero marcar agora")
 _SCOPE_STOP = frozenset({"mas", "porem", "so", "apenas", "e", "que", "porque"})
 
 _NOW = (
     r"\b(?:agora|hoje|desde|neste momento|nesse momento|de repente|acabou de|acabei de|"
     r"ainda|continua|continuo|comecou|comecei|esta (?:\w+ndo|com)|estou|estamos|estao|"
+    # "(e) tá muito inchado": a state now, after a story in the past ("operei semana passada")
+    r"esta (?:muito |tao |bem |mais |todo |toda )?(?:\w+(?:ado|ada|ido|ida)|quente|roxo|roxa|"
+    r"vermelh\w*)|"
     r"aumentando|piorando|piorou|nao para|nao passa|faz (?:\d+|uma|um|duas|dois|tres) "
     r"(?:hora|horas|minuto|minutos|dia|dias)|desde ontem|ontem|essa noite|esta noite|"
     r"de madrugada|de manha|a tarde|a noite)\b"

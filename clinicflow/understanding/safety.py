@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from clinicflow.model import Catalog, RedFlag
-from clinicflow.text import PhraseMatcher
-from clinicflow.understanding.context import Sentence, sentences
+from clinicflow.text import PhraseMatcher, normalize
+from clinicflow.understanding.context import FIGURATIVE_RE, Sentence, sentences
 from clinicflow.understanding.corpus import CATEGORIES
 from clinicflow.understanding.signs import SIGNS
 
@@ -40,8 +40,27 @@ P_SURE = 0.50  # the model alone: urgent (recall flat up to 0.55; the lower end,
 P_WITH_SIGN = 0.12  # a weak sign about now plus this much: urgent, not sure
 P_SYMPTOM = 0.25  # below urgency, but worth Gemini's second look
 
-_NEGATION_WORDS = ("nao", "nunca", "nem", "sem", "jamais")
+_NEGATION_WORDS = ("nao", "nunca", "nem", "sem", "jamais", "nada")
+# Signs whose words are a negation themselves ("não para de sangrar", "não consigo respirar").
+_SELF_NEGATING = re.compile(
+    r"\bnao (?:para|parou|passa|passou|consigo|consegue|sinto|sente|mexe|melhora|aguento)\b"
+)
 _NEGATED_BEFORE = re.compile(rf"\b(?:{'|'.join(_NEGATION_WORDS)})\b(?:\s+\w+){{0,3}}\s*$")
+
+# A call for help and nothing else ("socorro", "é urgente", "ajuda urgente por favor"): a
+# person at once, whatever it is about (a question *about* urgency has more words).
+_HELP_WORDS = (
+    r"(?:e|eh|uma|um|caso de|por favor|pfv|pf|preciso de|preciso|alguem|me ajuda|me ajudem|"
+    r"ajuda|ajudem|socorro|urgente|urgencia|emergencia|muito|agora|rapido|pelo amor de deus)"
+)
+_CALL_FOR_HELP = re.compile(rf"^(?:{_HELP_WORDS}\s*)+$")
+_HELP_CORE = re.compile(r"\b(?:socorro|urgente|urgencia|emergencia)\b")
+CALL_FOR_HELP = "pedido_de_socorro"  # the sign id of a bare call for help (no category)
+# Categories whose signs speak of what someone else does to her ("meu marido me bate",
+# "tenho medo do meu ex"): another person or a fear in the sentence does not discount them.
+_ABOUT_HER = frozenset({"violence"})
+_STILL_COUNTS = frozenset({"other_person", "hypothetical"})
+CATEGORY_SURE = 0.5  # the model's category guess gets its own guidance from here on
 
 #: Categories whose guidance is not the generic emergency one (clinic texts
 #: ``urgent_<category>`` / ``emergency_<category>`` override ``urgent`` / ``emergency``).
@@ -58,7 +77,8 @@ class SafetyVerdict:
     signs and red-flag ids found in sentences about now; ``symptom`` says something alarming
     was mentioned at all (past, someone else's, or too weak); ``discounted`` gives why
     alarming sentences did not count (``past``, ``other_person``, ``hypothetical``,
-    ``resolved``).
+    ``resolved``). ``likely_category`` is the best category anyone can give for an urgent
+    verdict (``category``, else the model's guess even below its threshold), for the brief.
     """
 
     urgent: bool = False
@@ -68,6 +88,15 @@ class SafetyVerdict:
     signs: tuple[str, ...] = ()
     symptom: bool = False
     discounted: tuple[str, ...] = ()
+    likely_category: str | None = None
+
+    @property
+    def red_flags(self) -> tuple[str, ...]:
+        """What the brief shows for an urgent verdict, never empty: the signs, else the
+        (likely) category, else ``urgent``."""
+        if not self.urgent:
+            return ()
+        return self.signs or (self.category or self.likely_category or "urgent",)
 
 
 NOT_URGENT = SafetyVerdict()
@@ -113,6 +142,8 @@ class SafetyDetector:
     def signs_in(self, sentence: Sentence) -> list[_Found]:
         """Alarm signs and red-flag phrases in one sentence, without negated ones."""
         found: list[_Found] = []
+        if _CALL_FOR_HELP.match(sentence.norm) and _HELP_CORE.search(sentence.norm):
+            found.append(_Found(CALL_FOR_HELP, "", True))
         for sign in SIGNS:
             for match in sign.pattern.finditer(sentence.norm):
                 if not _negated(sentence.norm, match):
@@ -152,17 +183,23 @@ class SafetyDetector:
             if part.discounted:
                 if in_part:
                     reasons += list(part.reasons)
+                if set(part.reasons) <= _STILL_COUNTS:
+                    # "meu marido me bate": someone else, but done to her, now.
+                    found_now += [f for f in in_part if f.category in _ABOUT_HER and f.strong]
                 continue
             now.append(part)
             found_now += in_part
+        figurative = any(FIGURATIVE_RE.search(normalize(part.text)) for part in now)
         if not now:
             p_now = 0.0
-        elif len(now) == len(parts) or probability_of is None:
+        elif (len(now) == len(parts) and not figurative) or probability_of is None:
             p_now = probability
         else:
-            # Leaving a discounted sentence out may only lower the probability: read alone, a
-            # short clause ("sinto um enjoozinho leve") looks more alarming than in context.
-            p_now = min(probability, probability_of(" ".join(part.text for part in now)))
+            # Leaving a discounted sentence or a figure of speech ("sangrando de raiva") out
+            # may only lower the probability: read alone, a short clause ("sinto um
+            # enjoozinho leve") looks more alarming than in context.
+            kept = " ".join(part.norm if figurative else part.text for part in now)
+            p_now = min(probability, probability_of(kept))
         strong = [f for f in found_now if f.strong]
         weak = [f for f in found_now if not f.strong]
         urgent, sure = False, True
@@ -179,11 +216,15 @@ class SafetyDetector:
                 discounted=tuple(dict.fromkeys(reasons)),
             )
         category = next((f.category for f in [*strong, *weak] if f.category), None)
+        likely = category
         if category is None and category_of is not None:
-            category, _ = category_of(" ".join(part.text for part in now))
+            about = " ".join(part.text for part in now) or text
+            likely, p_category = category_of(about)
+            category = likely if p_category >= CATEGORY_SURE else None
         return SafetyVerdict(
             urgent=True,
             category=category if category in CATEGORIES else None,
+            likely_category=likely if likely in CATEGORIES else None,
             probability=round(p_now, 3),
             sure=sure,
             signs=signs,
@@ -195,9 +236,16 @@ class SafetyDetector:
 def _negated(norm: str, match: re.Match[str]) -> bool:
     """Whether a negation cue governs a sign ("não estou sangrando"); a sign that is itself a
     negation ("não consigo respirar", "não para de sangrar") is never negated."""
-    if match.group().split(" ", 1)[0] in _NEGATION_WORDS:
+    words = match.group().split()
+    if words[0] in _NEGATION_WORDS:
         return False
-    return bool(_NEGATED_BEFORE.search(norm[: match.start()]))
+    if _NEGATED_BEFORE.search(norm[: match.start()]):
+        return True
+    # A sign of several parts negated inside ("a cirurgia foi ótima, nada inchado nem
+    # vermelho", "tirei o diu e não tenho febre"): its last part is what is denied.
+    return any(word in _NEGATION_WORDS for word in words[1:-1]) and not _SELF_NEGATING.search(
+        match.group()
+    )
 
 
 def guidance_key(category: str | None, base: str) -> str:

@@ -37,6 +37,14 @@ _POSITIVE = (
     r"(?:gravida|teste (?:de gravidez )?(?:deu )?positivo|beta (?:deu )?positivo|positivou|"
     r"(?:2|dois) (?:risquinhos|riscos|tracinhos|listras))"
 )
+_MANY = (
+    r"(?:[5-9]|[1-9]\d|cinco|seis|sete|oito|nove|dez|doze|quinze|vinte|trinta|varios|varias|"
+    r"um monte de|uma caixa de|a cartela (?:toda|inteira)|todos os|todas as)"
+)
+_WOUND_SIGN = (
+    r"(?:inchad\w*|inchou|vermelh\w*|quente|pus|fedendo|fedor|cheiro ruim|latejando|abrindo|"
+    r"abriu)"
+)
 _FEVER_HIGH = r"(?:3[89](?:[.,]\d)?|4[01](?:[.,]\d)?)\s?(?:graus|de febre|°|º)?"
 
 
@@ -260,8 +268,11 @@ SIGNS: tuple[Sign, ...] = (
         "autolesao",
         "self_harm",
         "strong",
-        r"\bme matar\b|\b(?:tirar|acabar com|dar fim (?:a|na)) (?:a )?(?:minha )?(?:propria )?"
-        r"vida\b|\bnao quero mais viver\b|\b(?:quero|queria|vontade de|pensando em) morrer\b|"
+        # "ele vai me matar" is a threat by someone else (violence), not self-harm.
+        r"(?<!\bvai )(?<!\bquer )(?<!\btentou )(?<!\bameacou )(?<!\bameaca )"
+        r"(?<!\bameacando )\bme matar\b|"
+        r"\b(?:tirar|acabar com|dar fim (?:a|na)) (?:a )?(?:minha )?(?:propria )?vida\b|"
+        r"\bnao quero mais viver\b|\b(?:quero|queria|vontade de|pensando em) morrer\b|"
         r"\bme (?:machucar|cortar|cortando|ferir)\b|\bsuicid\w*|\bpensamentos? ruins? de\b|"
         r"\b(?:quero|queria|vontade de) (?:sumir|desaparecer)\b|\bacabar com tudo\b|"
         r"\bnao (?:aguento|suporto) mais (?:viver|essa vida|a vida|existir)\b|"
@@ -270,6 +281,15 @@ SIGNS: tuple[Sign, ...] = (
         r"\bsem (?:vontade|motivo|razao) (?:de|para|pra) viver\b|\bnao vejo (?:mais )?sentido\b|"
         r"\bmelhor (?:sem mim|eu sumir|eu morrer)\b|\bnao vou (?:estar|existir) mais\b|"
         r"\bninguem (?:vai sentir|sentiria) (?:a )?(?:minha )?falta\b|\bme despedir\b",
+    ),
+    _sign(
+        "superdosagem",
+        "self_harm",
+        "strong",
+        # Many pills at once, on purpose or not: a poisoning (SAMU 192; CVV when it was meant).
+        rf"\b(?:tomei|tomou|engoli|engoliu|ela tomou)\b.{{0,20}}\b{_MANY}\b.{{0,20}}"
+        r"\b(?:comprimidos?|remedios?|pilulas?|capsulas?|cartelas?|caixas?|vidros?)\b|"
+        r"\b(?:overdose|superdosagem|intoxicad\w* (?:com|de) remedio\w*)\b",
     ),
     # -- pregnancy with pain or bleeding
     _sign(
@@ -282,6 +302,18 @@ SIGNS: tuple[Sign, ...] = (
         r"\b(?:sangr\w*|sangue|dor forte|muita dor|colica forte)\b.{0,50}\b(?:gravida|gestante|"
         r"gravidez|teste (?:deu )?positivo|beta positivo)\b|\bperdendo (?:o|meu) (?:bebe|nenem)\b|"
         r"\b(?:estou|acho que estou|to) abortando\b|\bgravidez (?:ectopica|tubaria|nas trompas)\b",
+    ),
+    _sign(
+        "trabalho_de_parto_cedo",
+        "pregnancy",
+        "strong",
+        # Contractions or waters breaking in a pregnancy ("só tenho 30 semanas"): now, not at
+        # the next appointment.
+        r"\b(?:contracao|contracoes|contraindo|bolsa (?:estourou|rompeu|estourando)|"
+        r"perdendo (?:muito )?liquido|escorrendo (?:um )?liquido)\b.{0,60}"
+        r"\b(?:\d{1,2} semanas|gravida|gestante|gestacao|bebe|nenem|barriga)\b|"
+        r"\b(?:\d{1,2} semanas|gravida|gestante)\b.{0,60}\b(?:contracao|contracoes|"
+        r"bolsa (?:estourou|rompeu)|perdendo (?:muito )?liquido)\b",
     ),
     _sign(
         "gravida_com_diu",
@@ -301,23 +333,42 @@ SIGNS: tuple[Sign, ...] = (
         r"\b(?:abriu|abriram|estouraram|soltaram) (?:os |o |a )?(?:pontos?|cicatriz|corte|sutura)",
     ),
     _sign(
+        "ferida_infeccionando",
+        "wound",
+        "strong",
+        # After a procedure, two signs of an infection together ("muito inchado, vermelho e
+        # quente"): one alone is the usual healing, two are a person's call.
+        rf"\b(?:cirurgia|operei|operada|operacao|procedimento|ninfoplastia|pontos?|cicatriz|"
+        rf"incisao)\b.{{0,60}}\b{_WOUND_SIGN}\b.{{0,30}}\b{_WOUND_SIGN}\b",
+    ),
+    _sign(
         "ferida_inflamada",
         "wound",
         "weak",
         r"\b(?:pontos?|cicatriz|corte|ferida|cirurgia|regiao operada)\b.{0,25}\b(?:inchad\w*|"
         r"inchand\w*|vermelh\w*|quente|inflamad\w*|roxo|roxa)\b",
     ),
-    # -- violence
+    # -- violence (told with everyday verbs, in the present: "me bate", "apanhei", "tenho
+    # medo dele"; a past habit, "me batia", is left to the model and the context)
     _sign(
         "violencia",
         "violence",
         "strong",
-        r"\b(?:fui|me|foi|sofreu|sofri) (?:estuprad\w*|violentad\w*|abusad\w*|agredid\w*|"
-        r"espancad\w*)\b|"
-        r"\bme (?:estupr\w*|agrediu|agrediram|bateu|bateram|espancou|forcou|forcaram|"
-        r"enforcou|ameacou|ameacando|violentou)\b|\b(?:estupro|abuso sexual|violencia "
-        r"(?:sexual|domestica)|relacao forcada|sexo forcado)\b|\bapanhei\b|"
-        r"\bvitima de (?:abuso|estupro|violencia|agressao)\b|\bsem (?:o )?meu consentimento\b",
+        r"\b(?:fui|me|foi|sofreu|sofri|estou sendo|to sendo) (?:estuprad\w*|violentad\w*|"
+        r"abusad\w*|agredid\w*|espancad\w*|ameacad\w*|empurrad\w*|enforcad\w*)\b|"
+        r"\bme (?:bate|batendo)\b(?! (?:uma|um|aquela|aquele|mal|forte)\b)|"
+        r"\bme (?:estupr\w*|agrediu|agrediram|agride|agredindo|bateu|bateram|"
+        r"espancou|espanca|espancando|forcou|forcaram|enforcou|enforca|enforcando|ameacou|"
+        r"ameaca|ameacando|ameacaram|violentou|empurrou|empurra|empurrando|empurraram|chutou|"
+        r"chuta|chutando|esganou|estrangulou)\b|"
+        r"\b(?:bateu|bate|batendo|bateram|levantou a mao) (?:em|pra|para) mim\b|"
+        r"\b(?:estupro|abuso sexual|violencia (?:sexual|domestica)|relacao forcada|"
+        r"sexo forcado)\b|\b(?:sofri|sofrendo|sofro) (?:uma )?agressao\b|"
+        r"\b(?:apanhei|apanho|apanhando)\b(?! (?:pra|para) )|"
+        r"\bvitima de (?:abuso|estupro|violencia|agressao)\b|\bsem (?:o )?meu consentimento\b|"
+        r"\b(?:vai|quer|tentou|ameacou|ameaca|ameacando) me matar\b|"
+        r"\bmedo (?:dele|do meu (?:marido|namorado|ex|companheiro|esposo|padrasto|pai)|"
+        r"de (?:voltar|ir) (?:pra|para) casa)\b",
     ),
     # -- dehydration (weight-loss medication)
     _sign(
