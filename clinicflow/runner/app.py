@@ -44,7 +44,7 @@ from clinicflow.pseudonyms import Pseudonyms, shape
 from clinicflow.runner import ops, staff_api
 from clinicflow.runner.auth import admin_access
 from clinicflow.runner.config import RunnerConfig
-from clinicflow.runner.keys import CONFIG, ENGINE, RUNTIME, WAHA, Runtime
+from clinicflow.runner.keys import BASE, CONFIG, ENGINE, RUNTIME, WAHA, Runtime
 from clinicflow.runner.metrics import Metrics, log_event
 from clinicflow.runner.processor import Processor, Transcriber
 from clinicflow.runner.staff_commands import is_command
@@ -69,6 +69,7 @@ def create_app(
     waha: WahaClient | None = None,
     clock: Clock | None = None,
     transcriber: Transcriber | None = None,
+    base: str = "",
 ) -> web.Application:
     """Build the runner application.
 
@@ -83,9 +84,12 @@ def create_app(
         transcriber: ``(audio, mimetype) -> text`` for voice notes; None transcribes them
             with the engine's Gemini when it has one (a key is configured), else acknowledges
             them like any other media.
+        base: the path this app is mounted under as one clinic of several (``/c/<clinic>``,
+            see :mod:`clinicflow.runner.clinics`); "" when it is the whole runner.
     """
     app = web.Application(client_max_size=config.max_body)
     app[CONFIG] = config
+    app[BASE] = base
     clock = clock or (engine.clock if engine is not None else SystemClock())
     app.cleanup_ctx.append(_resources(engine, waha, clock, transcriber))
     app.router.add_post("/webhooks/waha", webhook)

@@ -45,5 +45,8 @@ CONFIG = web.AppKey("clinicflow_config", RunnerConfig)
 ENGINE = web.AppKey("clinicflow_engine", Turns)  # an EnginePool, or a LocalEngine
 WAHA = web.AppKey("clinicflow_waha", WahaClient)
 RUNTIME = web.AppKey("clinicflow_runtime", Runtime)
+#: The path the app is mounted under: "" alone, "/c/<clinic>" as one clinic of several
+#: (:mod:`clinicflow.runner.clinics`). Every link, redirect and cookie path starts with it.
+BASE = web.AppKey("clinicflow_base", str)
 
-__all__ = ["CONFIG", "ENGINE", "RUNTIME", "WAHA", "Runtime"]
+__all__ = ["BASE", "CONFIG", "ENGINE", "RUNTIME", "WAHA", "Runtime"]
