@@ -9,7 +9,9 @@
 - The workspace pages use the session cookie (HttpOnly, SameSite=Lax, Secure when served
   over https — directly or behind a proxy that says ``X-Forwarded-Proto: https``); every form
   carries the session's CSRF token, and the login form a token of its own (double-submit
-  cookie).
+  cookie). Both cookies are scoped to the path the app is mounted under (:data:`BASE`): a
+  clinic's cookie is never sent to another clinic served by the same ``serve``, and logging
+  into one does not log out of another.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from clinicflow.runner.keys import CONFIG
+from clinicflow.runner.keys import BASE, CONFIG
 from clinicflow.staff.accounts import Accounts
 from clinicflow.staff.desk import Actor, Desk
 from clinicflow.staff.sessions import LoginThrottle, Session, Sessions, same_secret
@@ -44,6 +46,21 @@ class Workspace:
 
 
 WORKSPACE = web.AppKey("clinicflow_workspace", Workspace)
+
+
+def base_of(request: web.Request) -> str:
+    """The path the app answering ``request`` is mounted under: "" or ``/c/<clinic>``."""
+    return request.app.get(BASE, "")
+
+
+def session_cookie_path(base: str) -> str:
+    """The session cookie's path: the whole app (``<base>/``)."""
+    return base + "/"
+
+
+def login_cookie_path(base: str) -> str:
+    """The login form's CSRF cookie's path: the login page only (``<base>/login``)."""
+    return base + "/login"
 
 
 def json_error(kind: type[web.HTTPException], message: str, **headers: str) -> web.HTTPException:
@@ -121,7 +138,7 @@ async def admin_access(request: web.Request) -> None:
         actor = Actor.of(found[1].account, "inbox") if found else None
     if actor is None:
         raise web.HTTPUnauthorized(
-            text="entre em /login com uma conta de administradora, ou envie "
+            text=f"entre em {base_of(request)}/login com uma conta de administradora, ou envie "
             "'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": 'Bearer realm="clinicflow"'},
         )
@@ -141,9 +158,12 @@ __all__ = [
     "Workspace",
     "admin_access",
     "api_actor",
+    "base_of",
     "bearer_actor",
     "csrf_ok",
+    "login_cookie_path",
     "refuse_token_in_url",
+    "session_cookie_path",
     "session_of",
     "set_cookie",
 ]

@@ -13,6 +13,9 @@ Registered by one call in :func:`clinicflow.runner.app.create_app` (:func:`add_w
     GET  /inbox/static/{inbox.js,inbox.css}
 
 A background task re-notices unclaimed urgent hand-offs (:func:`renotify`).
+
+Mounted under a path (``parent.add_subapp("/c/<clinic>", app)``, :data:`BASE`), every link,
+redirect, ``next`` accepted after login and cookie path starts with that path.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -38,12 +41,15 @@ from clinicflow.runner.auth import (
     SESSION_COOKIE,
     WORKSPACE,
     Workspace,
+    base_of,
     csrf_ok,
+    login_cookie_path,
     refuse_token_in_url,
+    session_cookie_path,
     session_of,
     set_cookie,
 )
-from clinicflow.runner.keys import CONFIG, ENGINE, RUNTIME
+from clinicflow.runner.keys import BASE, CONFIG, ENGINE, RUNTIME
 from clinicflow.runner.metrics import log_event
 from clinicflow.staff import pages
 from clinicflow.staff.accounts import Accounts
@@ -161,12 +167,13 @@ def _zone(request: web.Request) -> ZoneInfo:
 
 
 def _page_user(request: web.Request) -> tuple[Actor, Session]:
-    """The logged-in person, or a redirect to the login page."""
+    """The logged-in person, or a redirect to the login page (``<base>/login?next=<here>``)."""
     refuse_token_in_url(request)
     found = session_of(request)
     if found is None:
-        target = "/login?next=" + quote(request.path_qs, safe="") if request.path != "/" else ""
-        raise web.HTTPSeeOther(target or "/login")
+        base = base_of(request)
+        nxt = "?next=" + quote(request.path_qs, safe="") if request.path != base + "/" else ""
+        raise web.HTTPSeeOther(base + "/login" + nxt)
     session = found[1]
     return Actor.of(session.account, "inbox"), session
 
@@ -179,11 +186,22 @@ def _fragment_user(request: web.Request) -> tuple[Actor, Session]:
     return Actor.of(found[1].account, "inbox"), found[1]
 
 
-def _safe_next(value: object) -> str:
+def _safe_next(value: object, base: str) -> str:
+    """Where to go after logging in: ``value`` when it is a path inside this app (it starts
+    with ``<base>/``), else ``<base>/inbox``.
+
+    Refused: another origin (``//host``, ``https://…``, a backslash, which browsers read as a
+    slash), a control character (browsers drop tabs and newlines: ``/<tab>/host`` is
+    ``//host``), and dot segments (``<base>/../b/inbox`` leaves the app).
+    """
     text = value if isinstance(value, str) else ""
-    if text.startswith("/") and not text.startswith("//") and "\\" not in text:
+    path = text.split("?", 1)[0].split("#", 1)[0]
+    inside = text.startswith(base + "/") and not text.startswith("//")
+    clean = "\\" not in text and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+    dots = any(part in (".", "..") for part in unquote(path).split("/"))
+    if inside and clean and not dots:
         return text
-    return "/inbox"
+    return base + "/inbox"
 
 
 def _desk(request: web.Request) -> Desk:
@@ -191,7 +209,7 @@ def _desk(request: web.Request) -> Desk:
 
 
 def _refused(request: web.Request, message: str, status: int = 403) -> web.Response:
-    return _html(pages.message_page("Não permitido", message), status)
+    return _html(pages.message_page("Não permitido", message, base=base_of(request)), status)
 
 
 # -- login -----------------------------------------------------------------------------------
@@ -200,18 +218,18 @@ def _refused(request: web.Request, message: str, status: int = 403) -> web.Respo
 async def login_form(request: web.Request) -> web.StreamResponse:
     refuse_token_in_url(request)
     if session_of(request) is not None:
-        raise web.HTTPSeeOther(_safe_next(request.query.get("next")))
+        raise web.HTTPSeeOther(_safe_next(request.query.get("next"), base_of(request)))
     return _login_page(request, status=200)
 
 
 def _login_page(request: web.Request, *, status: int, error: str = "", name: str = "",
                 next_: str | None = None, **headers: str) -> web.Response:  # fmt: skip
-    csrf = secrets.token_urlsafe(32)
-    nxt = next_ if next_ is not None else _safe_next(request.query.get("next"))
-    page = pages.login_page(_clinic(request), csrf, error=error, name=name, next_=nxt)
+    csrf, base = secrets.token_urlsafe(32), base_of(request)
+    nxt = next_ if next_ is not None else _safe_next(request.query.get("next"), base)
+    page = pages.login_page(_clinic(request), csrf, error=error, name=name, next_=nxt, base=base)
     response = _html(page, status, **headers)
-    set_cookie(response, request, LOGIN_COOKIE, csrf, max_age=3600, path="/login",
-               samesite="Strict")  # fmt: skip
+    set_cookie(response, request, LOGIN_COOKIE, csrf, max_age=3600,
+               path=login_cookie_path(base), samesite="Strict")  # fmt: skip
     return response
 
 
@@ -233,7 +251,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     workspace = request.app[WORKSPACE]
     name = str(form.get("name") or "").strip()[:80]
     password = str(form.get("password") or "")[:1024]
-    next_ = _safe_next(form.get("next"))
+    base = base_of(request)
+    next_ = _safe_next(form.get("next"), base)
     address = request.remote or ""
     throttle = workspace.throttle
     wait = throttle.account_wait(name)  # this account is locked: right or wrong, refused
@@ -259,21 +278,22 @@ async def login(request: web.Request) -> web.StreamResponse:
     token, _ = workspace.sessions.open(account)
     log_event("login", account=account.id)
     response = _redirect(next_)
-    set_cookie(response, request, SESSION_COOKIE, token, max_age=int(SESSION_TTL_S))
-    response.del_cookie(LOGIN_COOKIE, path="/login")
+    set_cookie(response, request, SESSION_COOKIE, token, max_age=int(SESSION_TTL_S),
+               path=session_cookie_path(base))  # fmt: skip
+    response.del_cookie(LOGIN_COOKIE, path=login_cookie_path(base))
     return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    found = session_of(request)
+    found, base = session_of(request), base_of(request)
     if found is None:
-        return _redirect("/login")
+        return _redirect(base + "/login")
     if not csrf_ok(form.get("csrf"), found[1]):
         return _refused(request, "Formulário inválido ou expirado. Recarregue a página.")
     request.app[WORKSPACE].sessions.close(found[0])
-    response = _redirect("/login")
-    response.del_cookie(SESSION_COOKIE, path="/")
+    response = _redirect(base + "/login")
+    response.del_cookie(SESSION_COOKIE, path=session_cookie_path(base))
     return response
 
 
@@ -286,7 +306,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     page = pages.inbox_page(
         _clinic(request), actor, session.csrf, desk.queue(actor),
         now=desk.clock.now(), zone=_zone(request), account=session.account,
-        notice=pages.DONE.get(request.query.get("ok", ""), ""),
+        notice=pages.DONE.get(request.query.get("ok", ""), ""), base=base_of(request),
     )  # fmt: skip
     return _html(page)
 
@@ -295,7 +315,7 @@ async def queue_fragment(request: web.Request) -> web.StreamResponse:
     actor, _ = _fragment_user(request)
     desk = _desk(request)
     html = pages.queue_fragment(desk.queue(actor), open_chat=request.query.get("open", ""),
-                                now=desk.clock.now())  # fmt: skip
+                                now=desk.clock.now(), base=base_of(request))  # fmt: skip
     return _html(html)
 
 
@@ -314,7 +334,7 @@ async def conversation(request: web.Request) -> web.StreamResponse:
         _clinic(request), actor, session.csrf, desk.queue(actor),
         now=desk.clock.now(), zone=_zone(request), account=session.account, view=view,
         holder=holder.name if holder else None, people=desk.accounts.active(),
-        notice=pages.DONE.get(request.query.get("ok", ""), ""),
+        notice=pages.DONE.get(request.query.get("ok", ""), ""), base=base_of(request),
     )  # fmt: skip
     return _html(page)
 
@@ -363,7 +383,7 @@ async def availability(request: web.Request) -> web.StreamResponse:
         available = form.get("available") == "1"
         request.app[WORKSPACE].accounts.set_available(actor.account_id, available)
         log_event("availability", account=actor.account_id, available=available)
-    return _redirect("/inbox?ok=availability")
+    return _redirect(base_of(request) + "/inbox?ok=availability")
 
 
 ACTIONS = ("reply", "handback", "scheduled", "close", "claim", "release", "transfer")
@@ -385,7 +405,8 @@ async def act(request: web.Request) -> web.StreamResponse:
     if not done:
         return _refused(request, "Conversa não encontrada.", 404)
     leaves = action in ("handback", "close", "release", "transfer") and not actor.is_admin
-    target = "/inbox" if leaves else pages.chat_path(chat_id)
+    base = base_of(request)
+    target = base + "/inbox" if leaves else pages.chat_path(chat_id, base)
     return _redirect(f"{target}?ok={action}")
 
 
@@ -435,7 +456,8 @@ async def perform(
         if notify is not None:
             conv = desk.store.conversation(chat_id) or {}
             text = (f"📌 {actor.name} passou para você a conversa de "
-                    f"{conv.get('patient_name') or 'uma paciente'}. Veja em /inbox.")  # fmt: skip
+                    f"{conv.get('patient_name') or 'uma paciente'}. Veja em "
+                    f"{app.get(BASE, '')}/inbox.")  # fmt: skip
             runtime.processor.commit(
                 (), [OutMessage(notify, text, "handoff_notice", "transfer:" + secrets.token_hex(6))]
             )

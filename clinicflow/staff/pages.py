@@ -5,6 +5,10 @@ Plain forms do every action (each carries the session's CSRF token); the one scr
 open conversation's fragment, and raises a notification and a sound for a new urgent
 hand-off. Stylesheet and script are served by the runner itself (no CDN); the pages allow
 nothing else (Content-Security-Policy). Laid out for a phone first. Texts in Portuguese.
+
+Every builder takes ``base``: the path the runner is mounted under ("" alone, ``/c/<clinic>``
+as one clinic of several). Every link, form action and asset it writes starts with it, and
+the page hands it to the script as ``<body data-base>``.
 """
 
 from __future__ import annotations
@@ -63,8 +67,9 @@ DONE = {
 }
 
 
-def chat_path(chat_id: str) -> str:
-    return "/inbox/c/" + quote(chat_id, safe="")
+def chat_path(chat_id: str, base: str = "") -> str:
+    """``<base>/inbox/c/<chat id, percent-encoded>``: one conversation's page."""
+    return base + "/inbox/c/" + quote(chat_id, safe="")
 
 
 def _e(text: object) -> str:
@@ -80,24 +85,33 @@ def _csrf(token: str) -> str:
     return f'<input type="hidden" name="csrf" value="{_e(token)}">'
 
 
-def document(title: str, body: str, *, chat: str = "", live: bool = False) -> str:
-    """A whole page; ``live`` loads the script that follows the server-sent events."""
-    script = '<script src="/inbox/static/inbox.js" defer></script>' if live else ""
+def document(title: str, body: str, *, chat: str = "", live: bool = False,
+             base: str = "") -> str:  # fmt: skip
+    """A whole page; ``live`` loads the script that follows the server-sent events.
+
+    The script reads ``base`` from ``<body data-base>`` and builds its URLs from it. Not a
+    ``<base href>``: the policy forbids one (``base-uri 'none'``), and it would change how
+    every relative URL on the page resolves, not only the script's.
+    """
+    static = _e(base + "/inbox/static/")
+    script = f'<script src="{static}inbox.js" defer></script>' if live else ""
     return (
         '<!doctype html><html lang="pt-BR"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<link rel="icon" href="data:,">'
-        '<link rel="stylesheet" href="/inbox/static/inbox.css">'
+        f'<link rel="stylesheet" href="{static}inbox.css">'
         f"<title>{_e(title)}</title>{script}</head>"
-        f'<body data-chat="{_e(chat)}">{body}</body></html>'
+        f'<body data-base="{_e(base)}" data-chat="{_e(chat)}">{body}</body></html>'
     )
 
 
-def login_page(clinic: str, csrf: str, *, error: str = "", name: str = "", next_: str = "") -> str:
+def login_page(clinic: str, csrf: str, *, error: str = "", name: str = "", next_: str = "",
+               base: str = "") -> str:  # fmt: skip
     alert = f'<p class="error" role="alert">{_e(error)}</p>' if error else ""
     body = (
         f'<header><h1>{_e(clinic)}</h1><p>Entrada da equipe</p></header><main class="narrow">'
-        f'<section><h2>Entrar</h2>{alert}<form method="post" action="/login" class="stack">'
+        f'<section><h2>Entrar</h2>{alert}<form method="post" action="{_e(base)}/login" '
+        'class="stack">'
         f"{_csrf(csrf)}"
         f'<input type="hidden" name="next" value="{_e(next_)}">'
         f'<label>Nome<input name="name" autocomplete="username" required value="{_e(name)}">'
@@ -106,40 +120,44 @@ def login_page(clinic: str, csrf: str, *, error: str = "", name: str = "", next_
         "required></label>"
         '<button type="submit">Entrar</button></form></section></main>'
     )
-    return document(f"{clinic} — entrar", body)
+    return document(f"{clinic} — entrar", body, base=base)
 
 
-def message_page(title: str, text: str, *, back: str = "/inbox") -> str:
+def message_page(title: str, text: str, *, back: str | None = None, base: str = "") -> str:
+    """A short page with a link back (``back``; default: the inbox, ``<base>/inbox``)."""
+    target = back if back is not None else base + "/inbox"
     body = (
         f"<header><h1>{_e(title)}</h1></header><main class='narrow'><section>"
-        f'<p>{_e(text)}</p><p><a href="{_e(back)}">Voltar</a></p></section></main>'
+        f'<p>{_e(text)}</p><p><a href="{_e(target)}">Voltar</a></p></section></main>'
     )
-    return document(title, body)
+    return document(title, body, base=base)
 
 
-def _header(clinic: str, actor: Actor, csrf: str, account: Account | None) -> str:
+def _header(clinic: str, actor: Actor, csrf: str, account: Account | None, base: str) -> str:
     switch = ""
     if account is not None and account.role == "secretary":
         state = "Disponível" if account.available else "Indisponível"
         turn = "0" if account.available else "1"
         label = "Ficar indisponível" if account.available else "Ficar disponível"
         switch = (
-            f'<form method="post" action="/inbox/availability" class="inline">{_csrf(csrf)}'
+            f'<form method="post" action="{_e(base)}/inbox/availability" class="inline">'
+            f"{_csrf(csrf)}"
             f'<input type="hidden" name="available" value="{turn}">'
             f'<span class="pill {"on" if account.available else "off"}">{state}</span> '
             f'<button class="link" type="submit">{label}</button></form>'
         )
     role = "administradora" if actor.is_admin else "secretária"
     return (
-        f'<header><div class="bar"><h1><a href="/inbox">{_e(clinic)}</a></h1>'
-        f'<form method="post" action="/logout" class="inline">{_csrf(csrf)}'
+        f'<header><div class="bar"><h1><a href="{_e(base)}/inbox">{_e(clinic)}</a></h1>'
+        f'<form method="post" action="{_e(base)}/logout" class="inline">{_csrf(csrf)}'
         '<button class="link" type="submit">Sair</button></form></div>'
         f'<p><span id="me">{_e(actor.name)}</span> · {role} {switch} '
         '<button type="button" id="alerts" class="link">Ativar alertas</button></p></header>'
     )
 
 
-def queue_fragment(rows: Sequence[QueueRow], *, open_chat: str = "", now: datetime) -> str:
+def queue_fragment(rows: Sequence[QueueRow], *, open_chat: str = "", now: datetime,
+                   base: str = "") -> str:  # fmt: skip
     """The queue: urgent first, then the longest waiting (the desk's order)."""
     if not rows:
         return '<p class="note" id="empty">Nenhuma paciente aguardando. 🎉</p>'
@@ -159,7 +177,7 @@ def queue_fragment(rows: Sequence[QueueRow], *, open_chat: str = "", now: dateti
         current = ' aria-current="true"' if q.chat_id == open_chat else ""
         items.append(
             f'<li class="{"urgent" if q.urgent else ""}" data-chat="{_e(q.chat_id)}"{current}>'
-            f'<a href="{_e(chat_path(q.chat_id))}"><div class="who">{badge}{_e(who)}</div>'
+            f'<a href="{_e(chat_path(q.chat_id, base))}"><div class="who">{badge}{_e(who)}</div>'
             f'<div class="meta">{_e(phone)} · {_e(REASON_LABELS.get(q.reason, q.reason))}</div>'
             f'<div class="meta">{holder} · {_e(STATUS.get(q.status, q.status))} · '
             f"há {_e(age)}</div></a></li>"
@@ -238,8 +256,8 @@ def conversation_fragment(view: ConversationView, *, holder: str | None, zone: Z
 
 
 def _forms(view: ConversationView, actor: Actor, csrf: str, people: Sequence[Account],
-           mine: bool, held: bool) -> str:  # fmt: skip
-    path = chat_path(view.chat_id)
+           mine: bool, held: bool, base: str) -> str:  # fmt: skip
+    path = chat_path(view.chat_id, base)
     token = _csrf(csrf)
 
     def button(action: str, label: str, extra: str = "", cls: str = "") -> str:
@@ -298,30 +316,28 @@ def inbox_page(
     holder: str | None = None,
     people: Sequence[Account] = (),
     notice: str = "",
+    base: str = "",
 ) -> str:
     """The inbox: the queue and, when one is open, a conversation with its actions."""
     flash = f'<p class="flash" role="status">{_e(notice)}</p>' if notice else ""
+    open_chat = view.chat_id if view else ""
     queue = (
         f'<section id="queue-box"><h2>Fila</h2><div id="queue">'
-        f"{queue_fragment(rows, open_chat=view.chat_id if view else '', now=now)}</div></section>"
+        f"{queue_fragment(rows, open_chat=open_chat, now=now, base=base)}</div></section>"
     )
+    header = _header(clinic, actor, csrf, account, base)
     if view is None:
         main = f'<main class="inbox">{flash}{queue}</main>'
-        return document(f"{clinic} — recepção", _header(clinic, actor, csrf, account) + main,
-                        live=True)  # fmt: skip
+        return document(f"{clinic} — recepção", header + main, live=True, base=base)
     mine = holder is not None and holder == actor.name
     conversation = (
-        '<article id="conversation"><p class="back"><a href="/inbox">← Fila</a></p>'
+        f'<article id="conversation"><p class="back"><a href="{_e(base)}/inbox">← Fila</a></p>'
         f'<div id="live">{conversation_fragment(view, holder=holder, zone=zone)}</div>'
-        f"{_forms(view, actor, csrf, people, mine, holder is not None)}</article>"
+        f"{_forms(view, actor, csrf, people, mine, holder is not None, base)}</article>"
     )
     main = f'<main class="inbox open">{flash}{conversation}{queue}</main>'
-    return document(
-        f"{clinic} — conversa",
-        _header(clinic, actor, csrf, account) + main,
-        chat=view.chat_id,
-        live=True,
-    )
+    return document(f"{clinic} — conversa", header + main, chat=view.chat_id, live=True,
+                    base=base)  # fmt: skip
 
 
 __all__ = [

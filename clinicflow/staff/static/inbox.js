@@ -1,7 +1,10 @@
 // The inbox's only script: follow the server-sent events, reload the fragments that changed,
 // and alert (notification + sound) on a new urgent hand-off. Every action is a plain form.
+// Every URL starts with the page's base (<body data-base>: "" alone, "/c/<clinic>" when the
+// runner serves several clinics), so one clinic's page never reaches another's.
 (function () {
   "use strict";
+  var base = document.body.dataset.base || "";
   var chat = document.body.dataset.chat || "";
   var seen = (window.inboxAlerts = []);
   var audio = null;
@@ -44,7 +47,7 @@
     return fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (response) {
         if (response.status === 401) {
-          window.location.assign("/login");
+          window.location.assign(base + "/login");
           return null;
         }
         return response.ok ? response.text() : null;
@@ -60,9 +63,9 @@
 
   function refresh(event) {
     var open = chat ? "?open=" + encodeURIComponent(chat) : "";
-    reload("queue", "/inbox/queue" + open);
+    reload("queue", base + "/inbox/queue" + open);
     if (chat && (!event || event.chat === chat || event.type === "reload")) {
-      reload("live", "/inbox/c/" + encodeURIComponent(chat) + "/live");
+      reload("live", base + "/inbox/c/" + encodeURIComponent(chat) + "/live");
     }
   }
 
@@ -81,7 +84,7 @@
     });
   }
 
-  var source = new EventSource("/inbox/events");
+  var source = new EventSource(base + "/inbox/events");
   source.addEventListener("desk", function (message) {
     var event = JSON.parse(message.data);
     refresh(event);
