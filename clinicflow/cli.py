@@ -428,6 +428,11 @@ def _serve_epilog() -> str:
     "(CLINICFLOW_INSECURE=1). Sem isso, o serviço se recusa a iniciar.",
 )  # fmt: skip
 @_DATABASE_URL
+@click.option(
+    "--clinics", type=click.Path(path_type=Path), default=None,
+    help="Arquivo de clínicas (CLINICFLOW_CLINICS): várias clínicas num serviço, cada uma com "
+    "a sua sessão do WAHA, o seu catálogo e os seus dados, em /c/<id>/.",
+)  # fmt: skip
 @clean_errors
 def serve(
     host: str | None,
@@ -437,6 +442,7 @@ def serve(
     config_file: Path | None,
     insecure: bool | None,
     database_url: str | None,
+    clinics: Path | None,
 ) -> None:
     """Atende o WhatsApp via WAHA: webhooks, respostas, API da equipe (docs/runner.md)."""
     from dataclasses import replace
@@ -447,7 +453,7 @@ def serve(
     config = RunnerConfig.from_env(config_file=config_file)
     overrides: dict[str, Any] = {"host": host, "port": port, "catalog": catalog, "data_dir": data,
                                  "insecure": insecure or None,
-                                 "database_url": database_url}  # fmt: skip
+                                 "database_url": database_url, "clinics": clinics}  # fmt: skip
     run(replace(config, **{k: v for k, v in overrides.items() if v is not None}))
 
 
@@ -486,6 +492,13 @@ def _overlay(
 @click.option("--script", "script_id", default=None, help="Só conversas deste roteiro.")
 @click.option("--campaign", default=None, help="Só conversas desta origem (id ou organic).")
 @click.option("--json", "as_json", is_flag=True, help="Imprime o relatório como JSON.")
+@click.option(
+    "--clinics", "clinics_file", type=click.Path(path_type=Path), default=None,
+    envvar="CLINICFLOW_CLINICS",
+    help="Arquivo de clínicas (várias clínicas num serviço): sem --clinic, um relatório de "
+    "cada clínica, lado a lado.",
+)  # fmt: skip
+@click.option("--clinic", "clinic_id", default=None, help="Só esta clínica (id em --clinics).")
 @clean_errors
 def report(
     catalog: Path | None,
@@ -495,32 +508,106 @@ def report(
     script_id: str | None,
     campaign: str | None,
     as_json: bool,
+    clinics_file: Path | None,
+    clinic_id: str | None,
 ) -> None:
     """Relatório do período: funil, abandono, secretária, tempos de resposta e campanhas."""
     from clinicflow.loader import load_catalog
+
+    if clinic_id is not None and clinics_file is None:
+        raise click.UsageError("--clinic precisa de --clinics ARQUIVO (ou CLINICFLOW_CLINICS)")
+    if clinics_file is None:
+        loaded = load_catalog(catalog)
+        figures = _report_of(loaded, _open_history(data), since, until, script_id, campaign)
+        if as_json:
+            click.echo(json.dumps(figures.as_dict(), ensure_ascii=False, indent=2))
+            return
+        from clinicflow.report_tables import print_report
+
+        print_report(figures, {s.id: s.title for s in loaded.scripts})
+        return
+    _clinics_report(clinics_file, clinic_id, data, since, until, script_id, campaign, as_json)
+
+
+def _report_of(
+    loaded: Any,
+    store: Any,
+    since: str | None,
+    until: str | None,
+    script_id: str | None,
+    campaign: str | None,
+) -> Any:
+    """One history's report over the period (the days read in its clinic's time zone); the
+    store is closed."""
     from clinicflow.metrics import parse_day
     from clinicflow.metrics import report as build_report
 
-    loaded = load_catalog(catalog)
     tz = loaded.clinic.hours.timezone
     try:
-        start = parse_day(since, tz) if since else None
-        end = parse_day(until, tz, end=True) if until else None
-    except ValueError as exc:
-        raise click.BadParameter(f"data inválida: {exc}") from exc
-    store = _open_history(data)
-    try:
-        figures = build_report(
+        try:
+            start = parse_day(since, tz) if since else None
+            end = parse_day(until, tz, end=True) if until else None
+        except ValueError as exc:
+            raise click.BadParameter(f"data inválida: {exc}") from exc
+        return build_report(
             store, since=start, until=end, script=script_id, campaign=campaign, catalog=loaded
         )
     finally:
         store.close()
-    if as_json:
-        click.echo(json.dumps(figures.as_dict(), ensure_ascii=False, indent=2))
-        return
-    from clinicflow.report_tables import print_report
 
-    print_report(figures, {s.id: s.title for s in loaded.scripts})
+
+def _clinics_report(
+    clinics_file: Path,
+    clinic_id: str | None,
+    data: Path | None,
+    since: str | None,
+    until: str | None,
+    script_id: str | None,
+    campaign: str | None,
+    as_json: bool,
+) -> None:
+    """``report --clinics``: one clinic's report (``--clinic``), or each clinic's in turn, each
+    from its own catalog and its own history (:mod:`clinicflow.clinics`)."""
+    import os
+
+    from clinicflow.clinics import clinic_data_dir, clinic_database_url, load_clinics
+    from clinicflow.database import ENV
+    from clinicflow.errors import ClinicflowError
+    from clinicflow.loader import load_catalog
+    from clinicflow.storage import Store
+
+    clinics = load_clinics(clinics_file)
+    chosen = [clinics.get(clinic_id)] if clinic_id is not None else list(clinics.clinics)
+    folder = data or Path(".clinicflow")
+    reports: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    for clinic in chosen:
+        try:  # one clinic's broken catalog or history does not hide the others' reports
+            loaded = load_catalog(clinic.catalog)
+            store = Store(clinic_data_dir(folder, clinic.id),
+                          clinic_database_url(os.environ.get(ENV), clinic.id))  # fmt: skip
+            figures = _report_of(loaded, store, since, until, script_id, campaign)
+        except ClinicflowError as exc:
+            if clinic_id is not None:
+                raise
+            failed[clinic.id] = str(exc)
+            continue
+        reports[clinic.id] = (loaded, figures)
+    if as_json:
+        body = {cid: figures.as_dict() for cid, (_, figures) in reports.items()}
+        body.update({cid: {"error": error} for cid, error in failed.items()})
+        click.echo(json.dumps(body if clinic_id is None else body[clinic_id], ensure_ascii=False,
+                              indent=2))  # fmt: skip
+    else:
+        from clinicflow.report_tables import print_report
+
+        for cid, (loaded, figures) in reports.items():
+            click.echo(f"\n== {loaded.clinic.name} ({cid}) ==")
+            print_report(figures, {s.id: s.title for s in loaded.scripts})
+    for cid, error in failed.items():
+        click.echo(f"erro: sem relatório da clínica {cid}: {error}", err=True)
+    if failed:
+        raise SystemExit(1)
 
 
 class _Moment(click.ParamType):

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import psycopg
+from psycopg import sql as pgsql
 
 from clinicflow.errors import StorageError
 
@@ -299,6 +300,7 @@ class PgConnection:
             self.raw = psycopg.connect(url, autocommit=True)
         except psycopg.Error as exc:
             raise StorageError(f"cannot connect to {DatabaseUrl(url).redacted}: {exc}") from exc
+        _create_missing_schema(self.raw)
         self.url = url
         self.lock = threading.RLock()
         self._depth = 0
@@ -385,6 +387,18 @@ class PgConnection:
             ).fetchall()
             self._pks[table] = tuple(str(r[0]) for r in rows)
         return self._pks[table]
+
+
+def _create_missing_schema(raw: psycopg.Connection[Any]) -> None:
+    """Create the schema a URL's ``search_path`` names when it does not exist yet (one clinic
+    of several keeps its tables in its own schema, :mod:`clinicflow.clinics`)."""
+    if raw.execute("SELECT current_schema()").fetchone() != (None,):
+        return
+    first = str(raw.execute("SHOW search_path").fetchone()[0]).split(",")[0].strip()  # type: ignore[index]
+    schema = first.strip('"')
+    if schema and schema != "$user":
+        raw.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+            pgsql.Identifier(schema)))  # fmt: skip
 
 
 def _params(parameters: Any) -> Sequence[Any] | dict[str, Any] | None:

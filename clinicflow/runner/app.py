@@ -19,6 +19,7 @@ daily retention job (LGPD). While serving, the data directory is locked against 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -44,7 +45,7 @@ from clinicflow.pseudonyms import Pseudonyms, shape
 from clinicflow.runner import ops, staff_api
 from clinicflow.runner.auth import admin_access
 from clinicflow.runner.config import RunnerConfig
-from clinicflow.runner.keys import BASE, CONFIG, ENGINE, RUNTIME, WAHA, Runtime
+from clinicflow.runner.keys import BASE, CONFIG, ENGINE, RUNTIME, STANDING, WAHA, Runtime, Standing
 from clinicflow.runner.metrics import Metrics, log_event
 from clinicflow.runner.processor import Processor, Transcriber
 from clinicflow.runner.staff_commands import is_command
@@ -70,6 +71,7 @@ def create_app(
     clock: Clock | None = None,
     transcriber: Transcriber | None = None,
     base: str = "",
+    isolated: bool = False,
 ) -> web.Application:
     """Build the runner application.
 
@@ -86,10 +88,14 @@ def create_app(
             them like any other media.
         base: the path this app is mounted under as one clinic of several (``/c/<clinic>``,
             see :mod:`clinicflow.runner.clinics`); "" when it is the whole runner.
+        isolated: a failed start (a broken catalog, its data dir in use) leaves this app down
+            instead of raising: its routes answer 503 and its webhooks wait in its spool
+            (``STANDING``), so the other clinics of one runner keep serving.
     """
     app = web.Application(client_max_size=config.max_body)
     app[CONFIG] = config
     app[BASE] = base
+    app[STANDING] = Standing()
     clock = clock or (engine.clock if engine is not None else SystemClock())
     app.cleanup_ctx.append(_resources(engine, waha, clock, transcriber))
     app.router.add_post("/webhooks/waha", webhook)
@@ -106,6 +112,11 @@ def create_app(
         clock=clock,
         authorize=admin_access,
     )
+    if isolated:  # every context (the runtime, then what the routes built on it) or none
+        contexts = list(app.cleanup_ctx)
+        del app.cleanup_ctx[:]
+        app.cleanup_ctx.append(_isolated(contexts))
+        app.middlewares.insert(0, _while_down)
     return app
 
 
@@ -238,6 +249,37 @@ def _resources(
     return resources
 
 
+def _isolated(contexts: list[Any]) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The app's cleanup contexts as one, whose failure to start leaves the app down (see
+    ``create_app``): the contexts already entered are closed again, in reverse. Each is a
+    cleanup context, ``(app) -> async iterator yielding once``."""
+
+    async def guarded(app: web.Application) -> AsyncIterator[None]:
+        config, standing = app[CONFIG], app[STANDING]
+        async with contextlib.AsyncExitStack() as entered:
+            try:
+                for context in contexts:
+                    await entered.enter_async_context(contextlib.asynccontextmanager(context)(app))
+            except Exception as exc:  # one clinic's failure must not stop the others
+                await entered.aclose()
+                standing.down = f"{type(exc).__name__}: {exc}"
+                standing.spool = Spool(config.data_dir / "inbox.spool")
+                log_event("clinic_down", 40, session=config.waha_session, error=standing.down)
+            yield
+
+    return guarded
+
+
+@web.middleware
+async def _while_down(request: web.Request, handler: ops.Handler) -> web.StreamResponse:
+    down = request.app[STANDING].down
+    if down is None:
+        return await handler(request)
+    if request.path == request.app[BASE] + ops.WEBHOOK_PATH and request.method == "POST":
+        return await handle_webhook(request.app, request)  # kept in the spool
+    return _answer(503, error=f"clínica fora do ar: {down}")
+
+
 def _present(engine: Engine | None) -> Engine:
     assert engine is not None
     return engine
@@ -309,23 +351,37 @@ def _sender_event(metrics: Metrics, name: str, fields: dict[str, object]) -> Non
 
 async def webhook(request: web.Request) -> web.Response:
     """``POST /webhooks/waha``: store the message durably, then acknowledge."""
-    config = request.app[CONFIG]
-    runtime = request.app[RUNTIME]
+    return await handle_webhook(request.app, request)
+
+
+async def handle_webhook(app: web.Application, request: web.Request) -> web.Response:
+    """Take one webhook for ``app`` (this runner, or one clinic of several).
+
+    The body is checked (size, ``X-Webhook-Hmac``, not from a browser), parsed and stored in
+    the inbox before the 200. A clinic that is down (:class:`~clinicflow.runner.keys.Standing`)
+    keeps checked webhooks in its spool (200 ``spooled``) and answers anything else with 503.
+    """
+    config, standing = app[CONFIG], app[STANDING]
+    count = app[RUNTIME].metrics.inc if standing.down is None else _not_counted
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        runtime.metrics.inc("webhooks", outcome="too_large")
+        count("webhooks", outcome="too_large")
         return _answer(413, error=f"body larger than {config.max_body} bytes")
     if config.waha_hmac_key:
         if not _verify(raw, config.waha_hmac_key, request.headers.get("X-Webhook-Hmac")):
-            runtime.metrics.inc("webhooks", outcome="bad_signature")
+            count("webhooks", outcome="bad_signature")
             log_event("webhook_bad_signature", 30)
             return _answer(401, error="missing or invalid X-Webhook-Hmac")
     elif refusal := _from_a_browser(request):
         # Unsigned webhooks: a page on another site could post to us from a browser with a
         # "simple" request (no CORS preflight). WAHA never sends an Origin or a form body.
-        runtime.metrics.inc("webhooks", outcome="browser")
+        count("webhooks", outcome="browser")
         return _answer(403, error=refusal)
+    if standing.spool is not None:  # down: kept for when the clinic starts again
+        standing.spool.append(raw)
+        return _answer(200, status="spooled")
+    runtime = app[RUNTIME]
     try:
         parsed = parse_webhook(raw, max_bytes=config.max_body)
     except WebhookError as exc:
@@ -354,6 +410,10 @@ async def webhook(request: web.Request) -> web.Response:
         runtime.db_locked_since = time.monotonic()
         log_event("database_locked", 30, error=str(exc))
         return _spooled(runtime, raw)
+
+
+def _not_counted(name: str, amount: float = 1.0, **labels: str) -> None:
+    """Metrics of a clinic that is down (it has none)."""
 
 
 def _is_locked(exc: sqlite3.OperationalError) -> bool:
@@ -435,7 +495,14 @@ async def _inbound(runtime: Runtime, config: RunnerConfig, msg: Inbound) -> web.
 async def health(request: web.Request) -> web.Response:
     """``GET /health``: 200 while the process, the database and every engine worker work
     (503 with the reason otherwise: a worker down, or stuck on a turn); WAHA reported."""
-    runtime = request.app[RUNTIME]
+    body, ok = health_of(request.app)
+    return web.json_response(body, status=200 if ok else 503)
+
+
+def health_of(app: web.Application) -> tuple[dict[str, Any], bool]:
+    """The body of ``GET /health`` for ``app`` (a started runner, or one clinic of several)
+    and whether it is healthy."""
+    runtime = app[RUNTIME]
     try:
         runtime.conn.execute("SELECT 1").fetchone()
         database = "ok"
@@ -447,7 +514,7 @@ async def health(request: web.Request) -> web.Response:
             f"locked: no write for {time.monotonic() - locked:.1f} s (another process holds "
             "the write lock); webhooks are acknowledged into the spool"
         )
-    engines = request.app[ENGINE].health()
+    engines = app[ENGINE].health()
     ok = database == "ok" and engines["status"] == "ok"
     spooled = len(runtime.spool) if runtime.spool is not None else 0
     body = {
@@ -456,16 +523,16 @@ async def health(request: web.Request) -> web.Response:
         "database": database,
         "engines": engines,
         "waha": {
-            "session": request.app[CONFIG].waha_session,
+            "session": app[CONFIG].waha_session,
             "status": runtime.waha_status,
             "working": runtime.waha_status == "WORKING",
         },
         "outbox_depth": runtime.outbox.depth(),
         "inbox_pending": runtime.inbox.pending_count(),
         "spooled": spooled,
-        "webhooks": ops.arrivals(request.app).as_dict(),
+        "webhooks": ops.arrivals(app).as_dict(),
     }
-    return web.json_response(body, status=200 if ok else 503)
+    return body, ok
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -616,8 +683,15 @@ def run(config: RunnerConfig, *, print_fn: Callable[..., None] | None = None) ->
     # Turns run in a worker thread and hold the GIL in long stretches; a shorter switch
     # interval lets the event loop acknowledge webhooks in between (ack latency).
     sys.setswitchinterval(0.001)
-    app = create_app(config)
-    ops.install_sighup(app)  # reload edited scripts: kill -HUP <pid>
+    if config.clinics is not None:
+        from clinicflow.clinics import load_clinics
+        from clinicflow.runner.clinics import CLINIC_APPS, create_clinics_app
+
+        app = create_clinics_app(config, load_clinics(config.clinics))
+        ops.install_sighup(app, list(app[CLINIC_APPS].values()))
+    else:
+        app = create_app(config)
+        ops.install_sighup(app)  # reload edited scripts: kill -HUP <pid>
     web.run_app(app, host=config.host, port=config.port, print=print_fn, access_log=None)
 
 

@@ -22,6 +22,9 @@ works too)::
     CLINICFLOW_DATABASE_URL       postgresql://… puts every table in PostgreSQL (default:
                                   SQLite in the data directory); same as --database-url
     CLINICFLOW_CATALOG            catalog folder (default: the bundled one)
+    CLINICFLOW_CLINICS            a clinics file: several clinics in one runner, each with its
+                                  own WAHA session, catalog and data (clinicflow.clinics);
+                                  CLINICFLOW_CATALOG and WAHA_SESSION are then unused
     CLINICFLOW_HOST / _PORT       where to listen (default 127.0.0.1:8080)
     CLINICFLOW_TYPING_DELAY_MAX   cap of the typing pause, seconds (default 3; 0 disables)
     CLINICFLOW_BURST_QUIET        quiet seconds before a burst becomes one turn (default 2; 0 off)
@@ -73,6 +76,8 @@ ENV_VARS: dict[str, str] = {
     "CLINICFLOW_DATABASE_URL": "postgresql://… keeps every table in PostgreSQL (default: "
     "SQLite in the data dir)",
     "CLINICFLOW_CATALOG": "catalog folder (default: the bundled catalog)",
+    "CLINICFLOW_CLINICS": "a clinics file (YAML): several clinics in one runner, each its own "
+    "WAHA session, catalog and data (same as --clinics)",
     "CLINICFLOW_HOST": "listen address (default 127.0.0.1)",
     "CLINICFLOW_PORT": "listen port (default 8080)",
     "CLINICFLOW_TYPING_DELAY_MAX": "cap of the typing pause in seconds (default 3, 0 disables)",
@@ -131,6 +136,7 @@ class RunnerConfig:
     workers: int | None = None  # None: default_workers(); 0: the engine in this process
     stuck_after: float = 60.0
     database_url: str | None = None  # None: SQLite in data_dir (clinicflow.database)
+    clinics: Path | None = None  # a clinics file (clinicflow.clinics); None: one clinic
 
     @property
     def loopback(self) -> bool:
@@ -232,6 +238,7 @@ class RunnerConfig:
             data_dir=Path(text("CLINICFLOW_DATA") or cls.data_dir),
             database_url=text("CLINICFLOW_DATABASE_URL"),
             catalog=Path(catalog) if catalog else None,
+            clinics=Path(clinics) if (clinics := text("CLINICFLOW_CLINICS")) else None,
             host=text("CLINICFLOW_HOST") or cls.host,
             port=int(number("CLINICFLOW_PORT", cls.port)),
             typing_delay_max=number("CLINICFLOW_TYPING_DELAY_MAX", cls.typing_delay_max),

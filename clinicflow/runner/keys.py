@@ -41,6 +41,16 @@ class Runtime:
     bad_ids_logged: set[str] = field(default_factory=set)
 
 
+@dataclass
+class Standing:
+    """Whether one clinic of several started (:mod:`clinicflow.runner.clinics`): when its
+    start failed (a broken catalog), ``down`` says why and its webhooks wait in ``spool``
+    (replayed when it starts again) while the other clinics serve."""
+
+    down: str | None = None
+    spool: Spool | None = None
+
+
 CONFIG = web.AppKey("clinicflow_config", RunnerConfig)
 ENGINE = web.AppKey("clinicflow_engine", Turns)  # an EnginePool, or a LocalEngine
 WAHA = web.AppKey("clinicflow_waha", WahaClient)
@@ -48,5 +58,6 @@ RUNTIME = web.AppKey("clinicflow_runtime", Runtime)
 #: The path the app is mounted under: "" alone, "/c/<clinic>" as one clinic of several
 #: (:mod:`clinicflow.runner.clinics`). Every link, redirect and cookie path starts with it.
 BASE = web.AppKey("clinicflow_base", str)
+STANDING = web.AppKey("clinicflow_standing", Standing)
 
-__all__ = ["BASE", "CONFIG", "ENGINE", "RUNTIME", "WAHA", "Runtime"]
+__all__ = ["BASE", "CONFIG", "ENGINE", "RUNTIME", "STANDING", "WAHA", "Runtime", "Standing"]

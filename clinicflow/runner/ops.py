@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +23,7 @@ from aiohttp import web
 
 from clinicflow.clock import Clock
 from clinicflow.errors import ScriptError
-from clinicflow.runner.keys import CONFIG, ENGINE, RUNTIME
+from clinicflow.runner.keys import BASE, CONFIG, ENGINE, RUNTIME, STANDING
 from clinicflow.runner.metrics import log_event
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "reload_catalog",
     "retention_loop",
     "track_webhooks",
+    "tracked",
 ]
 
 WEBHOOK_PATH = "/webhooks/waha"
@@ -88,12 +89,20 @@ def catalog_loaded_at(app: web.Application) -> float:
 @web.middleware
 async def track_webhooks(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Note each webhook's arrival and answer, whatever the handler decided."""
-    if request.path != WEBHOOK_PATH:
+    if request.path != request.app[BASE] + WEBHOOK_PATH:
         return await handler(request)
-    seen = request.app[_STATE].arrivals
+    return await tracked(request.app, handler(request))
+
+
+async def tracked(
+    app: web.Application, answer: Awaitable[web.StreamResponse]
+) -> web.StreamResponse:
+    """``answer`` (a webhook handler's), with its arrival noted in ``app``'s arrivals (also
+    for webhooks routed to one clinic of several from the shared path)."""
+    seen = app[_STATE].arrivals
     status = 500
     try:
-        response = await handler(request)
+        response = await answer
         status = response.status
         return response
     except web.HTTPException as exc:
@@ -158,18 +167,25 @@ def add_routes(app: web.Application) -> None:
     app[_STATE] = OpsState()
 
 
-def install_sighup(app: web.Application) -> None:
-    """Reload the catalog on SIGHUP while the app runs (``clinicflow serve``)."""
+def install_sighup(
+    app: web.Application, clinic_apps: Sequence[web.Application] | None = None
+) -> None:
+    """Reload the catalog on SIGHUP while the app runs (``clinicflow serve``); with
+    ``clinic_apps`` (one runner of several clinics), every clinic that is up reloads its own."""
+    targets = list(clinic_apps) if clinic_apps is not None else [app]
 
     async def on_startup(app: web.Application) -> None:
         loop = asyncio.get_running_loop()
 
-        async def reload() -> None:
-            await reload_catalog(app)
+        async def reload(target: web.Application) -> None:
+            await reload_catalog(target)
 
         def hangup() -> None:
             log_event("sighup")
-            app[RUNTIME].tasks.append(loop.create_task(reload(), name="reload"))
+            for target in targets:
+                if target[STANDING].down is None:
+                    task = loop.create_task(reload(target), name="reload")
+                    target[RUNTIME].tasks.append(task)
 
         loop.add_signal_handler(signal.SIGHUP, hangup)
 

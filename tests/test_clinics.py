@@ -1,0 +1,307 @@
+"""Several clinics in one runner: the clinics file, and one serve answering two WhatsApp
+numbers, each from its own catalog, history and report (SQLite and PostgreSQL)."""
+# ruff: noqa: F811 - pytest fixtures are imported from runner_harness by name
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from click.testing import CliRunner
+from runner_harness import (  # noqa: F401 - fixtures
+    STAFF_TOKEN,
+    base_config,
+    embedder,
+    prebuilt,
+    until,
+    waha,
+)
+
+from clinicflow.cli import main
+from clinicflow.clinics import (
+    ClinicsError,
+    clinic_data_dir,
+    clinic_database_url,
+    load_clinics,
+)
+from clinicflow.clock import ManualClock
+from clinicflow.loader import bundled_catalog_path
+from clinicflow.runner.clinics import CLINIC_APPS, clinic_config, create_clinics_app
+from clinicflow.runner.config import ConfigError, RunnerConfig
+from clinicflow.spool import Spool
+from clinicflow.testing.fake_waha import FakeWaha
+
+PATIENT = "5511988887777@c.us"
+OTHER = "5511977776666@c.us"
+AUTH = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+CLINICS_YAML = """\
+clinics:
+  florescer:
+    session: default
+    catalog: florescer
+  sorriso:
+    session: sorriso
+    catalog: sorriso
+  quebrada:
+    session: quebrada
+    catalog: quebrada
+"""
+
+
+def _catalogs(root: Path) -> None:
+    """Three catalogs: the bundled one, one of another clinic (name, price), one broken."""
+    for name in ("florescer", "sorriso", "quebrada"):
+        shutil.copytree(bundled_catalog_path(), root / name)
+    clinic = root / "sorriso" / "clinic.yaml"
+    text = clinic.read_text(encoding="utf-8")
+    assert "R$ 600" in text and "Clínica Florescer" in text
+    text = text.replace("Clínica Florescer", "Clínica Sorriso").replace("R$ 600", "R$ 450")
+    clinic.write_text(text, encoding="utf-8")
+    broken = root / "quebrada" / "clinic.yaml"
+    broken.write_text(broken.read_text(encoding="utf-8") + "\nhours: [sem: fechar\n")
+
+
+# -- the clinics file -----------------------------------------------------------------------
+
+
+def test_clinics_file_read_with_catalogs_relative_to_it(tmp_path: Path) -> None:
+    _catalogs(tmp_path)
+    (tmp_path / "clinics.yaml").write_text(CLINICS_YAML)
+    clinics = load_clinics(tmp_path / "clinics.yaml")
+    assert clinics.ids == ("florescer", "sorriso", "quebrada")
+    assert clinics.get("sorriso").catalog == (tmp_path / "sorriso").resolve()
+    assert clinics.by_session("sorriso") is clinics.get("sorriso")
+    assert clinics.by_session("nobody") is None
+    with pytest.raises(ClinicsError, match=r"nenhuma clínica 'x'.*florescer, sorriso"):
+        clinics.get("x")
+
+
+def test_clinics_file_problems_all_reported_with_lines(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "clinics.yaml").write_text(
+        "clinics:\n"
+        "  a:\n    session: s1\n    catalog: a\n    sesion: typo\n"
+        "  B!:\n    session: s2\n    catalog: a\n"
+        "  c:\n    session: s1\n    catalog: nowhere\n"
+        "  d:\n    catalog: a\n"
+    )
+    with pytest.raises(ClinicsError) as caught:
+        load_clinics(tmp_path / "clinics.yaml")
+    found = {(p.code, p.line) for p in caught.value.problems}
+    assert ("unknown-key", 5) in found  # sesion, with a hint
+    assert ("bad-id", 6) in found
+    assert ("duplicate-session", 10) in found
+    assert ("missing-catalog", 11) in found
+    assert ("missing-key", 13) in found
+    assert "clinics.yaml:5:" in str(caught.value) and "session" in str(caught.value)
+
+
+def test_clinics_file_unreadable_or_not_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ClinicsError, match="não dá para ler"):
+        load_clinics(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("clinics: [\n")
+    with pytest.raises(ClinicsError) as caught:
+        load_clinics(tmp_path / "bad.yaml")
+    assert caught.value.problems[0].code == "yaml-syntax"
+    (tmp_path / "empty.yaml").write_text("clinics: {}\n")
+    with pytest.raises(ClinicsError, match="nenhuma clínica"):
+        load_clinics(tmp_path / "empty.yaml")
+
+
+def test_ids_sharing_a_schema_refused(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "c.yaml").write_text(
+        "clinics:\n  a-b:\n    session: s1\n    catalog: a\n"
+        "  a_b:\n    session: s2\n    catalog: a\n"
+    )
+    with pytest.raises(ClinicsError, match="clinic_a_b"):
+        load_clinics(tmp_path / "c.yaml")
+
+
+def test_clinic_namespaces() -> None:
+    assert clinic_data_dir("/srv/data", "sorriso") == Path("/srv/data/clinics/sorriso")
+    assert clinic_database_url(None, "a") is None
+    assert clinic_database_url("sqlite:////x/clinicflow.db", "a") is None
+    assert clinic_database_url("postgresql://u:p@h/db", "a-b") == (
+        "postgresql://u:p@h/db?options=-csearch_path%3Dclinic_a_b"
+    )
+    # The deployment's own schema (and other options) kept: the clinic's schema within it.
+    assert clinic_database_url(
+        "postgresql://h/db?sslmode=disable&options=-c%20statement_timeout%3D5%20-csearch_path%3Dacme",
+        "a",
+    ) == (
+        "postgresql://h/db?sslmode=disable&options=-c%20statement_timeout%3D5%20-csearch_path%3Dacme_a"
+    )
+
+
+def test_clinic_config_takes_the_clinic_s_session_catalog_data_and_key(tmp_path: Path) -> None:
+    _catalogs(tmp_path)
+    (tmp_path / "clinics.yaml").write_text(
+        CLINICS_YAML + "  outra:\n    session: outra\n    catalog: florescer\n"
+        "    waha_url: http://waha-2:3000\n    waha_api_key_env: WAHA2_KEY\n"
+    )
+    clinics = load_clinics(tmp_path / "clinics.yaml")
+    config = RunnerConfig(waha_api_key="k1", data_dir=tmp_path / "data", clinics=Path("x"))
+    sorriso = clinic_config(config, clinics.get("sorriso"), {})
+    assert (sorriso.waha_session, sorriso.catalog) == ("sorriso", (tmp_path / "sorriso").resolve())
+    assert sorriso.data_dir == tmp_path / "data" / "clinics" / "sorriso"
+    assert (sorriso.waha_api_key, sorriso.waha_url, sorriso.clinics) == (
+        "k1",
+        config.waha_url,
+        None,
+    )
+    assert sorriso.database_url is None
+    on_pg = clinic_config(
+        config, clinics.get("sorriso"), {"CLINICFLOW_DATABASE_URL": "postgresql://h/db"}
+    )
+    assert on_pg.database_url == "postgresql://h/db?options=-csearch_path%3Dclinic_sorriso"
+    outra = clinic_config(config, clinics.get("outra"), {"WAHA2_KEY": "k2"})
+    assert (outra.waha_url, outra.waha_api_key) == ("http://waha-2:3000", "k2")
+    with pytest.raises(ConfigError, match="WAHA2_KEY"):
+        clinic_config(config, clinics.get("outra"), {})
+
+
+# -- one serve, several clinics --------------------------------------------------------------
+
+
+@pytest.fixture
+async def served(
+    tmp_path: Path, prebuilt: Path, waha: FakeWaha, backend: str
+) -> AsyncIterator[dict[str, Any]]:
+    _catalogs(tmp_path)
+    (tmp_path / "clinics.yaml").write_text(CLINICS_YAML)
+    for session in ("sorriso", "quebrada"):
+        waha.sessions[session] = "WORKING"
+        waha.session_configs[session] = {"webhooks": []}
+    data = tmp_path / "data"
+    for clinic_id in ("florescer", "sorriso", "quebrada"):  # the index is built once
+        shutil.copytree(prebuilt, clinic_data_dir(data, clinic_id))
+    clinics = load_clinics(tmp_path / "clinics.yaml")
+    app = create_clinics_app(base_config(waha, data, workers=0), clinics, clock=ManualClock())
+    server = TestServer(app)
+    await server.start_server()
+    async with aiohttp.ClientSession() as http:
+        yield {"app": app, "server": server, "http": http, "root": tmp_path, "data": data}
+    await server.close()
+
+
+def _sent(waha: FakeWaha, session: str, chat: str) -> list[str]:
+    return [b["text"] for b in waha.sent if b.get("session") == session and b["chatId"] == chat]
+
+
+async def _say(waha: FakeWaha, url: str, session: str, chat: str, text: str) -> None:
+    request = waha.webhook("message", waha.text_message(chat, text), session=session)
+    assert await waha.deliver(url, request, retries=0) == [200]
+
+
+async def test_two_clinics_each_answered_from_its_own_catalog_and_reported_apart(
+    served: dict[str, Any], waha: FakeWaha
+) -> None:
+    server: TestServer = served["server"]
+    shared = str(server.make_url("/webhooks/waha"))
+    own = str(server.make_url("/c/sorriso/webhooks/waha"))
+    # The same patient writes to both numbers; a second patient to the first one only.
+    await _say(waha, shared, "default", PATIENT, "oi, quanto custa a consulta?")
+    await _say(waha, own, "sorriso", PATIENT, "oi, quanto custa a consulta?")
+    await _say(waha, shared, "default", OTHER, "oi")
+    await until(lambda: any("R$ 600" in t for t in _sent(waha, "default", PATIENT)), 30)
+    await until(lambda: any("R$ 450" in t for t in _sent(waha, "sorriso", PATIENT)), 30)
+    await until(lambda: bool(_sent(waha, "default", OTHER)), 30)
+    florescer, sorriso = _sent(waha, "default", PATIENT), _sent(waha, "sorriso", PATIENT)
+    assert not any("R$ 450" in t or "Sorriso" in t for t in florescer)
+    assert not any("R$ 600" in t or "Florescer" in t for t in sorriso)
+    assert _sent(waha, "quebrada", PATIENT) == []
+
+    # Each clinic's staff API sees its own conversations only; the admin token sees each.
+    http: aiohttp.ClientSession = served["http"]
+    chats = {}
+    for clinic_id in ("florescer", "sorriso"):
+        async with http.get(
+            server.make_url(f"/c/{clinic_id}/staff/conversations?status=all"), headers=AUTH
+        ) as r:
+            assert r.status == 200
+            chats[clinic_id] = {c["chat_id"] for c in (await r.json())["conversations"]}
+    assert chats == {"florescer": {PATIENT, OTHER}, "sorriso": {PATIENT}}
+
+    # Each clinic's report counts its own conversations only.
+    args = ["report", "--clinics", str(served["root"] / "clinics.yaml"),
+            "--data", str(served["data"]),
+            "--since", "2026-03-01", "--until", "2026-03-03", "--json"]  # fmt: skip
+    counts = {}
+    for clinic_id in ("florescer", "sorriso"):
+        result = CliRunner().invoke(main, [*args, "--clinic", clinic_id])
+        assert result.exit_code == 0, result.output
+        counts[clinic_id] = json.loads(result.output)["conversations"]
+    assert counts == {"florescer": 2, "sorriso": 1}
+    # Without --clinic: every clinic side by side; the broken catalog is said, the others
+    # reported all the same (exit code 1 for the one that could not be).
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    side_by_side = json.loads(result.stdout)
+    assert side_by_side["florescer"]["conversations"] == 2
+    assert side_by_side["sorriso"]["conversations"] == 1
+    assert "clinic.yaml" in side_by_side["quebrada"]["error"]
+    assert "quebrada" in result.stderr
+
+
+async def test_a_broken_catalog_stops_its_clinic_only(
+    served: dict[str, Any], waha: FakeWaha
+) -> None:
+    server: TestServer = served["server"]
+    http: aiohttp.ClientSession = served["http"]
+    broken = str(server.make_url("/c/quebrada/webhooks/waha"))
+    # Its webhooks are kept (spooled) for when it starts again; its pages say it is down.
+    await _say(waha, broken, "quebrada", PATIENT, "oi")
+    await _say(waha, str(server.make_url("/webhooks/waha")), "quebrada", OTHER, "oi")
+    assert len(Spool(clinic_data_dir(served["data"], "quebrada") / "inbox.spool")) == 2
+    async with http.get(server.make_url("/c/quebrada/inbox")) as r:
+        assert r.status == 503
+        assert (await r.json())["error"].startswith("clínica fora do ar: ScriptError")
+    # The others serve.
+    await _say(waha, str(server.make_url("/webhooks/waha")), "sorriso", PATIENT, "oi")
+    await until(lambda: bool(_sent(waha, "sorriso", PATIENT)), 30)
+    async with http.get(server.make_url("/health")) as r:
+        health = await r.json()
+    assert r.status == 200 and health["status"] == "degraded"
+    assert health["clinics"]["quebrada"]["status"] == "down"
+    assert "clinic.yaml" in health["clinics"]["quebrada"]["error"]
+    assert health["clinics"]["sorriso"]["status"] == "ok"
+    # The administrator's list of clinics; nobody else's.
+    async with http.get(server.make_url("/clinics"), headers=AUTH) as r:
+        listed = {c["id"]: c for c in (await r.json())["clinics"]}
+    assert [listed[c]["status"] for c in ("florescer", "sorriso", "quebrada")] == [
+        "up",
+        "up",
+        "down",
+    ]
+    assert listed["sorriso"]["webhook"] == "/c/sorriso/webhooks/waha"
+    async with http.get(server.make_url("/clinics")) as r:
+        assert r.status == 401
+    # A session no clinic has is acknowledged and ignored; a body that is no webhook, 400.
+    request = waha.webhook("message", waha.text_message(PATIENT, "oi"), session="nobody")
+    async with http.post(server.make_url("/webhooks/waha"), data=request.body,
+                         headers=request.headers) as r:  # fmt: skip
+        assert r.status == 200 and (await r.json())["status"] == "ignored"
+    async with http.post(server.make_url("/webhooks/waha"), data=b"{not json") as r:
+        assert r.status == 400
+
+    # The catalog fixed and the runner started again: what waited in the spool is answered.
+    await server.close()
+    assert _sent(waha, "quebrada", PATIENT) == []
+    shutil.copy(bundled_catalog_path() / "clinic.yaml", served["root"] / "quebrada" / "clinic.yaml")
+    clinics = load_clinics(served["root"] / "clinics.yaml")
+    config = base_config(waha, served["data"], workers=0)
+    again = TestServer(create_clinics_app(config, clinics, clock=ManualClock()))
+    await again.start_server()
+    try:
+        await until(lambda: bool(_sent(waha, "quebrada", PATIENT)), 30)
+        await until(lambda: bool(_sent(waha, "quebrada", OTHER)), 30)
+    finally:
+        await again.close()
+    assert set(served["app"][CLINIC_APPS]) == {"florescer", "sorriso", "quebrada"}
