@@ -59,8 +59,73 @@ def confirm(question: str) -> bool:
 
 @click.group()
 @click.version_option(package_name="clinicflow")
-def main() -> None:
+@click.option(
+    "--clinics", "clinics_file", type=click.Path(path_type=Path), default=None,
+    envvar="CLINICFLOW_CLINICS",
+    help="Arquivo de clínicas (várias clínicas num serviço; CLINICFLOW_CLINICS).",
+)  # fmt: skip
+@click.option(
+    "--clinic", "clinic_id", default=None,
+    help="O comando vale para esta clínica do arquivo de clínicas: o catálogo, a pasta de "
+    "dados e o banco dela (ex.: clinicflow --clinic sorriso staff add Ana --role secretary).",
+)  # fmt: skip
+@click.pass_context
+def main(ctx: click.Context, clinics_file: Path | None, clinic_id: str | None) -> None:
     """clinicflow: a recepção da clínica no WhatsApp, a partir de roteiros em YAML."""
+    if clinic_id is None:
+        return
+    if clinics_file is None:
+        raise click.UsageError("--clinic precisa de --clinics ARQUIVO (ou CLINICFLOW_CLINICS)")
+    _enter_clinic(ctx, clinics_file, clinic_id)
+
+
+def _enter_clinic(ctx: click.Context, clinics_file: Path, clinic_id: str) -> None:
+    """Point the subcommand at one clinic of a clinics file: its catalog (the default of
+    ``--catalog``), its data dir and database (``CLINICFLOW_DATA``, ``CLINICFLOW_DATABASE_URL``
+    for this command only) and its WAHA session (``WAHA_SESSION``, for ``serve``)."""
+    import os
+
+    from clinicflow.clinics import ClinicsError, clinic_data_dir, clinic_database_url, load_clinics
+    from clinicflow.database import ENV
+
+    try:
+        clinic = load_clinics(clinics_file).get(clinic_id)
+    except ClinicsError as exc:
+        raise click.UsageError(str(exc)) from None
+    deployment_data = os.environ.get("CLINICFLOW_DATA") or ".clinicflow"
+    chosen = {
+        "CLINICFLOW_DATA": str(clinic_data_dir(deployment_data, clinic.id)),
+        "CLINICFLOW_DATABASE_URL": clinic_database_url(os.environ.get(ENV), clinic.id) or "",
+        "CLINICFLOW_CATALOG": str(clinic.catalog),
+        "WAHA_SESSION": clinic.session,
+    }
+    before = {name: os.environ.get(name) for name in chosen}
+
+    def restore() -> None:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    for name, value in chosen.items():
+        if value:
+            os.environ[name] = value
+        else:
+            os.environ.pop(name, None)
+    ctx.call_on_close(restore)
+    ctx.default_map = _catalog_defaults(main, clinic.catalog)
+
+
+def _catalog_defaults(group: click.Group, catalog: Path) -> dict[str, Any]:
+    """A click ``default_map`` giving every command with a ``--catalog`` option ``catalog``."""
+    found: dict[str, Any] = {}
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found[name] = _catalog_defaults(command, catalog)
+        elif any(p.name == "catalog" for p in command.params):
+            found[name] = {"catalog": catalog}
+    return found
 
 
 _CATALOG = click.option(

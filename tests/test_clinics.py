@@ -5,6 +5,7 @@ numbers, each from its own catalog, history and report (SQLite and PostgreSQL)."
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -305,3 +306,35 @@ async def test_a_broken_catalog_stops_its_clinic_only(
     finally:
         await again.close()
     assert set(served["app"][CLINIC_APPS]) == {"florescer", "sorriso", "quebrada"}
+
+
+# -- the command line, one clinic at a time ---------------------------------------------------
+
+
+@pytest.mark.usefixtures("backend")
+def test_commands_act_on_one_clinic_with_clinic(tmp_path: Path) -> None:
+    _catalogs(tmp_path)
+    (tmp_path / "clinics.yaml").write_text(CLINICS_YAML)
+    env = {"CLINICFLOW_DATA": str(tmp_path / "data")}
+    clinics = ["--clinics", str(tmp_path / "clinics.yaml")]
+    runner = CliRunner(env=env)
+    added = runner.invoke(
+        main, [*clinics, "--clinic", "sorriso", "staff", "add", "Ana", "--role", "secretary",
+               "--password-stdin"], input="uma senha bem comprida\n",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    listed = {
+        clinic_id: runner.invoke(main, [*clinics, "--clinic", clinic_id, "staff", "list"])
+        for clinic_id in ("sorriso", "florescer")
+    }
+    assert listed["sorriso"].exit_code == 0 and "Ana" in listed["sorriso"].output
+    assert "Ana" not in listed["florescer"].output
+    assert (tmp_path / "data" / "clinics" / "sorriso").is_dir()
+    # Nothing of the clinic's stays in the environment after the command (the runner of
+    # these tests restores only what it was given: CLINICFLOW_DATA).
+    assert os.environ.get("WAHA_SESSION") != "sorriso"
+    assert os.environ.get("CLINICFLOW_CATALOG") != str((tmp_path / "sorriso").resolve())
+    unknown = runner.invoke(main, [*clinics, "--clinic", "nenhuma", "staff", "list"])
+    assert unknown.exit_code == 2 and "nenhuma clínica 'nenhuma'" in unknown.output
+    alone = runner.invoke(main, ["--clinic", "sorriso", "staff", "list"])
+    assert alone.exit_code == 2 and "--clinics" in alone.output
