@@ -30,8 +30,12 @@ no hand-off notice waits for the opening and the bench runs at any hour.
                          disk_kb_per_message then counts only the runners' own files (spool,
                          index), the server's writes are not theirs
 
+    side_by_side         with --side-by-side: the figures above for SQLite with 1 runner and
+                         PostgreSQL with 1 and 2 runners, measured one after the other in
+                         the same run (keys sqlite_1, postgresql_1, postgresql_2)
+
 Usage: python bench/webhooks.py [--chats 60] [--engine-conversations 60] [--workers N] [--busy]
-                                [--database-url postgresql://… [--runners 2]]
+                                [--database-url postgresql://… [--runners 2] [--side-by-side]]
 """
 
 from __future__ import annotations
@@ -336,45 +340,66 @@ def main() -> None:
     parser.add_argument(
         "--runners", type=int, default=1, help="runner processes (more than 1: PostgreSQL)"
     )
+    parser.add_argument(
+        "--side-by-side", action="store_true",
+        help="with --database-url: SQLite with 1 runner, PostgreSQL with 1 and with --runners "
+        "(default 2) runners, one after the other in this run, one JSON line",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.database_url and not DatabaseUrl(args.database_url).is_postgres:
         parser.error("--database-url takes a postgresql:// URL")
     if args.runners > 1 and not args.database_url:
         parser.error("several --runners share one PostgreSQL: give --database-url")
+    if args.side_by_side and (not args.database_url or args.busy):
+        parser.error("--side-by-side needs --database-url (and runs without --busy)")
     tmp = Path(tempfile.mkdtemp(prefix="clinicflow-bench-webhooks-"))
     load = os.getloadavg()[0]
+    line: dict[str, Any] = {"bench": "webhooks", "chats": args.chats,
+                            "workers": args.workers or "default"}  # fmt: skip
     try:
         catalog = open_all_hours(tmp / "catalog")
         engine_rate = engine_alone(args.engine_conversations, tmp / "engine", catalog)
-        runs = [("quiet", False)] + ([("busy", True)] if args.busy else [])
-        figures: dict[str, float] = {}
-        for name, busy in runs:
+        if args.side_by_side:
+            several = max(args.runners, 2)
+            plan = [("sqlite_1", None, 1, False), ("postgresql_1", args.database_url, 1, False),
+                    (f"postgresql_{several}", args.database_url, several, False)]  # fmt: skip
+        else:
+            plan = [("quiet", args.database_url, args.runners, False)]
+            plan += [("busy", args.database_url, args.runners, True)] if args.busy else []
+        runs: dict[str, dict[str, float]] = {}
+        for name, url, runners, busy in plan:
             data = tmp / f"runner-{name}"
             shutil.copytree(tmp / "engine", data)  # reuse the built index and model
             for suffix in ("", "-wal", "-shm"):
                 Path(str(data / "clinicflow.db") + suffix).unlink(missing_ok=True)
             neighbour = busy_neighbour() if busy else None
             try:
-                url = fresh_schema(args.database_url) if args.database_url else None
+                schema_url = fresh_schema(url) if url else None
                 got = asyncio.run(run_runner(args.chats, data, tmp / "runner.log", catalog,
-                                             args.workers, url, args.runners))  # fmt: skip
+                                             args.workers, schema_url, runners))  # fmt: skip
             finally:
                 if neighbour is not None:
                     neighbour.kill()
                     neighbour.wait()
-            if name == "quiet":
-                figures.update(got)
-            else:
-                figures.update({f"busy_{k}": v for k, v in got.items() if k != "sent_texts"})
-                figures["busy_ratio"] = round(got["messages_per_s"] / figures["messages_per_s"], 2)
+            got["ratio"] = round(got["messages_per_s"] / engine_rate, 2)
+            runs[name] = got
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    figures["engine_turns_per_s"] = round(engine_rate, 1)
-    figures["ratio"] = round(figures["messages_per_s"] / engine_rate, 2)
-    line = {"bench": "webhooks", "chats": args.chats, "workers": args.workers or "default",
-            "backend": "postgresql" if args.database_url else "sqlite",
-            "runners": args.runners}  # fmt: skip
-    print(json.dumps({**line, **figures, "load_1m": round(load, 1)}))
+    line["engine_turns_per_s"] = round(engine_rate, 1)
+    if args.side_by_side:
+        line["side_by_side"] = runs
+    else:
+        line["backend"] = "postgresql" if args.database_url else "sqlite"
+        line["runners"] = args.runners
+        line.update(runs["quiet"])
+        if "busy" in runs:
+            busy_run = runs["busy"]
+            line.update({f"busy_{k}": v for k, v in busy_run.items() if k != "sent_texts"})
+            line["busy_ratio"] = round(
+                busy_run["messages_per_s"] / runs["quiet"]["messages_per_s"], 2
+            )
+    line["load_1m"] = round(load, 1)
+    print(json.dumps(line))
 
 
 if __name__ == "__main__":
