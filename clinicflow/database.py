@@ -226,13 +226,15 @@ def translate(sql: str, with_params: bool = True, pk: tuple[str, ...] | None = N
         mode = head.group(1).upper()
         sql = "INSERT INTO " + sql[head.end() :]
 
+    # Whether the statement defines columns is decided on the whole of it: a column's
+    # DEFAULT 'text' splits it in parts, and the types after it are the table's too.
+    defines_columns = re.search(r"\b(CREATE\s+TABLE|ADD\s+COLUMN)\b", sql, re.I) is not None
+
     def rewrite(part: str) -> str:
         if with_params:
             part = part.replace("%", "%%").replace("?", "%s")
         part = part.replace("sqlite_master", _SQLITE_MASTER)
-        if re.search(r"\bCREATE\s+TABLE\b", part, re.I) or re.search(
-            r"\bADD\s+COLUMN\b", part, re.I
-        ):
+        if defines_columns:
             for pattern, replacement in _DDL:
                 part = pattern.sub(replacement, part)
         return part

@@ -89,3 +89,38 @@ def test_two_engines_opening_a_fresh_data_dir_at_once_both_start(tmp_path: Path)
     for proc, (out, err) in zip(procs, outs, strict=True):
         assert proc.returncode == 0, err[-2000:]
         assert out.strip() == "ok"
+
+
+def test_times_keep_their_precision_in_every_table(tmp_path: Path) -> None:
+    # Unix times need a double: a 4-byte float rounds 1.8e9 to 128 s (PostgreSQL's `real`,
+    # which a column declared after a DEFAULT 'text' once got).
+    conn = connect(resolve(tmp_path))
+    migrate(conn, tmp_path)
+    moment = 1_796_044_208.748366
+    outbox = Outbox(conn)
+    outbox.enqueue([OutMessage("5511988887777@c.us", "olá")])
+    with conn:
+        conn.execute(
+            "UPDATE outbox SET sent_at = ?, hold_until = ?, next_attempt_at = ?, created_at = ?",
+            (moment, moment, moment, moment),
+        )
+    row = conn.execute(
+        "SELECT sent_at, hold_until, next_attempt_at, created_at FROM outbox"
+    ).fetchone()
+    assert all(abs(float(value) - moment) < 1e-3 for value in row), row
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'clinicflow_schema'").fetchone():
+        single = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND data_type = 'real'"
+        ).fetchall()
+        assert single == []  # every column declared REAL is a double
+
+
+def test_column_types_translated_after_a_text_default() -> None:
+    from clinicflow.database import translate
+
+    sql = translate(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, kind TEXT DEFAULT 'a', at REAL, n INTEGER)",
+        False,
+    )
+    assert "at DOUBLE PRECISION" in sql and "n BIGINT" in sql and "'a'" in sql
