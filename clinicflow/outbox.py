@@ -63,6 +63,9 @@ CREATE INDEX IF NOT EXISTS outbox_waha_id ON outbox (waha_message_id);
 CREATE INDEX IF NOT EXISTS outbox_client_id ON outbox (client_id);
 """
 
+#: Seconds before a chat another runner held is looked at again (several runners, PostgreSQL).
+OWNER_RETRY_S = 0.2
+
 KINDS = ("reply", "handoff_notice", "follow_up", "media_ack", "staff_ack")
 
 
@@ -424,7 +427,11 @@ class Sender:
         if self.owner is not None and not self.owner.acquire(chat_id):
             if self._tasks.get(chat_id) is asyncio.current_task():
                 del self._tasks[chat_id]
-            return  # another runner owns the chat and sends its rows
+            # Another runner owns the chat and sends its rows; it looks for more before it
+            # lets go, but a row queued between that look and its release would wait for a
+            # sweep: look again shortly, for as long as rows wait and the chat is held.
+            asyncio.get_running_loop().call_later(OWNER_RETRY_S, self._retry, chat_id)
+            return
         drained = False
         try:
             await self._send_all(chat_id)
@@ -435,6 +442,10 @@ class Sender:
                 # A row another runner queued while we held the chat (its try failed): ours.
                 if drained and not self._closed and self.outbox.next_for(chat_id) is not None:
                     asyncio.get_running_loop().call_soon(self.kick, chat_id)
+
+    def _retry(self, chat_id: str) -> None:
+        if not self._closed and self.outbox.next_for(chat_id) is not None:
+            self.kick(chat_id)
 
     async def _send_all(self, chat_id: str) -> None:
         wake = self._wake[chat_id]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from clinicflow.database import ChatOwnership, resolve
 from clinicflow.outbox import Backoff, Outbox, OutMessage, Sender
 from clinicflow.storage import connect
 from clinicflow.testing.fake_waha import FakeWaha
@@ -142,3 +143,30 @@ async def test_a_wahas_refusing_sends_while_up_keeps_its_backoff(
         await asyncio.sleep(0.3)
         await sender.close()
     assert waha.sent == [] and "recovered" not in events
+
+
+@pytest.mark.usefixtures("backend")  # SQLite and PostgreSQL (conftest.py)
+async def test_a_row_waiting_on_another_runners_chat_is_sent_once_it_lets_go(
+    waha: FakeWaha, tmp_path: Path
+) -> None:
+    # Several runners on one PostgreSQL: the runner holding a chat sends its rows and looks for
+    # more before it lets go; a row queued just after that look must not wait for a sweep.
+    target = resolve(tmp_path)
+    conn = connect(target)
+    mine, theirs = ChatOwnership(target), ChatOwnership(target)
+    assert theirs.acquire(CHAT)
+    outbox = Outbox(conn)
+    async with WahaClient(waha.url) as client:
+        sender = Sender(outbox, client, typing_delay_max=0, owner=mine)
+        outbox.enqueue([OutMessage(CHAT, "Olá! Como posso ajudar?")])
+        sender.kick(CHAT)
+        await asyncio.sleep(0.5)
+        if target.is_postgres:
+            assert waha.sent == []  # held by the other runner: not ours to send
+        theirs.release(CHAT)  # it lets go without looking again (the row came too late)
+        await _until(lambda: outbox.depth() == 0)
+        await sender.close()
+    assert [m["text"] for m in waha.sent] == ["Olá! Como posso ajudar?"]
+    mine.close()
+    theirs.close()
+    conn.close()

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from clinicflow.clock import Clock, SystemClock, iso
 from clinicflow.errors import ChannelError, ConversationError
 from clinicflow.inbox import Inbox, InboxItem
-from clinicflow.outbox import Outbox, OutMessage, Sender
+from clinicflow.outbox import OWNER_RETRY_S, Outbox, OutMessage, Sender
 from clinicflow.phones import staff_chat_id
 from clinicflow.pseudonyms import Pseudonyms
 from clinicflow.runner.metrics import Metrics, log_event
@@ -141,7 +141,11 @@ class Processor:
 
     async def _run(self, chat_id: str) -> None:
         if self.owner is not None and not self.owner.acquire(chat_id):
-            return  # another runner works on this chat: it sees the row in the shared inbox
+            # Another runner works on this chat and sees the row in the shared inbox: it looks
+            # for more before it lets go, but a row stored between that look and its release
+            # would wait for a sweep. Look again shortly, while rows wait and the chat is held.
+            asyncio.get_running_loop().call_later(OWNER_RETRY_S, self._retry, chat_id)
+            return
         drained = False
         try:
             while True:
@@ -170,6 +174,10 @@ class Processor:
                 # A row another runner stored while we held the chat (its try failed): ours.
                 if drained and not self._closed and self.inbox.pending(chat_id):
                     asyncio.get_running_loop().call_soon(lambda: self.kick(chat_id, fresh=False))
+
+    def _retry(self, chat_id: str) -> None:
+        if not self._closed and self.inbox.pending(chat_id):
+            self.kick(chat_id, fresh=False)
 
     async def _quiet(self, chat_id: str) -> None:
         limit = time.monotonic() + 5 * self.burst_quiet
