@@ -16,7 +16,9 @@ event loop) never runs a turn; it acknowledges, stores, sends and schedules::
 - **Follow-ups**: the jobs live in the caller's process (one APScheduler on the data dir).
   A worker's engine records what a turn schedules or cancels (:class:`RecordedJobs`); the
   pool applies it to the real :class:`~clinicflow.scheduler.FollowUpScheduler`, and a job
-  that comes due is sent to the chat's worker, in the chat's order, like a turn.
+  that comes due is sent to the chat's worker, in the chat's order, like a turn, while the
+  runner owns the chat (:class:`~clinicflow.database.ChatOwnership`: with several runners on
+  one PostgreSQL it waits for another runner's turn of that chat to end).
 - **Health**: :meth:`EnginePool.health` tells, per worker, whether it is alive and how long
   its oldest request has been running; a request older than ``stuck_after`` makes it stuck.
   A worker that dies is started again; its requests in flight fail with :class:`WorkerError`
@@ -47,11 +49,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from clinicflow.clock import Clock, SystemClock
 from clinicflow.errors import ClinicflowError, ConversationError
+from clinicflow.pseudonyms import shape
 from clinicflow.scheduler import FiredFollowUp, JobKind, PendingFollowUp
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
+    from clinicflow.database import ChatOwnership
     from clinicflow.engine import Engine, TurnResult
     from clinicflow.hours import BusinessHours
     from clinicflow.llm import LLMConfig
@@ -86,6 +90,11 @@ OPS = frozenset(
     }
 )
 OnFollowUp = Callable[["TurnResult"], None]
+
+#: A due follow-up whose chat another runner holds: how often it tries for the chat again, and
+#: for how long at most (seconds; see :meth:`EnginePool._own`).
+OWN_RETRY_S = 0.5
+OWN_WAIT_S = 300.0
 
 
 class WorkerError(ClinicflowError):
@@ -316,6 +325,11 @@ class EnginePool:
         self._jobs: FollowUpScheduler | None = None
         self._job_chats: set[str] = set()
         self._jobs_lock = threading.Lock()
+        self._owner: ChatOwnership | None = None
+        self._alias: Callable[[str], str] = shape
+        self._fires: set[asyncio.Task[None]] = set()
+        self.own_retry_s = OWN_RETRY_S
+        self.own_wait_s = OWN_WAIT_S
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -352,6 +366,8 @@ class EnginePool:
         if self._jobs is not None:
             await asyncio.to_thread(self._jobs.shutdown)
             self._jobs = None
+        if self._fires:  # those in their worker finish, those waiting for their chat give up
+            await asyncio.wait(set(self._fires), timeout=30)
         for worker in self._workers:
             self._detach(worker)
             if worker.conn is not None:
@@ -493,12 +509,28 @@ class EnginePool:
 
     # -- follow-ups -------------------------------------------------------------------------
 
-    def enable_follow_ups(self, on_follow_up: OnFollowUp) -> None:
+    def enable_follow_ups(
+        self,
+        on_follow_up: OnFollowUp,
+        *,
+        owner: ChatOwnership | None = None,
+        alias: Callable[[str], str] | None = None,
+    ) -> None:
         """Keep the data dir's follow-up jobs here and send their messages to
-        ``on_follow_up`` (called on the event loop, like a turn's result)."""
+        ``on_follow_up`` (called on the event loop, like a turn's result).
+
+        Args:
+            on_follow_up: receives each follow-up a worker sent.
+            owner: the runner's :class:`~clinicflow.database.ChatOwnership`: a due job is
+                fired only while this runner owns its chat (None: every chat is owned).
+            alias: how a chat is named in log lines (default: its digits hidden).
+        """
         from clinicflow.scheduler import FollowUpScheduler
 
         self.on_follow_up = on_follow_up
+        self._owner = owner  # before start(): an overdue job may fire the moment it starts
+        if alias is not None:
+            self._alias = alias
         self._jobs = FollowUpScheduler(
             self.data_dir, on_fire=self._fire, clock=self.clock, hours=self.hours,
             database_url=self.store.target.url,
@@ -511,6 +543,11 @@ class EnginePool:
     def jobs(self) -> FollowUpScheduler | None:
         """The follow-up jobs of the data dir (None without ``on_follow_up``)."""
         return self._jobs
+
+    @property
+    def firing(self) -> int:
+        """Due follow-ups not done yet: waiting for their chat, or in their worker."""
+        return len(self._fires)
 
     def _apply_jobs(self, ops: list[tuple[Any, ...]]) -> None:
         jobs = self._jobs
@@ -529,17 +566,66 @@ class EnginePool:
                 jobs.schedule(*args, **kwargs)
 
     def _fire(self, fired: FiredFollowUp) -> None:
-        # From APScheduler's thread (or run_due): the chat's worker runs it, in the chat's order.
+        # From APScheduler's thread (or run_due): the chat's worker runs it, in the chat's order,
+        # once this runner owns the chat (the ownership's connection is the event loop's).
         with self._jobs_lock:
             self._job_chats.discard(fired.chat_id)
         loop = self._loop
         if loop is None or self._closed:
             return
-        coroutine = self.call(fired.chat_id, "fire", fired)
         if _on_loop(loop):
-            loop.create_task(coroutine)
+            self._start_fire(fired)
         else:
-            asyncio.run_coroutine_threadsafe(coroutine, loop)
+            loop.call_soon_threadsafe(self._start_fire, fired)
+
+    def _start_fire(self, fired: FiredFollowUp) -> None:
+        task = asyncio.get_running_loop().create_task(self._fire_owned(fired), name="follow-up")
+        self._fires.add(task)
+        task.add_done_callback(self._fires.discard)
+
+    async def _fire_owned(self, fired: FiredFollowUp) -> None:
+        """Own the chat, let its worker fire the job (which drops it if the conversation moved
+        on meanwhile: ``FollowUpService._still_valid``), let the chat go."""
+        owner, chat = self._owner, fired.chat_id
+        try:
+            if owner is not None and not await self._own(owner, fired):
+                return
+            try:
+                await self.call(chat, "fire", fired)
+            finally:
+                if owner is not None:
+                    owner.release(chat)
+        except Exception as exc:  # a task nobody awaits: say so, never lose a follow-up quietly
+            log.error("event=follow_up_failed chat=%s kind=%s state=%s error=%s",
+                      self._alias(chat), fired.kind, fired.state, exc)  # fmt: skip
+
+    async def _own(self, owner: ChatOwnership, fired: FiredFollowUp) -> bool:
+        """Wait until this runner owns the chat (True), or give up (False, logged).
+
+        Another runner holds the chat while it runs a turn of hers (seconds; a minute with a
+        slow model) or sends its replies (longer while WAHA is down and the sender backs off).
+        A dead runner's hold ends with its session, so a hold that lasts is a live runner busy
+        with her, most likely making this job stale. So after :attr:`own_wait_s` (minutes) the
+        job is dropped with a warning: a stuck chat keeps no task here forever, and she gets no
+        reminder that answers a conversation long gone. Closing the pool drops a waiting job
+        the same way, logged (the job store has let it go already).
+        """
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        while True:
+            if self._closed:
+                why = "closing"
+                break
+            if owner.acquire(fired.chat_id):
+                return True
+            if loop.time() - began >= self.own_wait_s:
+                why = "held"
+                break
+            await asyncio.sleep(self.own_retry_s)
+        log.warning("event=follow_up_not_owned chat=%s kind=%s state=%s index=%s reason=%s "
+                    "waited_s=%.1f", self._alias(fired.chat_id), fired.kind, fired.state,
+                    fired.index, why, loop.time() - began)  # fmt: skip
+        return False
 
 
 def _hours(catalog: Catalog, clock: Clock) -> BusinessHours:

@@ -203,8 +203,10 @@ def _resources(
             # Called from the scheduler's thread: hand over to the loop that owns the outbox.
             loop.call_soon_threadsafe(_queue_follow_up, runtime, result)
 
-        if pool is not None:  # jobs kept here, fired in the chat's worker
-            pool.enable_follow_ups(lambda result: _queue_follow_up(runtime, result))
+        if pool is not None:  # jobs kept here, fired in the chat's worker while we own the chat
+            pool.enable_follow_ups(
+                lambda result: _queue_follow_up(runtime, result), owner=owner, alias=alias
+            )
         else:
             _present(local).enable_follow_ups(send_follow_up)
         inbox.prune_envelopes()
