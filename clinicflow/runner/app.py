@@ -361,7 +361,7 @@ async def handle_webhook(app: web.Application, request: web.Request) -> web.Resp
 
     The body is checked (size, ``X-Webhook-Hmac``, not from a browser), parsed and stored in
     the inbox before the 200. A clinic that is down (:class:`~clinicflow.runner.keys.Standing`)
-    keeps checked webhooks in its spool (200 ``spooled``) and answers anything else with 503.
+    keeps checked webhooks in its spool (200 ``spooled``); its other routes answer 503.
     """
     config, standing = app[CONFIG], app[STANDING]
     count = app[RUNTIME].metrics.inc if standing.down is None else _not_counted
