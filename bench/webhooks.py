@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -239,7 +240,6 @@ async def run_runner(
                 for port in ports:
                     await _wait_health(http, port, settled=True)
                 ended = time.time()
-                pg_after = _pg_writes(db)
                 written = proc_sum(pids, "io", "write_bytes:") - written
                 rows = db.execute(
                     "SELECT batch_id, MIN(sent_at), MAX(sent_at) FROM outbox "
@@ -251,6 +251,12 @@ async def run_runner(
                 proc.terminate()
             for proc in procs:
                 proc.wait(timeout=30)
+    # Read after the runners stopped: a backend flushes its statistics when it exits (an idle
+    # one only every few seconds), so the counters then hold everything the runners wrote.
+    pg_after = None
+    if pg_before is not None:
+        with contextlib.closing(connect(resolve(data, database_url))) as after:
+            pg_after = _pg_writes(after)
     latencies = [(first - sent_at[b]) * 1000 for b, first, _ in rows if b in sent_at]
     last = max(last for b, _, last in rows if b in sent_at)
     extra: dict[str, float] = {}
