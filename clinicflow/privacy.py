@@ -1,11 +1,13 @@
 """A patient's data rights (LGPD): export everything held about her, erase it, expire texts.
 
 Health information is sensitive personal data (LGPD art. 11). These functions work on a data
-directory's SQLite file, the one place where patient data lives, and find her by any form of
-her phone number. The rest of the data directory (:data:`NOT_PATIENT_DATA`) holds none: the
-LanceDB index (``index.lance``: the catalog's examples, and the ``corpus`` table with the
-embeddings of the understanding corpus shipped with clinicflow), the intent models trained on
-those two (``models/``), the key of the log pseudonyms (``log_key``) and the runner's lock::
+directory's database, the one place where patient data lives: its SQLite file, or the
+clinic's PostgreSQL schema (``$CLINICFLOW_DATABASE_URL`` or ``database_url``, see
+:mod:`clinicflow.database`); they find her by any form of her phone number. The rest of the
+data directory (:data:`NOT_PATIENT_DATA`) holds none: the LanceDB index (``index.lance``: the
+catalog's examples, and the ``corpus`` table with the embeddings of the understanding corpus
+shipped with clinicflow), the intent models trained on those two (``models/``), the key of
+the log pseudonyms (``log_key``) and the runner's lock::
 
     export_patient(data_dir, "+55 (11) 98765-4321")   # -> dict, JSON-ready
     erase_patient(data_dir, "11987654321")              # -> Erasure (rows removed per table)
@@ -24,9 +26,42 @@ long enough texts, words she wrote.
 Erasing: her own rows go (conversation, messages, events, lead, hand-offs, understanding,
 LangGraph checkpoints, the pending follow-up job, inbox, outbox and the staff notices about
 her), and the links between her ids last. In another conversation's state a mention is
-replaced by ``[removido]``. What stays is an anonymous line in ``erasures`` (when, and how
-many rows of each table), so reports can say how many were erased. Deleted pages are
-overwritten (``secure_delete``) and the WAL is truncated when no other process holds it.
+replaced by ``[removido]``; where that state is binary (a LangGraph checkpoint blob) it is
+kept and counted in :attr:`Erasure.kept_binary`. What stays is an anonymous line in
+``erasures`` (when, and how many rows of each table), so reports can say how many were
+erased. Deleted pages are overwritten (``secure_delete``) and the WAL is truncated when no
+other process holds it.
+
+On PostgreSQL the same functions give the same result; what differs sits in a few named
+helpers (``_pg_*``, :func:`_select`, :func:`_delete`, :func:`_update`, :func:`_reclaim`):
+
+- Tables and columns: those of the current schema, through the adapter's ``sqlite_master``
+  and ``PRAGMA table_info`` (``information_schema``). A column counts as text unless it is
+  numeric, as on SQLite, so ``bytea`` and ``jsonb`` are scanned too.
+- Matching: SQLite calls the matcher from SQL (a registered function); PostgreSQL cannot call
+  Python, so the rows are streamed to Python and matched by the same function: the same rows
+  are found, at the price of reading every table (these requests are rare and made by hand).
+- A row is named by its primary key (by its ``ctid`` in a table without one) instead of
+  SQLite's ``rowid``; a ``jsonb`` cell is edited in its strings and keys and written back as
+  ``jsonb``.
+- Checkpoints: LangGraph keeps one in three tables, all under ``thread_id``: ``checkpoints``
+  (the small channel values inline, ``jsonb``), ``checkpoint_blobs`` (the other values,
+  msgpack ``bytea``) and ``checkpoint_writes``; her threads' rows go from all three. In
+  another chat's checkpoint, a mention in ``jsonb`` is replaced like any text, and one in a
+  ``bytea`` blob is kept and counted in ``kept_binary``, as SQLite's binary ``checkpoint``
+  is: each turn of that chat writes every channel anew and drops the older checkpoint's blobs
+  and writes (:class:`clinicflow.checkpoints.PgTurnSaver`), so the mention lasts as long as
+  that chat's state holds it (its ``questions`` keep what it asked), as on SQLite.
+- Jobs: APScheduler's ``apscheduler_jobs`` has the same layout on both; her
+  ``followup:<chat>`` job goes.
+- No ``secure_delete`` and no WAL file to truncate: PostgreSQL keeps the old version of a row
+  deleted or edited in the table's pages until VACUUM removes it. Right after an erasure or a
+  retention pass commits, a plain ``VACUUM (SKIP_LOCKED)`` of the tables it changed runs
+  (outside any transaction; no exclusive lock, the runner keeps working; a table another
+  maintenance holds is skipped and left to autovacuum, and a transaction older than the
+  erasure still open elsewhere keeps those versions until a later vacuum). VACUUM frees their
+  space for reuse without overwriting it, and PostgreSQL's WAL, its archive, replicas and
+  backups keep what they hold until they are recycled, as backups of a SQLite file do.
 """
 
 from __future__ import annotations
@@ -43,9 +78,9 @@ from pathlib import Path
 from typing import Any
 
 from clinicflow.clock import iso
-from clinicflow.database import resolve
+from clinicflow.database import DB_ERRORS, DatabaseUrl, is_postgres, resolve, translate
 from clinicflow.errors import ClinicflowError, StorageError
-from clinicflow.storage import DB_NAME, connect
+from clinicflow.storage import connect
 
 __all__ = [
     "NOT_PATIENT_DATA",
@@ -67,7 +102,9 @@ NOT_PATIENT_DATA = ("index.lance", "models", "log_key", ".lock", ".build.lock")
 MIN_WORDS = 12
 #: Tables whose rows of *other* chats are edited in place, never deleted.
 _STATE_TABLES = frozenset(
-    {"conversations", "leads", "events", "handoffs", "understanding", "checkpoints", "writes"}
+    {"conversations", "leads", "events", "handoffs", "understanding"}
+    | {"checkpoints", "writes"}  # LangGraph on SQLite
+    | {"checkpoint_blobs", "checkpoint_writes"}  # and on PostgreSQL (checkpoints too)
 )
 #: The identity tables (clinicflow.identity): the links between her ids.
 _LINK_TABLES = frozenset({"wa_ids", "identities", "lid_lookups"})
@@ -149,37 +186,33 @@ def _national(form: str) -> bool:
     return len(form) in (10, 11) and not form.startswith("55")
 
 
-# -- reading the data dir ---------------------------------------------------------------------
+# -- reading the database -------------------------------------------------------------------
 
 
-def _sqlite_only(data_dir: str | Path) -> None:
-    """Export, erasure and retention read SQLite's own catalog (rowid, SQL functions)."""
-    if resolve(data_dir).is_postgres:
-        raise StorageError(
-            "data requests and retention run on SQLite data dirs only for now; with "
-            "PostgreSQL, copy the clinic back with `clinicflow db copy` or use SQL"
-        )
+def _where(target: DatabaseUrl, data_dir: str | Path) -> str:
+    """The database as messages name it: the data dir, or the PostgreSQL URL."""
+    return target.redacted if target.is_postgres else str(data_dir)
 
 
-def _open(data_dir: str | Path) -> sqlite3.Connection:
-    _sqlite_only(data_dir)
-    path = Path(data_dir) / DB_NAME
-    if not path.exists():
+def _open(target: DatabaseUrl, data_dir: str | Path) -> Any:
+    if target.is_postgres:
+        return connect(target)
+    if not target.sqlite_path.exists():
         raise PatientNotFound(f"não há histórico em {data_dir}")
-    conn = connect(path)
+    conn = connect(target)
     conn.row_factory = sqlite3.Row
     return conn
 
 
-def _tables(conn: sqlite3.Connection) -> dict[str, list[tuple[str, str]]]:
-    """Every user table and its (column, declared type), sorted by name."""
-    names = [
-        row[0]
+def _tables(conn: Any) -> dict[str, list[tuple[str, str]]]:
+    """Every user table and its (column, declared type), sorted by name (on PostgreSQL: the
+    tables of the current schema, through the adapter's ``sqlite_master``)."""
+    names = sorted(
+        str(row[0])
         for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-            "ORDER BY name"
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         )
-    ]
+    )
     return {
         name: [(c[1], str(c[2]).upper()) for c in conn.execute(f'PRAGMA table_info("{name}")')]
         for name in names
@@ -188,7 +221,8 @@ def _tables(conn: sqlite3.Connection) -> dict[str, list[tuple[str, str]]]:
 
 
 def _texts(columns: Sequence[tuple[str, str]]) -> list[str]:
-    """The columns that may hold text (SQLite affinity: not integer or real)."""
+    """The columns that may hold text (SQLite affinity: not integer or real; on PostgreSQL
+    ``text``, ``bytea``, ``jsonb``...)."""
     numeric = ("INT", "REAL", "FLOA", "DOUB", "NUMERIC", "BOOL")
     return [name for name, kind in columns if not any(n in kind for n in numeric)]
 
@@ -196,12 +230,14 @@ def _texts(columns: Sequence[tuple[str, str]]) -> list[str]:
 def _as_text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "ignore")
+    if isinstance(value, dict | list):  # PostgreSQL's jsonb
+        return json.dumps(value, ensure_ascii=False, default=str)
     return "" if value is None else str(value)
 
 
 @dataclass
 class _Finder:
-    """Her ids, her words and a matcher SQLite can call for every cell."""
+    """Her ids, her words and a matcher called for every cell."""
 
     ids: PatientIds
     words: set[str] = field(default_factory=set)
@@ -213,6 +249,12 @@ class _Finder:
         return self.ids.mentions(text) or any(word in text for word in self.words)
 
     def scrub(self, value: Any) -> Any:
+        """``value`` without her: a text, or the strings (and keys) of a ``jsonb`` value;
+        anything else (bytes, numbers) as it is."""
+        if isinstance(value, dict):
+            return {self.scrub(k): self.scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.scrub(v) for v in value]
         if not isinstance(value, str):
             return value
         text = self.ids.scrub(value)
@@ -221,12 +263,159 @@ class _Finder:
         return text
 
 
+@dataclass
+class _Row:
+    """One row: the key :func:`_delete`/:func:`_update` name it by, and its cells."""
+
+    key: Any  # SQLite: the rowid; PostgreSQL: the primary key's values (or the ctid)
+    values: dict[str, Any]
+
+
+def _select(
+    conn: Any,
+    table: str,
+    where: str = "",
+    params: Sequence[Any] = (),
+    *,
+    finder: _Finder | None = None,
+    texts: Sequence[str] = (),
+) -> list[_Row]:
+    """The rows of ``table`` that ``where`` (SQLite's dialect) picks and, with ``finder``,
+    whose ``texts`` columns mention her."""
+    if is_postgres(conn):
+        return _pg_select(conn, table, where, params, finder, texts)
+    conditions = [f"({where})"] if where else []
+    if finder is not None:
+        conn.create_function("cf_mentions", 1, finder.mentions, deterministic=True)
+        conditions.append(" OR ".join(f'cf_mentions("{name}")' for name in texts))
+    sql = f'SELECT rowid AS _rowid, * FROM "{table}"'
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    rows = []
+    for row in conn.execute(sql, tuple(params)):
+        values = dict(row)
+        rows.append(_Row(values.pop("_rowid"), values))
+    return rows
+
+
+def _delete(conn: Any, table: str, keys: Sequence[Any]) -> None:
+    if is_postgres(conn):
+        _pg_delete(conn, table, keys)
+        return
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        conn.execute(f'DELETE FROM "{table}" WHERE rowid IN ({marks})', chunk)
+
+
+def _update(
+    conn: Any, table: str, key: Any, changes: dict[str, Any], kinds: dict[str, str]
+) -> None:
+    if is_postgres(conn):
+        _pg_update(conn, table, key, changes, kinds)
+        return
+    sets = ", ".join(f'"{name}" = ?' for name in changes)
+    conn.execute(f'UPDATE "{table}" SET {sets} WHERE rowid = ?', [*changes.values(), key])
+
+
+def _reclaim(conn: Any, tables: Iterable[str]) -> None:
+    """After the commit: what was deleted or replaced leaves the database's files (see the
+    module docstring). Best effort: another process may hold the WAL or lock a table."""
+    names = sorted(set(tables))
+    with contextlib.suppress(*DB_ERRORS):
+        if is_postgres(conn):
+            if names:
+                listed = ", ".join(f'"{name}"' for name in names)
+                conn.raw.execute(f"VACUUM (SKIP_LOCKED) {listed}")
+        else:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+# PostgreSQL: rows are matched in Python (no SQL function can call _Finder) and named by their
+# primary key; jsonb cells are written back as jsonb.
+
+
+def _pg_key(conn: Any, table: str) -> tuple[str, ...]:
+    """The primary key's columns of ``table`` (empty: none, rows are named by their ctid)."""
+    rows = conn.raw.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+        "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass(quote_ident(%s)) "
+        "AND i.indisprimary ORDER BY a.attnum",
+        (table,),
+    ).fetchall()
+    return tuple(str(r[0]) for r in rows)
+
+
+def _pg_match(conn: Any, table: str) -> str:
+    key = _pg_key(conn, table)
+    if not key:
+        return "ctid = %s::tid"
+    return " AND ".join(f'"{column}" = %s' for column in key)
+
+
+def _pg_params(key: Any) -> list[Any]:
+    return list(key) if isinstance(key, tuple) else [key]
+
+
+def _pg_select(
+    conn: Any,
+    table: str,
+    where: str,
+    params: Sequence[Any],
+    finder: _Finder | None,
+    texts: Sequence[str],
+) -> list[_Row]:
+    from psycopg.rows import dict_row
+
+    key = _pg_key(conn, table)
+    head = "*" if key else "ctid::text AS _ctid, *"
+    sql = f'SELECT {head} FROM "{table}"' + (f" WHERE {where}" if where else "")
+    rows = []
+    with conn.lock:
+        cursor = conn.raw.cursor(row_factory=dict_row)
+        for values in cursor.stream(translate(sql, bool(params)), tuple(params) or None):
+            if finder is not None and not any(finder.mentions(values[n]) for n in texts):
+                continue
+            name = tuple(values[column] for column in key) if key else values.pop("_ctid")
+            rows.append(_Row(name, values))
+    return rows
+
+
+def _pg_delete(conn: Any, table: str, keys: Sequence[Any]) -> None:
+    if keys:
+        match = _pg_match(conn, table)
+        with conn.lock:
+            conn.raw.cursor().executemany(
+                f'DELETE FROM "{table}" WHERE {match}', [_pg_params(key) for key in keys]
+            )
+
+
+def _pg_update(
+    conn: Any, table: str, key: Any, changes: dict[str, Any], kinds: dict[str, str]
+) -> None:
+    from psycopg.types.json import Json, Jsonb
+
+    values = [
+        Jsonb(value) if kinds[name] == "JSONB" else Json(value) if kinds[name] == "JSON" else value
+        for name, value in changes.items()
+    ]
+    sets = ", ".join(f'"{name}" = %s' for name in changes)
+    with conn.lock:
+        conn.raw.execute(
+            f'UPDATE "{table}" SET {sets} WHERE {_pg_match(conn, table)}',
+            [*values, *_pg_params(key)],
+        )
+
+
+# -- finding her ----------------------------------------------------------------------------
+
+
 def _chat_column(columns: Sequence[tuple[str, str]]) -> str | None:
     names = [name for name, _ in columns]
     return next((c for c in _CHAT_COLUMNS if c in names), None)
 
 
-def _columns_of(conn: sqlite3.Connection, table: str) -> set[str]:
+def _columns_of(conn: Any, table: str) -> set[str]:
     return {str(c[1]) for c in conn.execute(f'PRAGMA table_info("{table}")')}
 
 
@@ -248,7 +437,7 @@ def _widen(ids: PatientIds, chats: Iterable[str], numbers: Iterable[str]) -> Pat
     return PatientIds(tuple(sorted(all_chats)), tuple(sorted(all_numbers, key=len, reverse=True)))
 
 
-def _identity_closure(conn: sqlite3.Connection, ids: PatientIds) -> PatientIds:
+def _identity_closure(conn: Any, ids: PatientIds) -> PatientIds:
     """Every id of the person behind ``ids``, through the identity tables.
 
     Whatever id she is named by (her ``@lid``, her phone chat id, her number in any form),
@@ -310,20 +499,18 @@ def _identity_closure(conn: sqlite3.Connection, ids: PatientIds) -> PatientIds:
         ids = wider
 
 
-def _discover(conn: sqlite3.Connection, ids: PatientIds) -> _Finder:
+def _discover(conn: Any, ids: PatientIds) -> _Finder:
     """Her chat ids (every id of her identity, ``@lid`` ones linked to her number included)
     and her words."""
     ids = _identity_closure(conn, ids)
     finder = _Finder(ids)
     chats = set(ids.chat_ids)
-    conn.create_function("cf_mentions", 1, finder.mentions, deterministic=True)
     for table, columns in _tables(conn).items():
         texts = _texts(columns)
         if not texts:
             continue
-        where = " OR ".join(f'cf_mentions("{name}")' for name in texts)
-        for row in conn.execute(f'SELECT * FROM "{table}" WHERE {where}'):
-            for value in row:
+        for row in _select(conn, table, finder=finder, texts=texts):
+            for value in row.values.values():
                 if isinstance(value, str) and re.fullmatch(r"\d+@lid", value):
                     chats.add(value)
     finder.ids = _identity_closure(conn, PatientIds(tuple(sorted(chats)), ids.numbers))
@@ -354,76 +541,72 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _her_rows(
-    conn: sqlite3.Connection, finder: _Finder
-) -> dict[str, tuple[list[sqlite3.Row], list[sqlite3.Row]]]:
+def _her_rows(conn: Any, finder: _Finder) -> dict[str, tuple[list[_Row], list[_Row]]]:
     """Per table: her own rows, and other rows that mention her."""
-    found: dict[str, tuple[list[sqlite3.Row], list[sqlite3.Row]]] = {}
-    chats = finder.ids.chat_ids
-    conn.create_function("cf_mentions", 1, finder.mentions, deterministic=True)
+    found: dict[str, tuple[list[_Row], list[_Row]]] = {}
+    chats = list(finder.ids.chat_ids)
+    marks = ",".join("?" * len(chats))
     for table, columns in _tables(conn).items():
         chat_col = _chat_column(columns)
         texts = _texts(columns)
-        own: list[sqlite3.Row] = []
+        own: list[_Row] = []
         if chat_col is not None:
-            marks = ",".join("?" * len(chats))
-            own = conn.execute(
-                f'SELECT rowid AS _rowid, * FROM "{table}" WHERE "{chat_col}" IN ({marks})', chats
-            ).fetchall()
+            own = _select(conn, table, f'"{chat_col}" IN ({marks})', chats)
         if table == "apscheduler_jobs":
-            marks = ",".join("?" * len(chats))
-            own = conn.execute(
-                f"SELECT rowid AS _rowid, * FROM apscheduler_jobs WHERE id IN ({marks})",
-                [f"followup:{chat}" for chat in chats],
-            ).fetchall()
-        seen = {row["_rowid"] for row in own}
-        others: list[sqlite3.Row] = []
+            own = _select(conn, table, f"id IN ({marks})", [f"followup:{chat}" for chat in chats])
+        seen = {row.key for row in own}
+        others: list[_Row] = []
         if texts:
-            where = " OR ".join(f'cf_mentions("{name}")' for name in texts)
             others = [
                 row
-                for row in conn.execute(f'SELECT rowid AS _rowid, * FROM "{table}" WHERE {where}')
-                if row["_rowid"] not in seen
+                for row in _select(conn, table, finder=finder, texts=texts)
+                if row.key not in seen
             ]
         if own or others:
             found[table] = (own, others)
     return found
 
 
+def _spooled(data_dir: str | Path) -> None:
+    if (Path(data_dir) / "inbox.spool").exists():
+        raise StorageError(
+            "há mensagens recebidas esperando em inbox.spool (o banco estava ocupado); "
+            "tente de novo em alguns segundos"
+        )
+
+
 # -- export ---------------------------------------------------------------------------------
 
 
-def export_patient(data_dir: str | Path, phone: str, *, now: datetime) -> dict[str, Any]:
+def export_patient(
+    data_dir: str | Path, phone: str, *, now: datetime, database_url: str | None = None
+) -> dict[str, Any]:
     """Everything the data directory holds about one patient, ready for ``json.dumps``.
 
     Args:
-        data_dir: the data directory.
+        data_dir: the data directory (its database: SQLite, or ``$CLINICFLOW_DATABASE_URL``).
         phone: her phone number in any form, or a chat id.
         now: the export's time (from the caller's clock).
+        database_url: the clinic's database when it is not the data dir's default
+            (:func:`clinicflow.database.resolve`).
 
     Raises:
         PatientNotFound: no data directory, or nothing about her in it.
         StorageError: the runner holds webhooks in ``inbox.spool`` that the database could
             not take yet (they may be hers); they are replayed within seconds, try again.
     """
-    if (Path(data_dir) / "inbox.spool").exists():
-        raise StorageError(
-            "há mensagens recebidas esperando em inbox.spool (o banco estava ocupado); "
-            "tente de novo em alguns segundos"
-        )
-    conn = _open(data_dir)
+    _spooled(data_dir)
+    target = resolve(data_dir, database_url)
+    conn = _open(target, data_dir)
     try:
         finder = _discover(conn, patient_ids(phone))
         tables: dict[str, list[dict[str, Any]]] = {}
         for table, (own, others) in _her_rows(conn, finder).items():
-            rows = [
-                {k: _cell(v) for k, v in dict(row).items() if k != "_rowid"} for row in own + others
-            ]
-            tables[table] = rows
+            tables[table] = [{k: _cell(v) for k, v in row.values.items()} for row in own + others]
     finally:
         conn.close()
     if not tables:
-        raise PatientNotFound(f"nenhum dado de {phone} em {data_dir}")
+        raise PatientNotFound(f"nenhum dado de {phone} em {_where(target, data_dir)}")
     return {
         "patient": phone,
         "chat_ids": list(finder.ids.chat_ids),
@@ -450,34 +633,39 @@ class Erasure:
 
 
 def erase_patient(
-    data_dir: str | Path, phone: str, *, now: datetime, dry_run: bool = False
+    data_dir: str | Path,
+    phone: str,
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    database_url: str | None = None,
 ) -> Erasure:
     """Erase one patient from a data directory (see the module docstring).
 
     Args:
-        data_dir: the data directory (the runner may be running: SQLite serialises writers).
+        data_dir: the data directory (the runner may be running: SQLite serialises writers,
+            PostgreSQL locks the rows the erasure changes until it commits).
         phone: her phone number in any form, or a chat id.
         now: the erasure's time, for the anonymous ``erasures`` log.
         dry_run: only count what would be removed.
+        database_url: as for :func:`export_patient`.
 
     Raises:
         PatientNotFound: no data directory, or nothing about her in it.
         StorageError: the runner holds webhooks in ``inbox.spool`` that the database could
             not take yet (they may be hers); they are replayed within seconds, try again.
     """
-    if (Path(data_dir) / "inbox.spool").exists():
-        raise StorageError(
-            "há mensagens recebidas esperando em inbox.spool (o banco estava ocupado); "
-            "tente de novo em alguns segundos"
-        )
-    conn = _open(data_dir)
+    _spooled(data_dir)
+    target = resolve(data_dir, database_url)
+    conn = _open(target, data_dir)
     try:
-        conn.execute("PRAGMA secure_delete = ON")
+        if not is_postgres(conn):
+            conn.execute("PRAGMA secure_delete = ON")
         with conn:
             finder = _discover(conn, patient_ids(phone))
             found = _her_rows(conn, finder)
             if not found:
-                raise PatientNotFound(f"nenhum dado de {phone} em {data_dir}")
+                raise PatientNotFound(f"nenhum dado de {phone} em {_where(target, data_dir)}")
             deleted: dict[str, int] = {}
             scrubbed: dict[str, int] = {}
             binary: dict[str, int] = {}
@@ -486,19 +674,16 @@ def erase_patient(
             for table, (own, others) in sorted(
                 found.items(), key=lambda item: item[0] in _LINK_TABLES
             ):
-                doomed = [row["_rowid"] for row in own]
-                edits: list[tuple[int, dict[str, Any]]] = []
+                kinds = dict(tables[table])
+                doomed = [row.key for row in own]
+                edits: list[tuple[Any, dict[str, Any]]] = []
                 for row in others:
                     if table not in _STATE_TABLES:
-                        doomed.append(row["_rowid"])
+                        doomed.append(row.key)
                         continue
-                    changes = {
-                        name: finder.scrub(row[name])
-                        for name, _ in tables[table]
-                        if isinstance(row[name], str) and finder.mentions(row[name])
-                    }
+                    changes = _scrubbed(finder, row.values)
                     if changes:
-                        edits.append((row["_rowid"], changes))
+                        edits.append((row.key, changes))
                     else:
                         binary[table] = binary.get(table, 0) + 1
                 if doomed:
@@ -507,32 +692,32 @@ def erase_patient(
                     scrubbed[table] = len(edits)
                 if dry_run:
                     continue
-                for chunk in _chunks(doomed, 500):
-                    marks = ",".join("?" * len(chunk))
-                    conn.execute(f'DELETE FROM "{table}" WHERE rowid IN ({marks})', chunk)
-                for rowid, changes in edits:
-                    sets = ", ".join(f'"{name}" = ?' for name in changes)
-                    conn.execute(
-                        f'UPDATE "{table}" SET {sets} WHERE rowid = ?', [*changes.values(), rowid]
-                    )
+                _delete(conn, table, doomed)
+                for key, changes in edits:
+                    _update(conn, table, key, changes, kinds)
             if not dry_run:
                 _log_erasure(conn, now, deleted, scrubbed)
         if not dry_run:
-            # Another process may hold the WAL; its own next checkpoint then does it.
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            _reclaim(conn, [*deleted, *scrubbed])
     finally:
         conn.close()
     return Erasure(finder.ids.chat_ids, deleted, scrubbed, binary)
 
 
-def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _scrubbed(finder: _Finder, values: dict[str, Any]) -> dict[str, Any]:
+    """The cells of another chat's row that mention her, without her (texts and ``jsonb``;
+    bytes cannot be edited and stay)."""
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, str | dict | list) and finder.mentions(value):
+            clean = finder.scrub(value)
+            if clean != value:
+                changes[name] = clean
+    return changes
 
 
 def _log_erasure(
-    conn: sqlite3.Connection, now: datetime, deleted: dict[str, int], scrubbed: dict[str, int]
+    conn: Any, now: datetime, deleted: dict[str, int], scrubbed: dict[str, int]
 ) -> None:
     conn.execute(
         "CREATE TABLE IF NOT EXISTS erasures (id INTEGER PRIMARY KEY, at TEXT NOT NULL, "
@@ -548,56 +733,51 @@ def _log_erasure(
 # -- retention ------------------------------------------------------------------------------
 
 
-def redact_expired(data_dir: str | Path, retention_days: int, *, now: datetime) -> int:
+def redact_expired(
+    data_dir: str | Path, retention_days: int, *, now: datetime, database_url: str | None = None
+) -> int:
     """Replace message texts older than ``retention_days`` by :data:`REDACTED`.
 
     Covers the transcript (``messages``), the runner's ``inbox`` and ``outbox`` (finished rows
     only), the briefs of resolved hand-offs and the workspace's copies of hand-off notices.
-    Conversations, leads and events stay, so reports keep their figures.
+    Conversations, leads and events stay, so reports keep their figures. ``database_url``: as
+    for :func:`export_patient`.
 
     Returns:
         How many texts were redacted.
     """
     if retention_days < 1:
         raise ValueError("retention_days must be at least 1")
-    _sqlite_only(data_dir)
-    path = Path(data_dir) / DB_NAME
-    if not path.exists():
+    target = resolve(data_dir, database_url)
+    if not target.is_postgres and not target.sqlite_path.exists():
         return 0
     cutoff = now - timedelta(days=retention_days)
-    conn = connect(path)
+    stamp = cutoff.timestamp()
+    statements = (
+        ("messages", "UPDATE messages SET text = ? WHERE at < ? AND text <> ?",
+         (REDACTED, iso(cutoff), REDACTED)),
+        ("handoffs", "UPDATE handoffs SET brief = ? WHERE status = 'resolved' AND at < ? "
+         "AND brief <> ?", (json.dumps(REDACTED), iso(cutoff), json.dumps(REDACTED))),
+        ("inbox", "UPDATE inbox SET text = ?, meta = '{}' WHERE received_at < ? "
+         "AND status NOT IN ('received', 'processing') AND text <> ?", (REDACTED, stamp, REDACTED)),
+        ("outbox", "UPDATE outbox SET text = ? WHERE created_at < ? "
+         "AND status IN ('sent', 'failed') AND text <> ?", (REDACTED, stamp, REDACTED)),
+    )  # fmt: skip
+    conn = connect(target)
     try:
-        conn.execute("PRAGMA secure_delete = ON")
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        total = 0
+        if not is_postgres(conn):
+            conn.execute("PRAGMA secure_delete = ON")
+        tables = {str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master")}
+        counts: dict[str, int] = {}
         with conn:
-            if "messages" in tables:
-                total += conn.execute(
-                    "UPDATE messages SET text = ? WHERE at < ? AND text <> ?",
-                    (REDACTED, iso(cutoff), REDACTED),
-                ).rowcount
-            if "handoffs" in tables:
-                total += conn.execute(
-                    "UPDATE handoffs SET brief = ? WHERE status = 'resolved' AND at < ? "
-                    "AND brief <> ?",
-                    (json.dumps(REDACTED), iso(cutoff), json.dumps(REDACTED)),
-                ).rowcount
-            stamp = cutoff.timestamp()
-            if "inbox" in tables:
-                total += conn.execute(
-                    "UPDATE inbox SET text = ?, meta = '{}' WHERE received_at < ? "
-                    "AND status NOT IN ('received', 'processing') AND text <> ?",
-                    (REDACTED, stamp, REDACTED),
-                ).rowcount
-            if "outbox" in tables:
-                total += conn.execute(
-                    "UPDATE outbox SET text = ? WHERE created_at < ? "
-                    "AND status IN ('sent', 'failed') AND text <> ?",
-                    (REDACTED, stamp, REDACTED),
-                ).rowcount
+            for table, sql, params in statements:
+                if table in tables:
+                    counts[table] = conn.execute(sql, params).rowcount
             from clinicflow.staff.assignment import redact_notices
 
-            total += redact_notices(conn, stamp, REDACTED)
+            counts["handoff_notices"] = redact_notices(conn, stamp, REDACTED)
+        if is_postgres(conn):
+            _reclaim(conn, [table for table, count in counts.items() if count > 0])
     finally:
         conn.close()
-    return total
+    return sum(counts.values())
