@@ -32,10 +32,12 @@ from clinicflow.clinics import (
     load_clinics,
 )
 from clinicflow.clock import ManualClock
+from clinicflow.database import ENV
 from clinicflow.loader import bundled_catalog_path
 from clinicflow.runner.clinics import CLINIC_APPS, clinic_config, create_clinics_app
 from clinicflow.runner.config import ConfigError, RunnerConfig
 from clinicflow.spool import Spool
+from clinicflow.storage import Store
 from clinicflow.testing.fake_waha import FakeWaha
 
 PATIENT = "5511988887777@c.us"
@@ -338,3 +340,40 @@ def test_commands_act_on_one_clinic_with_clinic(tmp_path: Path) -> None:
     assert unknown.exit_code == 2 and "nenhuma clínica 'nenhuma'" in unknown.output
     alone = runner.invoke(main, ["--clinic", "sorriso", "staff", "list"])
     assert alone.exit_code == 2 and "--clinics" in alone.output
+
+
+async def test_each_clinic_s_retention_runs_on_its_own_history(
+    tmp_path: Path, prebuilt: Path, waha: FakeWaha, backend: str
+) -> None:
+    # The runner redacts old texts at start (then daily): in each clinic's own database, not in
+    # the deployment's (its base schema on PostgreSQL, where none of them lives).
+    _catalogs(tmp_path)
+    (tmp_path / "clinics.yaml").write_text(CLINICS_YAML.split("  quebrada:")[0])
+    data = tmp_path / "data"
+    for clinic_id in ("florescer", "sorriso"):
+        shutil.copytree(prebuilt, clinic_data_dir(data, clinic_id))
+        store = Store(clinic_data_dir(data, clinic_id),
+                      clinic_database_url(os.environ.get(ENV), clinic_id))  # fmt: skip
+        with store.conn:
+            store.conn.execute(
+                "INSERT INTO messages (chat_id, direction, text, at) VALUES (?, 'in', ?, ?)",
+                (PATIENT, f"meu nome é Ana, da {clinic_id}", "2020-01-02T12:00:00+00:00"),
+            )
+        store.close()
+    clinics = load_clinics(tmp_path / "clinics.yaml")
+    app = create_clinics_app(base_config(waha, data, workers=0), clinics, clock=ManualClock())
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        for clinic_id in ("florescer", "sorriso"):
+            store = Store(clinic_data_dir(data, clinic_id),
+                          clinic_database_url(os.environ.get(ENV), clinic_id))  # fmt: skip
+
+            def texts(store: Store = store) -> list[str]:
+                rows = store.query("SELECT text FROM messages WHERE chat_id = ?", (PATIENT,))
+                return [r["text"] for r in rows]
+
+            await until(lambda texts=texts: texts() == ["[removido]"], 30)
+            store.close()
+    finally:
+        await server.close()

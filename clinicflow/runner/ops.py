@@ -210,8 +210,9 @@ async def retention_loop(app: web.Application, clock: Clock) -> None:
         if days:
             try:
                 count = await asyncio.to_thread(
-                    redact_expired, engine.data_dir, days, now=clock.now()
-                )
+                    redact_expired, engine.data_dir, days, now=clock.now(),
+                    database_url=engine.store.target.url,
+                )  # fmt: skip
             except Exception as exc:  # retried tomorrow; the runner keeps serving
                 log_event("retention_failed", 40, error=repr(exc))
             else:
