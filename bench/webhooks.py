@@ -55,6 +55,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
@@ -149,13 +150,18 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def fresh_schema(url: str) -> str:
-    """``url`` with its tables in a new schema (a bench never meets an earlier run's chats)."""
+    """``url`` with its tables in a new schema (a bench never meets an earlier run's chats);
+    other ``options`` of the URL (``-csynchronous_commit=off``...) are kept."""
     import psycopg
 
     schema = f"bench_{int(time.time() * 1000)}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
-    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    options = " ".join([v for k, v in query if k == "options"] + [f"-csearch_path={schema}"])
+    query = [(k, v) for k, v in query if k != "options"] + [("options", options)]
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
 def _pg_writes(db: Any) -> tuple[int, int, int] | None:
