@@ -159,7 +159,13 @@ def test_clinic_config_takes_the_clinic_s_session_catalog_data_and_key(tmp_path:
         config.waha_url,
         None,
     )
-    assert sorriso.database_url is None
+    assert (
+        sorriso.database_url
+        == f"sqlite:///{tmp_path / 'data' / 'clinics' / 'sorriso'}/clinicflow.db"
+    )
+    # A deployment on one SQLite file named in the environment: each clinic keeps its own.
+    env = {"CLINICFLOW_DATABASE_URL": f"sqlite:///{tmp_path}/one.db"}
+    assert clinic_config(config, clinics.get("sorriso"), env).database_url == sorriso.database_url
     on_pg = clinic_config(
         config, clinics.get("sorriso"), {"CLINICFLOW_DATABASE_URL": "postgresql://h/db"}
     )

@@ -28,7 +28,7 @@ from aiohttp import web
 
 from clinicflow.clinics import Clinic, Clinics, clinic_data_dir, clinic_database_url
 from clinicflow.clock import Clock
-from clinicflow.database import ENV
+from clinicflow.database import DB_NAME, ENV
 from clinicflow.runner import ops
 from clinicflow.runner.app import create_app, handle_webhook, health_of
 from clinicflow.runner.auth import same_secret
@@ -62,14 +62,17 @@ def clinic_config(
                 f"{clinic.pos}: a clínica '{clinic.id}' pega a chave do WAHA da variável "
                 f"{clinic.waha_api_key_env}, que não está definida"
             )
+    data_dir = clinic_data_dir(config.data_dir, clinic.id)
+    # Never None: the environment's URL must not stand in for the clinic's own database.
+    database_url = clinic_database_url(config.database_url or env.get(ENV), clinic.id)
     return replace(
         config,
         catalog=clinic.catalog,
         waha_session=clinic.session,
         waha_url=clinic.waha_url or config.waha_url,
         waha_api_key=key,
-        data_dir=clinic_data_dir(config.data_dir, clinic.id),
-        database_url=clinic_database_url(config.database_url or env.get(ENV), clinic.id),
+        data_dir=data_dir,
+        database_url=database_url or f"sqlite:///{data_dir / DB_NAME}",
         clinics=None,
     )
 
