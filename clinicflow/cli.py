@@ -57,32 +57,137 @@ def confirm(question: str) -> bool:
         click.echo("Responda s (sim) ou n (não).", err=True)
 
 
-@click.group()
+_COMMAND_ARGS = "clinicflow.command_args"
+
+
+class _MainGroup(click.Group):
+    """The main group, keeping the command's own arguments for the group's callback (click
+    empties ``ctx.args`` before calling it): a ``--data`` or ``--help`` there changes what
+    ``--clinics``/``--clinic`` do."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rest = super().parse_args(ctx, args)
+        ctx.meta[_COMMAND_ARGS] = list(rest)
+        return rest
+
+
+def _command_args(ctx: click.Context) -> list[str]:
+    """The arguments after the command's name, up to a ``--``."""
+    args: list[str] = ctx.meta.get(_COMMAND_ARGS, [])
+    return args[: args.index("--")] if "--" in args else args
+
+
+@click.group(cls=_MainGroup)
 @click.version_option(package_name="clinicflow")
 @click.option(
     "--clinics", "clinics_file", type=click.Path(path_type=Path), default=None,
     envvar="CLINICFLOW_CLINICS",
-    help="Arquivo de clínicas (várias clínicas num serviço; CLINICFLOW_CLINICS).",
+    help="Arquivo de clínicas (várias clínicas num serviço; CLINICFLOW_CLINICS). Sem --clinic, "
+    "só serve e report (todas as clínicas) e lint (o arquivo e cada catálogo) funcionam.",
 )  # fmt: skip
 @click.option(
     "--clinic", "clinic_id", default=None,
     help="O comando vale para esta clínica do arquivo de clínicas: o catálogo, a pasta de "
     "dados e o banco dela (ex.: clinicflow --clinic sorriso staff add Ana --role secretary).",
 )  # fmt: skip
+@click.option(
+    "--data", "data_root", type=click.Path(path_type=Path), default=None,
+    envvar="CLINICFLOW_DATA",
+    help="Pasta de dados (CLINICFLOW_DATA; padrão ./.clinicflow). Com --clinics, a raiz do "
+    "serviço: a clínica ID guarda os dados em PASTA/clinics/ID.",
+)  # fmt: skip
 @click.pass_context
-def main(ctx: click.Context, clinics_file: Path | None, clinic_id: str | None) -> None:
+def main(
+    ctx: click.Context, clinics_file: Path | None, clinic_id: str | None, data_root: Path | None
+) -> None:
     """clinicflow: a recepção da clínica no WhatsApp, a partir de roteiros em YAML."""
-    if clinic_id is None:
+    if data_root is not None:  # the same as CLINICFLOW_DATA, for this command only
+        _set_env(ctx, {"CLINICFLOW_DATA": str(data_root)})
+    if clinic_id is not None:
+        if clinics_file is None:
+            raise click.UsageError("--clinic precisa de --clinics ARQUIVO (ou CLINICFLOW_CLINICS)")
+        _refuse_command_data(ctx, clinic_id)
+        _enter_clinic(ctx, clinics_file, clinic_id, data_root or Path(".clinicflow"))
+    elif clinics_file is not None:
+        _every_clinic(ctx, clinics_file)
+
+
+#: Commands that act on every clinic of a clinics file when no ``--clinic`` is given.
+_EVERY_CLINIC = frozenset({"serve", "report", "lint"})
+#: Commands whose ``--data`` is not the clinic's data (``simulate``: a scratch history).
+_OWN_DATA = frozenset({"simulate"})
+
+
+def _set_env(ctx: click.Context, values: dict[str, str | None]) -> None:
+    """Set (a value) or unset (None) environment variables for this command only: they are
+    put back as they were when the command ends."""
+    import os
+
+    before = {name: os.environ.get(name) for name in values}
+
+    def restore() -> None:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    for name, value in values.items():
+        if value:
+            os.environ[name] = value
+        else:
+            os.environ.pop(name, None)
+    ctx.call_on_close(restore)
+
+
+def _every_clinic(ctx: click.Context, clinics_file: Path) -> None:
+    """A clinics file and no ``--clinic``: ``serve`` and ``report`` act on every clinic (they
+    are given the file), ``lint`` checks the file and each catalog; any other command would act
+    on the deployment's root, which holds no clinic's data, and is refused."""
+    command = ctx.invoked_subcommand
+    if command in _EVERY_CLINIC:
+        _set_env(ctx, {"CLINICFLOW_CLINICS": str(clinics_file)})
         return
-    if clinics_file is None:
-        raise click.UsageError("--clinic precisa de --clinics ARQUIVO (ou CLINICFLOW_CLINICS)")
-    _enter_clinic(ctx, clinics_file, clinic_id)
+    if command is None or "--help" in _command_args(ctx):
+        return
+    from clinicflow.clinics import ClinicsError, load_clinics
+
+    try:
+        ids = load_clinics(clinics_file).ids
+    except ClinicsError as exc:
+        raise click.UsageError(str(exc)) from None
+    raise click.UsageError(
+        f"qual clínica? use --clinic {'|'.join(ids)} (clinicflow --clinics {clinics_file} "
+        f"--clinic {ids[0]} {command} …); sem --clinic, só serve, report e lint valem para "
+        "todas as clínicas"
+    )
 
 
-def _enter_clinic(ctx: click.Context, clinics_file: Path, clinic_id: str) -> None:
+def _refuse_command_data(ctx: click.Context, clinic_id: str) -> None:
+    """With ``--clinic``, a ``--data`` written after the command is refused.
+
+    It could mean the deployment's root (what ``serve --clinics --data`` and ``report
+    --clinics --data`` mean) or the clinic's own folder; either guess, when wrong, reads or
+    writes another database than the clinic's (staff accounts nobody sees, a patient export
+    saying "nenhum dado"). The group's ``--data`` (before the command) is unambiguous: the
+    root, the clinic's data being ROOT/clinics/ID.
+    """
+    if ctx.invoked_subcommand in _OWN_DATA:
+        return
+    if any(arg == "--data" or arg.startswith("--data=") for arg in _command_args(ctx)):
+        raise click.UsageError(
+            f"com --clinic, --data vai antes do comando: clinicflow --clinics ARQUIVO --data "
+            f"PASTA --clinic {clinic_id} {ctx.invoked_subcommand} … (PASTA é a raiz do serviço; "
+            f"os dados da clínica ficam em PASTA/clinics/{clinic_id})"
+        )
+
+
+def _enter_clinic(ctx: click.Context, clinics_file: Path, clinic_id: str, root: Path) -> None:
     """Point the subcommand at one clinic of a clinics file: its catalog (the default of
-    ``--catalog``), its data dir and database (``CLINICFLOW_DATA``, ``CLINICFLOW_DATABASE_URL``
-    for this command only) and its WAHA session (``WAHA_SESSION``, for ``serve``)."""
+    ``--catalog``), its data dir under the deployment's ``root`` and its database
+    (``CLINICFLOW_DATA``, ``CLINICFLOW_DATABASE_URL`` for this command only) and its WAHA
+    session (``WAHA_SESSION``, for ``serve``). ``CLINICFLOW_CLINICS`` is unset for the command:
+    ``serve`` and ``report`` then act on this one clinic, not on all."""
     import os
 
     from clinicflow.clinics import ClinicsError, clinic_data_dir, clinic_database_url, load_clinics
@@ -92,28 +197,16 @@ def _enter_clinic(ctx: click.Context, clinics_file: Path, clinic_id: str) -> Non
         clinic = load_clinics(clinics_file).get(clinic_id)
     except ClinicsError as exc:
         raise click.UsageError(str(exc)) from None
-    deployment_data = os.environ.get("CLINICFLOW_DATA") or ".clinicflow"
-    chosen = {
-        "CLINICFLOW_DATA": str(clinic_data_dir(deployment_data, clinic.id)),
-        "CLINICFLOW_DATABASE_URL": clinic_database_url(os.environ.get(ENV), clinic.id) or "",
-        "CLINICFLOW_CATALOG": str(clinic.catalog),
-        "WAHA_SESSION": clinic.session,
-    }
-    before = {name: os.environ.get(name) for name in chosen}
-
-    def restore() -> None:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-    for name, value in chosen.items():
-        if value:
-            os.environ[name] = value
-        else:
-            os.environ.pop(name, None)
-    ctx.call_on_close(restore)
+    _set_env(
+        ctx,
+        {
+            "CLINICFLOW_DATA": str(clinic_data_dir(root, clinic.id)),
+            "CLINICFLOW_DATABASE_URL": clinic_database_url(os.environ.get(ENV), clinic.id),
+            "CLINICFLOW_CATALOG": str(clinic.catalog),
+            "WAHA_SESSION": clinic.session,
+            "CLINICFLOW_CLINICS": None,
+        },
+    )
     ctx.default_map = _catalog_defaults(main, clinic.catalog)
 
 
@@ -149,18 +242,70 @@ def lint(paths: tuple[Path, ...], catalog: Path | None, as_json: bool) -> None:
     from clinicflow.lint import lint_paths, summary
     from clinicflow.loader import bundled_catalog_path, expand_paths
 
+    root = click.get_current_context().find_root().params
+    every_clinic = root.get("clinics_file") is not None and root.get("clinic_id") is None
+    if every_clinic and not paths and catalog is None:  # explicit paths are linted as given
+        sys.exit(_lint_clinics(root["clinics_file"], as_json))
     targets: list[Path] = list(paths) or [catalog or bundled_catalog_path()]
     problems = lint_paths(targets)
     if as_json:
         click.echo(json.dumps([problem.as_dict() for problem in problems], ensure_ascii=False))
     else:
-        for problem in problems:
-            color = "red" if problem.severity == "error" else "yellow"
-            click.echo(click.style(str(problem), fg=color) if sys.stdout.isatty() else problem)
+        _print_problems(problems)
         click.echo(summary(problems, len(expand_paths(targets))))
+    sys.exit(_lint_exit(problems))
+
+
+def _print_problems(problems: Any) -> None:
+    for problem in problems:
+        color = "red" if problem.severity == "error" else "yellow"
+        click.echo(click.style(str(problem), fg=color) if sys.stdout.isatty() else problem)
+
+
+def _lint_exit(problems: Any) -> int:
+    """lint's exit code: 2 if a file could not be read, 1 with errors, else 0."""
     if any(problem.code == "unreadable" for problem in problems):
-        sys.exit(2)
-    sys.exit(1 if any(problem.severity == "error" for problem in problems) else 0)
+        return 2
+    return 1 if any(problem.severity == "error" for problem in problems) else 0
+
+
+def _lint_clinics(clinics_file: Path, as_json: bool) -> int:
+    """``clinicflow --clinics FILE lint``: the clinics file, then every clinic's catalog, each
+    labelled with its clinic's id (JSON: each problem carries ``clinic``); lint's exit code."""
+    from clinicflow.clinics import ClinicsError, load_clinics
+    from clinicflow.lint import lint_paths, summary
+    from clinicflow.loader import expand_paths
+    from clinicflow.problems import Problem
+
+    try:
+        clinics = load_clinics(clinics_file)
+    except ClinicsError as exc:
+        problems = list(exc.problems) or [
+            Problem(str(clinics_file), 1, 1, "error", "unreadable", str(exc))
+        ]
+        if as_json:
+            found = [{**p.as_dict(), "clinic": None} for p in problems]
+            click.echo(json.dumps(found, ensure_ascii=False))
+        else:
+            _print_problems(problems)
+            click.echo(summary(problems, 1))
+        return _lint_exit(problems)
+    everything: list[dict[str, Any]] = []
+    codes = [0]
+    for clinic in clinics.clinics:
+        problems = lint_paths([clinic.catalog])
+        codes.append(_lint_exit(problems))
+        if as_json:
+            everything.extend({**p.as_dict(), "clinic": clinic.id} for p in problems)
+            continue
+        click.echo(f"== {clinic.id} ({clinic.catalog}) ==")
+        _print_problems(problems)
+        click.echo(summary(problems, len(expand_paths([clinic.catalog]))))
+    if as_json:
+        click.echo(json.dumps(everything, ensure_ascii=False))
+    else:
+        click.echo(f"{clinics_file}: {len(clinics.clinics)} clínica(s) conferida(s)")
+    return max(codes)
 
 
 @main.command()
@@ -529,10 +674,11 @@ def _open_history(data: Path | None) -> Any:
     """The history of a data dir, or a clean error when there is none."""
     from clinicflow.database import resolve
     from clinicflow.errors import StorageError
-    from clinicflow.storage import DB_NAME, Store
+    from clinicflow.storage import Store
 
     folder = data or Path(".clinicflow")
-    if not resolve(folder).is_postgres and not (folder / DB_NAME).exists():
+    target = resolve(folder)
+    if not target.is_postgres and not target.sqlite_path.exists():
         raise StorageError(f"não há histórico em {folder} (use --data)")
     return Store(folder)
 

@@ -1,8 +1,10 @@
 """``clinicflow staff``: the people who log in to the inbox (accounts, passwords, tokens).
 
 Thin commands over :class:`clinicflow.staff.accounts.Accounts`; registered on the main group
-by :mod:`clinicflow.cli`. They write the data directory's ``clinicflow.db`` (the runner may be
-serving: SQLite's WAL lets both write).
+by :mod:`clinicflow.cli`. They write the data directory's database, the one the runner reads
+(:func:`clinicflow.database.resolve`: ``CLINICFLOW_DATABASE_URL`` when set, else the data
+directory's ``clinicflow.db``), migrated as the runner would (the runner may be serving:
+SQLite's WAL lets both write).
 """
 
 from __future__ import annotations
@@ -37,13 +39,15 @@ _PASSWORD_STDIN = click.option(
 @contextmanager
 def _accounts(data: Path | None) -> Iterator[Accounts]:
     from clinicflow.staff.accounts import Accounts
-    from clinicflow.storage import DB_NAME, connect
+    from clinicflow.storage import Store
 
-    conn = connect((data or Path(".clinicflow")) / DB_NAME)
+    # Store resolves the data dir's database (PostgreSQL too) and brings it to this version's
+    # schema; Accounts creates its own tables there, as the runner's workspace does.
+    store = Store(data or Path(".clinicflow"))
     try:
-        yield Accounts(conn)
+        yield Accounts(store.conn)
     finally:
-        conn.close()
+        store.close()
 
 
 def _password(from_stdin: bool) -> str:

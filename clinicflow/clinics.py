@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from clinicflow.errors import ScriptError
 from clinicflow.model import Pos
 from clinicflow.problems import Problem
-from clinicflow.yamlsrc import Reader, YMap, YNode, parse
+from clinicflow.yamlsrc import Reader, YMap, YNode, YScalar, parse
 
 __all__ = [
     "Clinic",
@@ -52,6 +52,8 @@ __all__ = [
 
 #: A clinic id: in URLs (``/c/<id>/``), directory and schema names. Lowercase, digits, ``-``/``_``.
 CLINIC_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+#: A WAHA session name: it goes into WAHA's URLs (``/api/sessions/<name>``) as it is.
+SESSION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _KEYS = ("session", "catalog", "waha_url", "waha_api_key_env")
 
 
@@ -124,11 +126,28 @@ def load_clinics(path: str | Path) -> Clinics:
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ClinicsError(
+            f"não dá para ler o arquivo de clínicas {file}: não é um texto UTF-8 (byte "
+            f"{exc.start + 1}); salve-o como UTF-8"
+        ) from None
+    except IsADirectoryError:
+        raise ClinicsError(
+            f"não dá para ler o arquivo de clínicas {file}: é uma pasta, não um arquivo"
+        ) from None
+    except FileNotFoundError:
+        raise ClinicsError(f"não dá para ler o arquivo de clínicas {file}: não existe") from None
+    except OSError as exc:
         raise ClinicsError(f"não dá para ler o arquivo de clínicas {file}: {exc}") from None
     root, problems = parse(text, str(file))
     reader = Reader(str(file))
     reader.problems.extend(problems)
+    if root is None and not problems:  # 0 bytes, blank or only comments
+        reader.report(
+            Pos(str(file), 1, 1),
+            "empty",
+            f"o arquivo de clínicas está vazio: {file} (escreva clinics: e uma clínica por id)",
+        )
     top = reader.mapping(root, "o arquivo de clínicas", ("clinics",), ("clinics",))
     entries = top.get("clinics") if top is not None else None
     clinics: list[Clinic] = []
@@ -160,18 +179,73 @@ def _read_clinic(reader: Reader, clinic_id: str, node: YNode, at: Pos, file: Pat
     entry = reader.mapping(node, what, _KEYS, ("session", "catalog"))
     if entry is None:
         return None
-    session = reader.text(entry.get("session"), f"session de {what}")
+    session = _session(reader, entry.get("session"), what)
     catalog_text = reader.text(entry.get("catalog"), f"catalog de {what}")
-    waha_url = reader.text(entry.get("waha_url"), f"waha_url de {what}")
+    waha_url = _waha_url(reader, entry.get("waha_url"), what)
     key_env = reader.text(entry.get("waha_api_key_env"), f"waha_api_key_env de {what}")
-    if not session or not catalog_text or not CLINIC_ID.match(clinic_id):
+    if not catalog_text:
         return None
     catalog = (file.parent / catalog_text).resolve()
     if not catalog.is_dir():
         catalog_node = entry.get("catalog")
         pos = catalog_node.pos if catalog_node is not None else entry.pos
-        reader.report(pos, "missing-catalog", f"a pasta de catálogo {catalog} não existe")
+        if catalog.exists():
+            message = f"{catalog} é um arquivo, não uma pasta de catálogo"
+        else:
+            message = f"a pasta de catálogo {catalog} não existe"
+        reader.report(pos, "missing-catalog", message)
+    if not session or not CLINIC_ID.match(clinic_id):
+        return None
     return Clinic(clinic_id, session, catalog, waha_url or None, key_env or None, entry.pos)
+
+
+def _session(reader: Reader, node: YNode | None, what: str) -> str | None:
+    """The WAHA session name, or None (reported). A bare YAML number (``session: 007``) is
+    refused rather than read back as text: YAML turns ``007`` into 7 and ``0x1F`` into 31, so
+    the text would not be the session written; quoted, it is the text as written."""
+    value = node.value if isinstance(node, YScalar) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and node is not None:
+        reader.report(
+            node.pos,
+            "bad-session",
+            f"session de {what} deveria ser o nome da sessão do WAHA, um texto; escreva entre "
+            f'aspas: session: "{value}"',
+        )
+        return None
+    session = reader.text(node, f"session de {what}")
+    if session and not SESSION.match(session):
+        assert node is not None
+        reader.report(
+            node.pos,
+            "bad-session",
+            f"'{session}' não serve de nome de sessão do WAHA (session de {what}): use letras, "
+            "números, _ ou - (até 64), sem espaços nem /",
+        )
+        return None
+    return session
+
+
+def _waha_url(reader: Reader, node: YNode | None, what: str) -> str | None:
+    """The clinic's WAHA server, an ``http(s)://host…`` URL; None when absent or wrong."""
+    url = reader.text(node, f"waha_url de {what}")
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        good = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # a port that is not a number raises
+    except ValueError:
+        good = False
+    if not good:
+        assert node is not None
+        reader.report(
+            node.pos,
+            "bad-url",
+            f"waha_url de {what} deveria ser um endereço http:// ou https:// (ex.: "
+            f"http://waha-2:3000), mas é '{url}'",
+        )
+        return None
+    return url.strip()
 
 
 def _check_unique(reader: Reader, clinics: list[Clinic]) -> None:

@@ -383,3 +383,165 @@ async def test_each_clinic_s_retention_runs_on_its_own_history(
             store.close()
     finally:
         await server.close()
+
+
+# -- the clinics file, refused when empty or wrong ---------------------------------------------
+
+
+def test_an_empty_clinics_file_is_refused(tmp_path: Path) -> None:
+    for text in ("", "# as clínicas do grupo\n\n", "\n  \n"):
+        (tmp_path / "clinics.yaml").write_text(text)
+        with pytest.raises(ClinicsError, match="o arquivo de clínicas está vazio") as caught:
+            load_clinics(tmp_path / "clinics.yaml")
+        assert [(p.code, p.line) for p in caught.value.problems] == [("empty", 1)]
+        assert "clinics.yaml:1:1:" in str(caught.value)
+
+
+def test_clinics_file_catalog_session_url_and_encoding_checked(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "notes.txt").write_text("not a catalog")
+    (tmp_path / "clinics.yaml").write_text(
+        "clinics:\n"
+        "  a:\n    session: ../x\n    catalog: notes.txt\n"  # 3, 4
+        "  b:\n    session: duas palavras\n    catalog: a\n"  # 6
+        "  c:\n    session: 123\n    catalog: a\n"  # 9
+        "  d:\n    session: s-d\n    catalog: a\n    waha_url: waha-2:3000\n"  # 14
+        "  e:\n    session: s_e\n    catalog: a\n    waha_url: ftp://waha\n"  # 18
+    )
+    with pytest.raises(ClinicsError) as caught:
+        load_clinics(tmp_path / "clinics.yaml")
+    found = {(p.code, p.line): p.message for p in caught.value.problems}
+    assert set(found) == {("bad-session", 3), ("missing-catalog", 4), ("bad-session", 6),
+                          ("bad-session", 9), ("bad-url", 14), ("bad-url", 18)}  # fmt: skip
+    assert "é um arquivo, não uma pasta" in found[("missing-catalog", 4)]
+    assert 'session: "123"' in found[("bad-session", 9)]  # YAML would read 007 as 7: quote it
+    (tmp_path / "clinics.yaml").write_text(
+        'clinics:\n  a:\n    session: "123"\n    catalog: a\n'
+        "    waha_url: https://waha-2.example:3000\n"
+    )
+    clinic = load_clinics(tmp_path / "clinics.yaml").get("a")
+    assert (clinic.session, clinic.waha_url) == ("123", "https://waha-2.example:3000")
+    (tmp_path / "latin1.yaml").write_bytes("clinics:\n  a:  # clínica\n".encode("latin-1"))
+    with pytest.raises(ClinicsError, match="não é um texto UTF-8"):
+        load_clinics(tmp_path / "latin1.yaml")
+
+
+# -- the command line and a clinics file ------------------------------------------------------
+
+
+def _deployment(tmp_path: Path, *, broken: bool = False) -> list[str]:
+    tmp_path.mkdir(exist_ok=True)
+    _catalogs(tmp_path)
+    text = CLINICS_YAML if broken else CLINICS_YAML.split("  quebrada:")[0]
+    (tmp_path / "clinics.yaml").write_text(text)
+    return ["--clinics", str(tmp_path / "clinics.yaml")]
+
+
+@pytest.mark.usefixtures("backend")
+def test_clinic_data_is_the_deployment_root_s_and_a_command_data_refused(tmp_path: Path) -> None:
+    clinics = _deployment(tmp_path)
+    root = tmp_path / "root"
+    store = Store(
+        clinic_data_dir(root, "sorriso"), clinic_database_url(os.environ.get(ENV), "sorriso")
+    )
+    with store.conn:
+        store.conn.execute(
+            "INSERT INTO messages (chat_id, direction, text, at) VALUES (?, 'in', ?, ?)",
+            (PATIENT, "meu nome é Ana", "2020-01-02T12:00:00+00:00"),
+        )
+    store.close()
+    runner = CliRunner(env={"CLINICFLOW_DATA": None})
+    sorriso = [*clinics, "--data", str(root), "--clinic", "sorriso"]
+    export = runner.invoke(main, [*sorriso, "patient", "export", "+55 11 98888-7777"])
+    assert export.exit_code == 0, export.output
+    assert "meu nome é Ana" in export.output
+    added = runner.invoke(main, [*sorriso, "staff", "add", "Bia", "--role", "secretary",
+                                 "--password-stdin"], input="uma senha bem comprida\n")  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert "Bia" in runner.invoke(main, [*sorriso, "staff", "list"]).output
+    assert (
+        "Bia"
+        not in runner.invoke(
+            main, [*clinics, "--data", str(root), "--clinic", "florescer", "staff", "list"]
+        ).output
+    )
+    # A --data after the command is ambiguous (the root? the clinic's folder?): refused, saying
+    # where to put it, and nothing is written anywhere.
+    phone = "+55 11 98888-7777"
+    commands = [
+        [
+            "staff",
+            "add",
+            "Carla",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--data",
+            str(tmp_path / "sq"),
+        ],
+        ["patient", "export", phone, f"--data={tmp_path / 'sq'}"],
+        ["patient", "erase", phone, "--yes", "--data", str(root)],
+    ]
+    for command in commands:
+        refused = runner.invoke(main, [*clinics, "--clinic", "sorriso", *command],
+                                input="uma senha bem comprida\n")  # fmt: skip
+        assert refused.exit_code == 2, refused.output
+        assert "--data vai antes do comando" in refused.output
+        assert "clinics/sorriso" in refused.output
+    assert not (tmp_path / "sq").exists()
+    again = runner.invoke(main, [*sorriso, "patient", "export", "+55 11 98888-7777"])
+    assert "meu nome é Ana" in again.output  # the erase was refused, not run
+
+
+@pytest.mark.usefixtures("backend")
+def test_a_clinics_file_without_clinic_acts_on_all_or_asks_which(tmp_path: Path) -> None:
+    clinics = _deployment(tmp_path)
+    root = tmp_path / "root"
+    runner = CliRunner(env={"CLINICFLOW_DATA": str(root), "CLINICFLOW_CLINICS": None})
+    for command in (["staff", "list"], ["db", "migrate"], ["patient", "export", "11988887777"],
+                    ["hours"], ["retention", "--days", "30"]):  # fmt: skip
+        refused = runner.invoke(main, [*clinics, *command])
+        assert refused.exit_code == 2, refused.output
+        assert "qual clínica? use --clinic florescer|sorriso" in refused.output
+    from_env = CliRunner(env={"CLINICFLOW_DATA": str(root),
+                              "CLINICFLOW_CLINICS": str(tmp_path / "clinics.yaml")})  # fmt: skip
+    refused = from_env.invoke(main, ["staff", "list"])
+    assert refused.exit_code == 2 and "qual clínica?" in refused.output
+    assert not (root / "clinicflow.db").exists()
+    # What does not touch a clinic's data still works.
+    assert from_env.invoke(main, ["--version"]).exit_code == 0
+    helped = from_env.invoke(main, ["staff", "add", "--help"])
+    assert helped.exit_code == 0 and "--role" in helped.output
+    # report acts on every clinic, from the group's option as from the environment...
+    for invoked in (runner.invoke(main, [*clinics, "report", "--json"]),
+                    from_env.invoke(main, ["report", "--json"])):  # fmt: skip
+        assert invoked.exit_code == 0, invoked.output
+        assert set(json.loads(invoked.output)) == {"florescer", "sorriso"}
+    # ...and on one with --clinic (CLINICFLOW_CLINICS does not make it report every clinic).
+    one = from_env.invoke(main, ["--clinic", "sorriso", "report", "--json"])
+    assert one.exit_code == 0, one.output
+    assert not {"florescer", "sorriso"} & set(json.loads(one.output))
+
+
+def test_lint_with_a_clinics_file_checks_it_and_every_catalog(tmp_path: Path) -> None:
+    runner = CliRunner(env={"CLINICFLOW_CLINICS": None})
+    good = runner.invoke(main, [*_deployment(tmp_path / "good"), "lint"])
+    assert good.exit_code == 0, good.output
+    assert "== florescer (" in good.output and "== sorriso (" in good.output
+    clinics = _deployment(tmp_path, broken=True)
+    broken = runner.invoke(main, [*clinics, "lint"])
+    assert broken.exit_code == 1
+    quebrada = broken.output.split("== quebrada (")[1]
+    assert "clinic.yaml:" in quebrada and "error" in quebrada
+    as_json = runner.invoke(main, [*clinics, "lint", "--json"])
+    assert as_json.exit_code == 1
+    assert {p["clinic"] for p in json.loads(as_json.output)} == {"quebrada"}
+    # The clinics file itself: its problems as file:line:col, exit 1; unreadable, exit 2.
+    (tmp_path / "bad.yaml").write_text("clinics:\n  a:\n    session: s\n    catalog: nowhere\n")
+    bad = runner.invoke(main, ["--clinics", str(tmp_path / "bad.yaml"), "lint"])
+    assert bad.exit_code == 1 and "bad.yaml:4:14: error missing-catalog" in bad.output
+    (tmp_path / "empty.yaml").write_text("# nada ainda\n")
+    empty = runner.invoke(main, ["--clinics", str(tmp_path / "empty.yaml"), "lint"])
+    assert empty.exit_code == 1 and "empty.yaml:1:1: error empty" in empty.output
+    missing = runner.invoke(main, ["--clinics", str(tmp_path / "none.yaml"), "lint"])
+    assert missing.exit_code == 2 and "none.yaml" in missing.output

@@ -142,3 +142,27 @@ def test_staff_commands(tmp_path: Path) -> None:
         assert Accounts(conn).check_password("Carla", "senha-boa-123") is not None
     finally:
         conn.close()
+
+
+@pytest.mark.usefixtures("backend")
+def test_staff_commands_use_the_database_the_runner_reads(tmp_path: Path, backend: str) -> None:
+    # On a PostgreSQL deployment the accounts are in PostgreSQL: an account added there is the
+    # one the runner checks, and disabling a dismissed secretary disables her real account.
+    from clinicflow.database import user_version
+    from clinicflow.schema import SCHEMA_VERSION
+    from clinicflow.storage import Store
+
+    cli = CliRunner()
+    data = ["--data", str(tmp_path)]
+    added = cli.invoke(main, ["staff", "add", "Ana", "--role", "secretary", "--password-stdin",
+                              *data], input="senha-boa-123\n")  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert cli.invoke(main, ["staff", "disable", "Ana", *data]).exit_code == 0
+    store = Store(tmp_path)  # the data dir's database, as the runner resolves it
+    try:
+        assert user_version(store.conn) == SCHEMA_VERSION
+        ana = Accounts(store.conn).by_name("Ana")
+        assert ana is not None and not ana.active
+    finally:
+        store.close()
+    assert (tmp_path / DB_NAME).exists() == (backend == "sqlite")
