@@ -193,6 +193,17 @@ class PgTurnSaver(PostgresSaver):
         self._pending: dict[str, _PgPending] = {}
         self._guard = threading.Lock()
 
+    @property
+    def conn(self) -> Any:
+        """The store's connection as it is now: it is opened again after a lost one (see
+        :meth:`clinicflow.database.PgConnection.live`), so the saver never keeps a dead one."""
+        store = self.__dict__.get("store")
+        return store.conn.live() if store is not None else self.__dict__.get("_first_conn")
+
+    @conn.setter
+    def conn(self, value: Any) -> None:
+        self.__dict__["_first_conn"] = value  # PostgresSaver.__init__'s; the store's wins
+
     def _buffer(self, thread_id: str) -> _PgPending:
         with self._guard:
             return self._pending.setdefault(thread_id, _PgPending())

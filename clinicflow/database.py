@@ -20,6 +20,7 @@ exactly what the modules rely on from :mod:`sqlite3`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -37,7 +38,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql as pgsql
 
-from clinicflow.errors import StorageError
+from clinicflow.errors import DatabaseUnavailable, StorageError
 
 __all__ = [
     "DB_ERRORS",
@@ -49,6 +50,7 @@ __all__ = [
     "is_postgres",
     "resolve",
     "translate",
+    "unreachable",
 ]
 
 ENV = "CLINICFLOW_DATABASE_URL"
@@ -154,6 +156,17 @@ def connect(target: DatabaseUrl) -> Any:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be used right now, rather than that a
+    statement was wrong: SQLite's write lock held by another process ("locked", "busy"), or
+    PostgreSQL's connection lost or refused (the server restarting, down, out of reach).
+    Such a failure is worth waiting out (the runner spools webhooks meanwhile)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        return "locked" in text or "busy" in text
+    return isinstance(exc, psycopg.OperationalError | DatabaseUnavailable)
 
 
 def is_postgres(conn: Any) -> bool:
@@ -309,20 +322,33 @@ class PgConnection:
         self._tx: Any = None
         self._pks: dict[str, tuple[str, ...]] = {}
 
+    def live(self) -> psycopg.Connection[Any]:
+        """The connection, opened again first when the last one was lost (the server
+        restarted, a failover, the network) and no transaction of ours is open on it.
+
+        Raises:
+            psycopg.OperationalError: the server cannot be reached (callers see a database
+                error, as for any failed statement, and try again later).
+        """
+        if (self.raw.closed or self.raw.broken) and self._depth == 0:
+            self.raw.close()
+            self.raw = psycopg.connect(self.url, autocommit=True)
+        return self.raw
+
     # sqlite3's surface
 
     def execute(self, sql: str, parameters: Any = (), /) -> PgCursor:
         with self.lock:
             params = _params(parameters)
             query = translate(sql, params is not None, self._pk_for(sql))
-            cursor = self.raw.cursor()
+            cursor = self.live().cursor()
             cursor.execute(query, params)
             return PgCursor(cursor)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> PgCursor:
         rows = [_params(p) or () for p in parameters]
         with self.lock:
-            cursor = self.raw.cursor()
+            cursor = self.live().cursor()
             if rows:
                 query = translate(sql, True, self._pk_for(sql))
                 cursor.executemany(query, rows)
@@ -330,7 +356,7 @@ class PgConnection:
 
     def executescript(self, script: str, /) -> PgCursor:
         with self.lock:
-            cursor = self.raw.cursor()
+            cursor = self.live().cursor()
             cursor.execute(translate(script, False))
             return PgCursor(cursor)
 
@@ -351,9 +377,13 @@ class PgConnection:
 
     def __enter__(self) -> PgConnection:
         self.lock.acquire()
-        if self._depth == 0:
-            self._tx = self.raw.transaction()
-            self._tx.__enter__()
+        try:
+            if self._depth == 0:
+                self._tx = self.live().transaction()
+                self._tx.__enter__()
+        except BaseException:
+            self.lock.release()
+            raise
         self._depth += 1
         return self
 
@@ -381,12 +411,16 @@ class PgConnection:
             return None
         table = target.group(1)
         if table not in self._pks:
-            rows = self.raw.execute(
-                "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
-                "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
-                "WHERE i.indrelid = to_regclass(%s) AND i.indisprimary",
-                (table,),
-            ).fetchall()
+            rows = (
+                self.live()
+                .execute(
+                    "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+                    "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                    "WHERE i.indrelid = to_regclass(%s) AND i.indisprimary",
+                    (table,),
+                )
+                .fetchall()
+            )
             self._pks[table] = tuple(str(r[0]) for r in rows)
         return self._pks[table]
 
@@ -508,16 +542,33 @@ class ChatOwnership:
     _KEY = "hashtext(current_schema() || ':chat:' || %s)"
 
     def acquire(self, chat_id: str) -> bool:
-        """Own the chat now (True), or learn that another runner does (False); never waits."""
+        """Own the chat now (True), or learn that another runner does (False); never waits.
+
+        A lost connection (the server restarted: every lock of the old session went with it)
+        is opened again; when the server cannot be reached the answer is False (not owned
+        now), and the caller looks again later.
+        """
         if self._conn is None:
             return True
-        row = self._conn.execute(f"SELECT pg_try_advisory_lock({self._KEY})", (chat_id,))
-        found = row.fetchone()
+        try:
+            row = self._live().execute(f"SELECT pg_try_advisory_lock({self._KEY})", (chat_id,))
+            found = row.fetchone()
+        except psycopg.OperationalError:
+            return False
         return bool(found and found[0])
 
     def release(self, chat_id: str) -> None:
-        if self._conn is not None and not self._conn.closed:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            return  # the session, and every lock it held, is gone already
+        with contextlib.suppress(psycopg.OperationalError):
             self._conn.execute(f"SELECT pg_advisory_unlock({self._KEY})", (chat_id,))
+
+    def _live(self) -> psycopg.Connection[Any]:
+        assert self._conn is not None
+        if self._conn.closed or self._conn.broken:
+            self._conn.close()
+            self._conn = psycopg.connect(self.target.url, autocommit=True)
+        return self._conn
 
     def close(self) -> None:
         if self._conn is not None:

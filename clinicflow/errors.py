@@ -70,6 +70,11 @@ class StorageError(ClinicflowError):
     """The SQLite history or the LanceDB index could not be read or written."""
 
 
+class DatabaseUnavailable(StorageError):
+    """The database cannot be used right now (SQLite's write lock held by another process,
+    PostgreSQL out of reach); nothing was written, and trying again later is the remedy."""
+
+
 class LLMError(ClinicflowError):
     """A language-model call failed; the engine falls back to local understanding."""
 
@@ -99,6 +104,7 @@ __all__ = [
     "ChannelError",
     "ClinicflowError",
     "ConversationError",
+    "DatabaseUnavailable",
     "LLMError",
     "ScriptError",
     "SimulationError",

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from clinicflow.clock import Clock, SystemClock
-from clinicflow.database import ChatOwnership, Connection
+from clinicflow.database import DB_ERRORS, ChatOwnership, Connection
 from clinicflow.errors import ChannelError
 from clinicflow.waha import WahaClient, new_message_id
 
@@ -444,8 +444,9 @@ class Sender:
                     asyncio.get_running_loop().call_soon(self.kick, chat_id)
 
     def _retry(self, chat_id: str) -> None:
-        if not self._closed and self.outbox.next_for(chat_id) is not None:
-            self.kick(chat_id)
+        with contextlib.suppress(*DB_ERRORS):  # the database away: the sweep looks again
+            if not self._closed and self.outbox.next_for(chat_id) is not None:
+                self.kick(chat_id)
 
     async def _send_all(self, chat_id: str) -> None:
         wake = self._wake[chat_id]

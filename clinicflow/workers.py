@@ -48,7 +48,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from clinicflow.clock import Clock, SystemClock
-from clinicflow.errors import ClinicflowError, ConversationError
+from clinicflow.database import unreachable
+from clinicflow.errors import ClinicflowError, ConversationError, DatabaseUnavailable
 from clinicflow.pseudonyms import shape
 from clinicflow.scheduler import FiredFollowUp, JobKind, PendingFollowUp
 
@@ -252,6 +253,8 @@ def _worker_main(
         except Exception as exc:
             ops, sent = jobs.take()
             kind = "conversation" if isinstance(exc, ConversationError) else "error"
+            if unreachable(exc):
+                kind = "unreachable"  # the database away: the caller tries the turn again
             reply = (req_id, kind, f"{type(exc).__name__}: {exc}", ops, sent)
         finally:
             clock.set(None)
@@ -453,6 +456,10 @@ class EnginePool:
                     entry[0].set_result(value)
                 elif kind == "conversation":
                     entry[0].set_exception(ConversationError(value))
+                elif kind == "unreachable":
+                    entry[0].set_exception(
+                        DatabaseUnavailable(f"engine worker {worker.index}: {value}")
+                    )
                 else:
                     entry[0].set_exception(WorkerError(f"engine worker {worker.index}: {value}"))
         except (EOFError, OSError):

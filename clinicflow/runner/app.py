@@ -33,7 +33,7 @@ from aiohttp import web
 
 from clinicflow.clock import Clock, SystemClock, iso
 from clinicflow.dashboard import add_dashboard_routes
-from clinicflow.database import ChatOwnership, is_postgres
+from clinicflow.database import DB_ERRORS, ChatOwnership, is_postgres, unreachable
 from clinicflow.datadir import WriterLock
 from clinicflow.engine import Engine, TurnResult
 from clinicflow.errors import WebhookError
@@ -406,21 +406,18 @@ async def handle_webhook(app: web.Application, request: web.Request) -> web.Resp
         return _spooled(runtime, raw)
     try:
         return await _inbound(runtime, config, parsed)
-    except sqlite3.OperationalError as exc:
-        if not _is_locked(exc):
+    except DB_ERRORS as exc:
+        if not unreachable(exc):
             raise
+        # SQLite's write lock held by another process, or PostgreSQL out of reach: the
+        # webhook waits in the spool (acknowledged: WAHA's retries would run out first).
         runtime.db_locked_since = time.monotonic()
-        log_event("database_locked", 30, error=str(exc))
+        log_event("database_unavailable", 30, error=type(exc).__name__, detail=str(exc)[:200])
         return _spooled(runtime, raw)
 
 
 def _not_counted(name: str, amount: float = 1.0, **labels: str) -> None:
     """Metrics of a clinic that is down (it has none)."""
-
-
-def _is_locked(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
 
 
 def _spooled(runtime: Runtime, raw: bytes) -> web.Response:
@@ -519,6 +516,12 @@ def health_of(app: web.Application) -> tuple[dict[str, Any], bool]:
     engines = app[ENGINE].health()
     ok = database == "ok" and engines["status"] == "ok"
     spooled = len(runtime.spool) if runtime.spool is not None else 0
+    depth: int | None
+    pending: int | None
+    try:
+        depth, pending = runtime.outbox.depth(), runtime.inbox.pending_count()
+    except DB_ERRORS:  # the database is away: said above, not raised
+        depth = pending = None
     body = {
         "status": "ok" if ok else "error",
         "process": "ok",
@@ -529,8 +532,8 @@ def health_of(app: web.Application) -> tuple[dict[str, Any], bool]:
             "status": runtime.waha_status,
             "working": runtime.waha_status == "WORKING",
         },
-        "outbox_depth": runtime.outbox.depth(),
-        "inbox_pending": runtime.inbox.pending_count(),
+        "outbox_depth": depth,
+        "inbox_pending": pending,
         "spooled": spooled,
         "webhooks": ops.arrivals(app).as_dict(),
     }
@@ -589,8 +592,11 @@ async def _sweep(runtime: Runtime) -> None:
         await asyncio.sleep(SWEEP_S)
         if runtime.db_locked_since is not None:
             continue  # the spool's drain restarts everything once the lock is gone
-        runtime.processor.recover()
-        runtime.sender.kick_all()
+        try:
+            runtime.processor.recover()
+            runtime.sender.kick_all()
+        except DB_ERRORS as exc:  # the database is away: the next sweep tries again
+            log_event("sweep_failed", 30, error=type(exc).__name__)
 
 
 def _writable(path: Path) -> bool:
@@ -627,9 +633,9 @@ async def _replay(runtime: Runtime, config: RunnerConfig, spool: Spool) -> None:
             parsed = parse_webhook(raw, max_bytes=config.max_body)
             if isinstance(parsed, Inbound):
                 await _inbound(runtime, config, parsed)
-        except sqlite3.OperationalError as exc:
-            if _is_locked(exc):
-                break  # locked again: the rest waits for the next check
+        except DB_ERRORS as exc:
+            if unreachable(exc):
+                break  # locked or out of reach again: the rest waits for the next check
             raise
         except WebhookError:
             pass  # it was parsed once already; a body that no longer parses is dropped

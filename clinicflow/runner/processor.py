@@ -23,6 +23,7 @@ turn runs again. No reply is produced twice, no message is lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,6 +31,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from clinicflow.clock import Clock, SystemClock, iso
+from clinicflow.database import DB_ERRORS, unreachable
 from clinicflow.errors import ChannelError, ConversationError
 from clinicflow.inbox import Inbox, InboxItem
 from clinicflow.outbox import OWNER_RETRY_S, Outbox, OutMessage, Sender
@@ -48,6 +50,14 @@ if TYPE_CHECKING:
 
 Transcriber = Callable[[bytes, str], Awaitable[str | None]]
 MERGEABLE = frozenset({"text"})
+
+
+#: Seconds before a turn the database could not take (out of reach, locked) is tried again.
+DEFER_S = 1.0
+
+
+class _Deferred(Exception):
+    """A turn left for later: the database could not be used (its rows stay pending)."""
 
 
 class Processor:
@@ -162,9 +172,13 @@ class Processor:
                     await self._quiet(chat_id)
                     items = self.inbox.pending(chat_id)
                 await self._process(chat_id, _unit(items))
-        except Exception as exc:  # a bug must not kill the worker silently
+        except Exception as exc:
+            if isinstance(exc, _Deferred) or unreachable(exc):
+                # The database away: the chat's rows stay as they are, looked at again shortly.
+                asyncio.get_running_loop().call_later(DEFER_S, self._retry, chat_id)
+                return
             log_event("worker_crashed", 40, chat=self.alias(chat_id), error=type(exc).__name__)
-            raise
+            raise  # a bug must not kill the worker silently
         finally:
             if self._tasks.get(chat_id) is asyncio.current_task():
                 del self._tasks[chat_id]  # nothing kept per chat once it is idle
@@ -176,8 +190,9 @@ class Processor:
                     asyncio.get_running_loop().call_soon(lambda: self.kick(chat_id, fresh=False))
 
     def _retry(self, chat_id: str) -> None:
-        if not self._closed and self.inbox.pending(chat_id):
-            self.kick(chat_id, fresh=False)
+        with contextlib.suppress(*DB_ERRORS):  # the database away: the sweep looks again
+            if not self._closed and self.inbox.pending(chat_id):
+                self.kick(chat_id, fresh=False)
 
     async def _quiet(self, chat_id: str) -> None:
         limit = time.monotonic() + 5 * self.burst_quiet
@@ -229,6 +244,9 @@ class Processor:
                 phone=self.identities.phone_of(chat_id),
             )
         except Exception as exc:  # one bad turn must not stop the chat
+            if unreachable(exc):  # nothing was written: the same turn, once it is back
+                log_event("turn_deferred", 30, chat=self.alias(chat_id), error=type(exc).__name__)
+                raise _Deferred from exc
             log_event("turn_failed", 40, chat=self.alias(chat_id), error=type(exc).__name__)
             self.inbox.finish(unit, "error")
             return
