@@ -271,7 +271,10 @@ async def test_a_broken_catalog_stops_its_clinic_only(
     assert len(Spool(clinic_data_dir(served["data"], "quebrada") / "inbox.spool")) == 2
     async with http.get(server.make_url("/c/quebrada/inbox")) as r:
         assert r.status == 503
-        assert (await r.json())["error"].startswith("clínica fora do ar: ScriptError")
+        told = (await r.json())["error"]
+    # Anyone is told it is down and the kind of failure; never the server's paths.
+    assert told.startswith("clínica fora do ar (ScriptError)") and "/" not in told.split(";")[0]
+    assert "clinic.yaml" not in told
     # The others serve.
     await _say(waha, str(server.make_url("/webhooks/waha")), "sorriso", PATIENT, "oi")
     await until(lambda: bool(_sent(waha, "sorriso", PATIENT)), 30)
@@ -279,7 +282,8 @@ async def test_a_broken_catalog_stops_its_clinic_only(
         health = await r.json()
     assert r.status == 200 and health["status"] == "degraded"
     assert health["clinics"]["quebrada"]["status"] == "down"
-    assert "clinic.yaml" in health["clinics"]["quebrada"]["error"]
+    assert "ScriptError" in health["clinics"]["quebrada"]["error"]
+    assert "clinic.yaml" not in health["clinics"]["quebrada"]["error"]
     assert health["clinics"]["sorriso"]["status"] == "ok"
     # The administrator's list of clinics; nobody else's.
     async with http.get(server.make_url("/clinics"), headers=AUTH) as r:
@@ -545,3 +549,19 @@ def test_lint_with_a_clinics_file_checks_it_and_every_catalog(tmp_path: Path) ->
     assert empty.exit_code == 1 and "empty.yaml:1:1: error empty" in empty.output
     missing = runner.invoke(main, ["--clinics", str(tmp_path / "none.yaml"), "lint"])
     assert missing.exit_code == 2 and "none.yaml" in missing.output
+
+
+async def test_a_webhook_posted_to_another_clinic_s_path_reaches_its_own_clinic(
+    served: dict[str, Any], waha: FakeWaha, caplog: pytest.LogCaptureFixture
+) -> None:
+    # WAHA's webhook of sorriso's number pointed at florescer's path by mistake: sorriso
+    # answers it (florescer never does), and the mistake is in the log.
+    server: TestServer = served["server"]
+    wrong = str(server.make_url("/c/florescer/webhooks/waha"))
+    await _say(waha, wrong, "sorriso", PATIENT, "oi, quanto custa a consulta?")
+    await until(lambda: any("R$ 450" in t for t in _sent(waha, "sorriso", PATIENT)), 30)
+    assert _sent(waha, "default", PATIENT) == []
+    assert "event=webhook_misdirected" in caplog.text and "path=/c/florescer/" in caplog.text
+    # A session no clinic has, on a clinic's path: not stored, said in the log.
+    await _say(waha, wrong, "nobody", OTHER, "oi")
+    assert "session=nobody" in caplog.text

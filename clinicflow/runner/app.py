@@ -279,7 +279,7 @@ async def _while_down(request: web.Request, handler: ops.Handler) -> web.StreamR
         return await handler(request)
     if request.path == request.app[BASE] + ops.WEBHOOK_PATH and request.method == "POST":
         return await handle_webhook(request.app, request)  # kept in the spool
-    return _answer(503, error=f"clínica fora do ar: {down}")
+    return _answer(503, error=request.app[STANDING].public)
 
 
 def _present(engine: Engine | None) -> Engine:

@@ -101,6 +101,7 @@ def create_clinics_app(
     app[CLINIC_APPS] = apps
     app[_SESSIONS] = {clinic.session: apps[clinic.id] for clinic in clinics.clinics}
     app[_CLINICS] = clinics
+    app.middlewares.append(_misdirected)
     app.router.add_post(ops.WEBHOOK_PATH, routed_webhook)
     app.router.add_get("/health", clinics_health)
     app.router.add_get("/clinics", clinics_index)
@@ -125,6 +126,33 @@ async def routed_webhook(request: web.Request) -> web.StreamResponse:
     return await ops.tracked(clinic_app, handle_webhook(clinic_app, request))
 
 
+@web.middleware
+async def _misdirected(request: web.Request, handler: ops.Handler) -> web.StreamResponse:
+    """A webhook posted to one clinic's path with another clinic's session (WAHA's webhook of
+    that number pointed at the wrong ``/c/<id>/``) goes to the clinic whose session it is,
+    and the mistake is logged: answered by the wrong clinic it would leak, and acknowledged
+    and dropped every message of that number would be lost."""
+    path = request.path
+    if request.method != "POST" or not (path.startswith("/c/") and path.endswith(ops.WEBHOOK_PATH)):
+        return await handler(request)
+    own = request.app[CLINIC_APPS].get(path[len("/c/") : -len(ops.WEBHOOK_PATH)])
+    if own is None:
+        return await handler(request)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return await handler(request)  # which answers 413
+    session = _session_of(raw)
+    if session is None or session == own[CONFIG].waha_session:
+        return await handler(request)
+    target = request.app[_SESSIONS].get(session)
+    log_event("webhook_misdirected", 30, path=path, session=session[:64],
+              to=target[CONFIG].waha_session if target is not None else "-")  # fmt: skip
+    if target is None:
+        return web.json_response({"status": "ignored", "reason": "no clinic for this session"})
+    return await ops.tracked(target, handle_webhook(target, request))
+
+
 def _session_of(raw: bytes) -> str | None:
     try:
         body = json.loads(raw)
@@ -140,9 +168,8 @@ async def clinics_health(request: web.Request) -> web.Response:
     states: dict[str, object] = {}
     up = 0
     for clinic_id, clinic_app in request.app[CLINIC_APPS].items():
-        down = clinic_app[STANDING].down
-        if down is not None:
-            states[clinic_id] = {"status": "down", "error": down}
+        if clinic_app[STANDING].down is not None:
+            states[clinic_id] = {"status": "down", "error": clinic_app[STANDING].public}
             continue
         states[clinic_id], ok = health_of(clinic_app)
         up += ok

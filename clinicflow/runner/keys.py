@@ -50,6 +50,13 @@ class Standing:
     down: str | None = None
     spool: Spool | None = None
 
+    @property
+    def public(self) -> str:
+        """What anyone may be told of a clinic that is down: the kind of failure, not its
+        details (paths, the catalog's lines), which are in the log and in ``/clinics``."""
+        kind = (self.down or "").split(":", 1)[0]
+        return f"clínica fora do ar ({kind}); o motivo está no log do serviço e em /clinics"
+
 
 CONFIG = web.AppKey("clinicflow_config", RunnerConfig)
 ENGINE = web.AppKey("clinicflow_engine", Turns)  # an EnginePool, or a LocalEngine
