@@ -112,11 +112,16 @@ class DatabaseUrl:
 
     @property
     def redacted(self) -> str:
-        """The URL without its password (for messages and logs)."""
-        parts = urlsplit(self.url)
-        if parts.password:
-            return self.url.replace(f":{parts.password}@", ":***@", 1)
-        return self.url
+        """The URL without its password, wherever it is written (``user:pw@``, a
+        ``password=`` parameter), for messages and logs."""
+        text = re.sub(r"(?i)(password=)[^&\s]*", r"\1***", self.url)
+        try:
+            password = urlsplit(text).password
+        except ValueError:  # not a well-formed URL: hide whatever sits before the host
+            return re.sub(r"://[^@/]*@", "://***@", text)
+        if password:
+            return text.replace(f":{password}@", ":***@", 1)
+        return text
 
 
 def resolve(data_dir: str | Path, url: str | None = None) -> DatabaseUrl:
@@ -126,9 +131,17 @@ def resolve(data_dir: str | Path, url: str | None = None) -> DatabaseUrl:
     if not chosen:
         return DatabaseUrl(f"sqlite:///{Path(data_dir) / DB_NAME}")
     if chosen.startswith(("postgresql://", "postgres://", "sqlite:///")):
+        try:
+            urlsplit(chosen).port  # noqa: B018 - parses host and port: a malformed URL fails here
+        except ValueError as exc:
+            raise StorageError(
+                f"a URL do banco {DatabaseUrl(chosen).redacted} não é válida: {exc}"
+            ) from None
         return DatabaseUrl(chosen)
+    scheme = chosen.split("://", 1)[0] if "://" in chosen else "(sem esquema)"
     raise StorageError(
-        f"unsupported database URL {chosen.split(':', 1)[0]}:…: use postgresql://… or sqlite:///…"
+        f"URL de banco não suportada ({scheme[:20]}): use postgresql://… ou sqlite:///… "
+        "(uma URL, não 'host=… password=…')"
     )
 
 
