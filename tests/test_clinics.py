@@ -565,3 +565,35 @@ async def test_a_webhook_posted_to_another_clinic_s_path_reaches_its_own_clinic(
     # A session no clinic has, on a clinic's path: not stored, said in the log.
     await _say(waha, wrong, "nobody", OTHER, "oi")
     assert "session=nobody" in caplog.text
+
+
+async def test_signed_webhooks_are_checked_before_they_are_routed(
+    tmp_path: Path, prebuilt: Path, waha: FakeWaha
+) -> None:
+    # With WAHA_HMAC_KEY, an unsigned caller gets 401 whatever the session: it cannot learn
+    # which sessions the deployment serves.
+    _catalogs(tmp_path)
+    (tmp_path / "clinics.yaml").write_text(CLINICS_YAML.split("  sorriso:")[0])
+    shutil.copytree(prebuilt, clinic_data_dir(tmp_path / "data", "florescer"))
+    config = base_config(waha, tmp_path / "data", workers=0, waha_hmac_key="hook-key")
+    app = create_clinics_app(config, load_clinics(tmp_path / "clinics.yaml"), clock=ManualClock())
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as http:
+            for session in ("default", "nobody"):
+                unsigned = waha.webhook(
+                    "message", waha.text_message(PATIENT, "oi"), session=session
+                )
+                headers = {k: v for k, v in unsigned.headers.items() if k != "X-Webhook-Hmac"}
+                async with http.post(server.make_url("/webhooks/waha"), data=unsigned.body,
+                                     headers=headers) as r:  # fmt: skip
+                    assert r.status == 401
+            signed = waha.webhook(
+                "message", waha.text_message(PATIENT, "oi"), session="default", hmac_key="hook-key"
+            )
+            async with http.post(server.make_url("/webhooks/waha"), data=signed.body,
+                                 headers=signed.headers) as r:  # fmt: skip
+                assert r.status == 200
+    finally:
+        await server.close()

@@ -68,3 +68,20 @@ def test_serve_refuses_to_start_exposed_without_a_key(
 def test_serve_documents_the_insecure_flag() -> None:
     result = CliRunner().invoke(main, ["serve", "--help"])
     assert "--insecure" in result.output and "WAHA_API_KEY_PLAIN" in result.output
+
+
+def test_serve_refuses_an_address_in_use_before_starting_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    for name in ("WAHA_HMAC_KEY", "CLINICFLOW_INSECURE", "CLINICFLOW_CONFIG", "CLINICFLOW_CLINICS"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            main, ["serve", "--port", str(port), "--data", str(tmp_path / "data")]
+        )
+    assert result.exit_code == 2, result.output
+    assert f"127.0.0.1:{port}" in result.output and "porta" in result.output
+    assert not (tmp_path / "data").exists()  # nothing opened, nothing recovered

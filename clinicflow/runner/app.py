@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import sqlite3
 import sys
 import time
@@ -44,7 +45,7 @@ from clinicflow.outbox import Backoff, Outbox, OutMessage, Sender
 from clinicflow.pseudonyms import Pseudonyms, shape
 from clinicflow.runner import ops, staff_api
 from clinicflow.runner.auth import admin_access
-from clinicflow.runner.config import RunnerConfig
+from clinicflow.runner.config import ConfigError, RunnerConfig
 from clinicflow.runner.keys import BASE, CONFIG, ENGINE, RUNTIME, STANDING, WAHA, Runtime, Standing
 from clinicflow.runner.metrics import Metrics, log_event
 from clinicflow.runner.processor import Processor, Transcriber
@@ -674,15 +675,33 @@ async def _idle_handback(runtime: Runtime, engine: Turns, idle_s: float, clock: 
                 log_event("idle_handback", chat=runtime.alias(chat))
 
 
+def _check_port(host: str, port: int) -> None:
+    """Refuse at once, in one line, an address already in use (another runner, another
+    service), instead of starting every engine and failing after.
+
+    Raises:
+        ConfigError: the address cannot be listened on.
+    """
+    try:
+        socket.create_server((host or "0.0.0.0", port)).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"não dá para escutar em {host}:{port}: {exc.strerror or exc} (outro serviço ou "
+            "outro clinicflow já usa essa porta? CLINICFLOW_PORT / --port)"
+        ) from None
+
+
 def run(config: RunnerConfig, *, print_fn: Callable[..., None] | None = None) -> None:
     """Serve until SIGINT/SIGTERM (``clinicflow serve``, ``python -m clinicflow.runner``).
 
     Raises:
-        ConfigError: unsigned webhooks on a non-loopback address without ``insecure``.
+        ConfigError: unsigned webhooks on a non-loopback address without ``insecure``; the
+            address already in use.
     """
     from clinicflow.runner.logs import configure_logging
 
     warning = config.check_exposure()
+    _check_port(config.host, config.port)  # before any clinic starts (and runs its recovery)
     configure_logging(config.log_format)
     if warning:
         bar = "!" * 78

@@ -35,6 +35,7 @@ from clinicflow.runner.auth import same_secret
 from clinicflow.runner.config import ConfigError, RunnerConfig
 from clinicflow.runner.keys import CONFIG, STANDING
 from clinicflow.runner.metrics import log_event
+from clinicflow.webhooks import verify_hmac
 
 __all__ = ["CLINIC_APPS", "clinic_config", "create_clinics_app"]
 
@@ -115,6 +116,10 @@ async def routed_webhook(request: web.Request) -> web.StreamResponse:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return web.json_response({"error": "body too large"}, status=413)
+    key = request.app[CONFIG].waha_hmac_key
+    if key and not verify_hmac(raw, key, request.headers.get("X-Webhook-Hmac")):
+        # Checked before routing: an unsigned caller learns nothing of which sessions exist.
+        return web.json_response({"error": "missing or invalid X-Webhook-Hmac"}, status=401)
     session = _session_of(raw)
     if session is None:
         return web.json_response({"error": "not a WAHA webhook (no session)"}, status=400)
