@@ -75,6 +75,15 @@ def copy(data: Path | None, source: str, target: str) -> None:
         )
     total = sum(r.added for r in report)
     click.echo(f"{total} linhas copiadas")
+    conflicts = sum(r.conflicts for r in report)
+    if conflicts:
+        click.echo(
+            f"erro: {conflicts} linhas não copiadas porque o destino já usa os mesmos ids para "
+            "outras linhas (os dois bancos receberam conversas depois de uma cópia anterior); "
+            "nada foi misturado: escolha um dos bancos e copie de novo para um destino vazio",
+            err=True,
+        )
+        raise SystemExit(1)
 
 
 COMMANDS = [db]

@@ -15,7 +15,10 @@ The usual move is an existing clinic from its SQLite file to PostgreSQL
   conversations continue where they were on the other side.
 - APScheduler's ``apscheduler_jobs`` (pickled jobs) are copied row by row like the rest.
 
-Returns one :class:`TableCopy` per table: rows in the source, rows added to the target.
+Returns one :class:`TableCopy` per table: rows in the source, rows added to the target, and
+rows in conflict: a row whose id the target already gives to another row (both sides were
+written after an earlier copy). Those are not copied, and ``clinicflow db copy`` says so and
+exits 1: two histories that went on separately are not merged.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class TableCopy:
     source_rows: int
     added: int
     note: str = ""
+    conflicts: int = 0  # source rows whose key the target holds with other values
 
 
 def table_scripts() -> list[str]:
@@ -130,14 +134,43 @@ def _copy_table(source: Any, target: Any, table: str) -> TableCopy:
     marks = ", ".join("?" for _ in names)
     insert = f'INSERT OR IGNORE INTO "{table}" ({quoted}) VALUES ({marks})'
     kinds = [dst_cols[c][0] for c in names]
+    keys = [c for c, (_, pk) in dst_cols.items() if pk]
+    by_id = keys == ["id"] and "id" in names  # a row id: another row may hold it there
+    conflicts = 0
     cursor = source.execute(f'SELECT {quoted} FROM "{table}"')
     while rows := cursor.fetchmany(BATCH):
         batch = [tuple(_coerce(v, k) for v, k in zip(row, kinds, strict=True)) for row in rows]
+        if by_id and before:
+            conflicts += _conflicts(target, table, names, batch)
         with target:
             target.executemany(insert, batch)
-    database.reset_identity(target, table, [c for c, (_, pk) in dst_cols.items() if pk])
+    database.reset_identity(target, table, keys)
     after = int(target.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0])
-    return TableCopy(table, total, after - before)
+    note = (
+        f"{conflicts} em conflito: o destino já usa esses ids para outras linhas"
+        if conflicts
+        else ""
+    )
+    return TableCopy(table, total, after - before, note, conflicts)
+
+
+def _conflicts(target: Any, table: str, names: list[str], batch: list[tuple[Any, ...]]) -> int:
+    """Rows of ``batch`` whose id the target already holds with other values: written on both
+    sides after an earlier copy, they cannot both be kept under one id (and are not copied)."""
+    at = names.index("id")
+    wanted = {row[at]: row for row in batch}
+    marks = ", ".join("?" for _ in wanted)
+    quoted = ", ".join(f'"{c}"' for c in names)
+    found = target.execute(
+        f'SELECT {quoted} FROM "{table}" WHERE id IN ({marks})', tuple(wanted)
+    ).fetchall()
+    return sum(1 for row in found if _plain(row) != _plain(wanted[row[at]]))
+
+
+def _plain(row: Sequence[Any]) -> tuple[str, ...]:
+    """A row compared across backends: values as text (a float, a JSON text, bytes alike)."""
+    return tuple("" if v is None else bytes(v).hex() if isinstance(v, bytes | memoryview)
+                 else str(v) for v in row)  # fmt: skip
 
 
 def _copy_checkpoints(source_store: Any, target_store: Any) -> TableCopy:

@@ -81,3 +81,20 @@ def test_a_sqlite_clinic_is_copied_to_postgresql_and_its_conversation_goes_on(
         assert Accounts(pg).by_name("Ana") is not None
     finally:
         pg.close()
+
+    # Both sides went on after the copy: the same ids now hold other rows. A copy again says
+    # so and fails; nothing is mixed into the target.
+    sqlite_side = Engine.from_catalog(None, data_dir=data_dir, embedder=embedder, clock=clock)
+    try:
+        sqlite_side.handle(CHAT, "Maria Lima")
+    finally:
+        sqlite_side.close_resources()
+    clash = CliRunner().invoke(main, args)
+    assert clash.exit_code == 1
+    assert "em conflito" in clash.stdout and "não copiadas" in clash.stderr
+    pg = connect(resolve(data_dir, target))
+    try:
+        texts = [r[0] for r in pg.execute("SELECT text FROM messages WHERE chat_id = ?", (CHAT,))]
+    finally:
+        pg.close()
+    assert "Ana Souza" in texts and "Maria Lima" not in texts
