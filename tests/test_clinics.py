@@ -5,6 +5,7 @@ numbers, each from its own catalog, history and report (SQLite and PostgreSQL)."
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -597,3 +598,20 @@ async def test_signed_webhooks_are_checked_before_they_are_routed(
                 assert r.status == 200
     finally:
         await server.close()
+
+
+async def test_each_clinic_s_log_lines_say_which_clinic(
+    served: dict[str, Any], waha: FakeWaha, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="clinicflow.runner")
+    server: TestServer = served["server"]
+    await _say(waha, str(server.make_url("/webhooks/waha")), "sorriso", PATIENT, "oi")
+    await until(lambda: bool(_sent(waha, "sorriso", PATIENT)), 30)
+    turns = [r.getMessage() for r in caplog.records if "event=turn " in r.getMessage()]
+    assert turns and all("clinic=sorriso" in line for line in turns)
+    # A line of the shared route itself names no clinic.
+    await _say(waha, str(server.make_url("/webhooks/waha")), "nobody", OTHER, "oi")
+    unknown = [
+        r.getMessage() for r in caplog.records if "webhook_unknown_session" in r.getMessage()
+    ]
+    assert unknown and "clinic=" not in unknown[-1]

@@ -47,7 +47,7 @@ from clinicflow.runner import ops, staff_api
 from clinicflow.runner.auth import admin_access
 from clinicflow.runner.config import ConfigError, RunnerConfig
 from clinicflow.runner.keys import BASE, CONFIG, ENGINE, RUNTIME, STANDING, WAHA, Runtime, Standing
-from clinicflow.runner.metrics import Metrics, log_event
+from clinicflow.runner.metrics import CLINIC, Metrics, log_event
 from clinicflow.runner.processor import Processor, Transcriber
 from clinicflow.runner.staff_commands import is_command
 from clinicflow.runner.workspace import add_workspace_routes
@@ -259,6 +259,9 @@ def _isolated(contexts: list[Any]) -> Callable[[web.Application], AsyncIterator[
 
     async def guarded(app: web.Application) -> AsyncIterator[None]:
         config, standing = app[CONFIG], app[STANDING]
+        # Its start, and the tasks created meanwhile (copies of this context), log its id;
+        # set again for its stop (which may run in another task).
+        token = CLINIC.set(_clinic_id(app))
         async with contextlib.AsyncExitStack() as entered:
             try:
                 for context in contexts:
@@ -268,9 +271,17 @@ def _isolated(contexts: list[Any]) -> Callable[[web.Application], AsyncIterator[
                 standing.down = f"{type(exc).__name__}: {exc}"
                 standing.spool = Spool(config.data_dir / "inbox.spool")
                 log_event("clinic_down", 40, session=config.waha_session, error=standing.down)
+            with contextlib.suppress(ValueError):  # a context other than the start's
+                CLINIC.reset(token)
             yield
+            CLINIC.set(_clinic_id(app))
 
     return guarded
+
+
+def _clinic_id(app: web.Application) -> str:
+    """The id of the clinic an app serves under ``/c/<id>`` ("" for a single runner)."""
+    return app[BASE].rsplit("/", 1)[-1]
 
 
 @web.middleware
@@ -364,6 +375,16 @@ async def handle_webhook(app: web.Application, request: web.Request) -> web.Resp
     the inbox before the 200. A clinic that is down (:class:`~clinicflow.runner.keys.Standing`)
     keeps checked webhooks in its spool (200 ``spooled``); its other routes answer 503.
     """
+    # One clinic of several: its lines, and those of the chat's tasks started here, say which.
+    token = CLINIC.set(_clinic_id(app)) if app[BASE] else None
+    try:
+        return await _take_webhook(app, request)
+    finally:
+        if token is not None:
+            CLINIC.reset(token)
+
+
+async def _take_webhook(app: web.Application, request: web.Request) -> web.Response:
     config, standing = app[CONFIG], app[STANDING]
     count = app[RUNTIME].metrics.inc if standing.down is None else _not_counted
     try:

@@ -12,6 +12,7 @@ characters reach the log raw, long values are cut) before either format sees it.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable, Iterator
 
@@ -59,14 +60,24 @@ GAUGES: dict[str, str] = {
 }
 
 
+#: The clinic whose work is running (one runner of several clinics): every line logged in its
+#: tasks says ``clinic=<id>``. Set by the clinic's start and by its webhooks; the tasks they
+#: create inherit it (contextvars).
+CLINIC: contextvars.ContextVar[str | None] = contextvars.ContextVar("clinic", default=None)
+
+
 def log_event(event: str, level: int = logging.INFO, /, **fields: object) -> None:
-    """One structured line: ``event=<name> key=value ...`` (values quoted when needed).
+    """One structured line: ``event=<name> key=value ...`` (values quoted when needed), with
+    ``clinic=<id>`` first when the line comes from one clinic of several (:data:`CLINIC`).
 
     Text values are :func:`~clinicflow.pseudonyms.printable` and carry no number of eight
     digits or more (:func:`~clinicflow.pseudonyms.hide_numbers`); numbers stay numbers.
     """
     if not logger.isEnabledFor(level):
         return
+    clinic = CLINIC.get()
+    if clinic is not None and "clinic" not in fields:
+        fields = {"clinic": clinic, **fields}
     parts = [f"event={event}"]
     for key, value in fields.items():
         text = printable(value, 300)
