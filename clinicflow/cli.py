@@ -164,7 +164,8 @@ def _every_clinic(ctx: click.Context, clinics_file: Path) -> None:
 
 
 def _refuse_command_data(ctx: click.Context, clinic_id: str) -> None:
-    """With ``--clinic``, a ``--data`` written after the command is refused.
+    """With ``--clinic``, a ``--data`` or a ``--database-url`` written after the command is
+    refused.
 
     It could mean the deployment's root (what ``serve --clinics --data`` and ``report
     --clinics --data`` mean) or the clinic's own folder; either guess, when wrong, reads or
@@ -172,9 +173,16 @@ def _refuse_command_data(ctx: click.Context, clinic_id: str) -> None:
     saying "nenhum dado"). The group's ``--data`` (before the command) is unambiguous: the
     root, the clinic's data being ROOT/clinics/ID.
     """
+    args = _command_args(ctx)
+    # A database URL after the command would bypass the clinic's own (its schema): refused.
+    if any(arg == "--database-url" or arg.startswith("--database-url=") for arg in args):
+        raise click.UsageError(
+            f"com --clinic, o banco é o da clínica {clinic_id} (CLINICFLOW_DATABASE_URL do "
+            "serviço, no esquema da clínica): tire o --database-url do comando"
+        )
     if ctx.invoked_subcommand in _OWN_DATA:
         return
-    if any(arg == "--data" or arg.startswith("--data=") for arg in _command_args(ctx)):
+    if any(arg == "--data" or arg.startswith("--data=") for arg in args):
         raise click.UsageError(
             f"com --clinic, --data vai antes do comando: clinicflow --clinics ARQUIVO --data "
             f"PASTA --clinic {clinic_id} {ctx.invoked_subcommand} … (PASTA é a raiz do serviço; "

@@ -496,6 +496,13 @@ def test_clinic_data_is_the_deployment_root_s_and_a_command_data_refused(tmp_pat
     assert not (tmp_path / "sq").exists()
     again = runner.invoke(main, [*sorriso, "patient", "export", "+55 11 98888-7777"])
     assert "meu nome é Ana" in again.output  # the erase was refused, not run
+    # A database URL after the command would bypass the clinic's own: refused too.
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    for command in (["db", "migrate", "--database-url", other],
+                    ["db", "migrate", f"--database-url={other}"]):  # fmt: skip
+        refused = runner.invoke(main, [*sorriso, *command])
+        assert refused.exit_code == 2 and "tire o --database-url" in refused.output
+    assert not (tmp_path / "other.db").exists()
 
 
 @pytest.mark.usefixtures("backend")
