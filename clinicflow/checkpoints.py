@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -59,19 +59,55 @@ class _Pending:
     rows: list[Row] = field(default_factory=list)
 
 
-class TurnSaver(SqliteSaver):
+class _HasRows(Protocol):
+    rows: list[Row]
+
+
+P = TypeVar("P", bound=_HasRows)
+
+
+class _RunBuffers(Generic[P]):
+    """What each chat's run holds back until :meth:`flush` (both savers): a pending value
+    per thread id, made by ``new`` (the saver's own layout), with the history rows staged."""
+
+    store: Store
+    lock: Any  # the saver's lock, made the store's: one connection, one lock
+    _new: Callable[[], P]
+
+    def _hold(self, store: Store, new: Callable[[], P]) -> None:
+        self.store = store
+        self.lock = store.lock
+        self._new = new
+        self._pending: dict[str, P] = {}
+        self._guard = threading.Lock()
+
+    def _buffer(self, thread_id: str) -> P:
+        with self._guard:
+            found = self._pending.get(thread_id)
+            if found is None:
+                found = self._pending[thread_id] = self._new()
+            return found
+
+    def _take(self, thread_id: str) -> P | None:
+        """The run's buffer, no longer held (None when the run buffered nothing)."""
+        with self._guard:
+            return self._pending.pop(thread_id, None)
+
+    def stage(self, thread_id: str, rows: Sequence[Row]) -> None:
+        """History rows to commit with the chat's checkpoint at :meth:`flush`."""
+        self._buffer(thread_id).rows.extend(rows)
+
+    def discard(self, thread_id: str) -> None:
+        """Forget what a failed run buffered (nothing of it is stored)."""
+        self._take(thread_id)
+
+
+class TurnSaver(_RunBuffers[_Pending], SqliteSaver):
     """A ``SqliteSaver`` whose writes wait for :meth:`flush` (see the module docstring)."""
 
     def __init__(self, store: Store) -> None:
-        super().__init__(store.conn)
-        self.store = store
-        self.lock = store.lock  # type: ignore[assignment]  # one connection, one lock
-        self._pending: dict[str, _Pending] = {}
-        self._guard = threading.Lock()
-
-    def _buffer(self, thread_id: str) -> _Pending:
-        with self._guard:
-            return self._pending.setdefault(thread_id, _Pending())
+        SqliteSaver.__init__(self, store.conn)
+        self._hold(store, _Pending)
 
     def put(
         self,
@@ -126,19 +162,9 @@ class TurnSaver(SqliteSaver):
         ]
         self._buffer(thread_id).writes.extend(rows)
 
-    def stage(self, thread_id: str, rows: Sequence[Row]) -> None:
-        """History rows to commit with the chat's checkpoint at :meth:`flush`."""
-        self._buffer(thread_id).rows.extend(rows)
-
-    def discard(self, thread_id: str) -> None:
-        """Forget what a failed run buffered (nothing of it is stored)."""
-        with self._guard:
-            self._pending.pop(thread_id, None)
-
     def flush(self, thread_id: str) -> None:
         """Commit the run's history rows and final checkpoint; drop the chat's older ones."""
-        with self._guard:
-            pending = self._pending.pop(thread_id, None)
+        pending = self._take(thread_id)
         if pending is None:
             return
         with self.store.transaction() as conn:
@@ -182,16 +208,13 @@ class _PgPending:
     rows: list[Row] = field(default_factory=list)
 
 
-class PgTurnSaver(PostgresSaver):
+class PgTurnSaver(_RunBuffers[_PgPending], PostgresSaver):
     """A ``PostgresSaver`` whose writes wait for :meth:`flush` (see the module docstring)."""
 
     def __init__(self, store: Store) -> None:
-        super().__init__(store.conn.raw)
-        self.store = store
-        self.lock = store.lock  # type: ignore[assignment]  # one connection, one lock
+        PostgresSaver.__init__(self, store.conn.raw)
+        self._hold(store, _PgPending)
         self.supports_pipeline = False  # statements join the store's transaction
-        self._pending: dict[str, _PgPending] = {}
-        self._guard = threading.Lock()
 
     @property
     def conn(self) -> Any:
@@ -203,10 +226,6 @@ class PgTurnSaver(PostgresSaver):
     @conn.setter
     def conn(self, value: Any) -> None:
         self.__dict__["_first_conn"] = value  # PostgresSaver.__init__'s; the store's wins
-
-    def _buffer(self, thread_id: str) -> _PgPending:
-        with self._guard:
-            return self._pending.setdefault(thread_id, _PgPending())
 
     def put(
         self,
@@ -237,17 +256,9 @@ class PgTurnSaver(PostgresSaver):
         thread_id = str(config["configurable"]["thread_id"])
         self._buffer(thread_id).writes.append((config, list(writes), task_id, task_path))
 
-    def stage(self, thread_id: str, rows: Sequence[Row]) -> None:
-        self._buffer(thread_id).rows.extend(rows)
-
-    def discard(self, thread_id: str) -> None:
-        with self._guard:
-            self._pending.pop(thread_id, None)
-
     def flush(self, thread_id: str) -> None:
         """The run's history rows, final checkpoint and its writes in one transaction."""
-        with self._guard:
-            pending = self._pending.pop(thread_id, None)
+        pending = self._take(thread_id)
         if pending is None:
             return
         with self.store.transaction() as conn:
