@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -27,6 +28,24 @@ CHATS = [f"55119{n:08d}@c.us" for n in range(5)]
 FIRST = ["oi", "tudo bem?", "queria saber do DIU"]
 SECOND = ["meu nome é Ana", "quanto custa?"]
 THIRD = ["obrigada"]
+
+
+def chat_record(db: Any, waha: FakeWaha, chat: str) -> tuple[list[str], list[str], list[str]]:
+    """One chat as stored and sent: her messages line by line (a merged burst split back),
+    the outbox's texts and WAHA's sent texts, each in order."""
+    inbound = [
+        line
+        for (text,) in db.execute(
+            "SELECT text FROM messages WHERE chat_id = ? AND direction = 'in' ORDER BY id", (chat,)
+        )
+        for line in text.split("\n")
+    ]
+    outbox = [
+        text
+        for (text,) in db.execute("SELECT text FROM outbox WHERE chat_id = ? ORDER BY id", (chat,))
+    ]
+    sent = [m["text"] for m in waha.sent if m["chatId"] == chat]
+    return inbound, outbox, sent
 
 
 def _free_port() -> int:
@@ -126,22 +145,8 @@ async def test_sigkill_mid_burst_loses_nothing_and_repeats_nothing(
     try:
         assert db.execute("SELECT DISTINCT status FROM inbox").fetchall() == [("done",)]
         for chat in CHATS:
-            inbound = [
-                line
-                for (text,) in db.execute(
-                    "SELECT text FROM messages WHERE chat_id = ? AND direction = 'in' ORDER BY id",
-                    (chat,),
-                )
-                for line in text.split("\n")
-            ]
+            inbound, outbox, sent = chat_record(db, waha, chat)
             assert inbound == FIRST + SECOND + THIRD, chat
-            outbox = [
-                text
-                for (text,) in db.execute(
-                    "SELECT text FROM outbox WHERE chat_id = ? ORDER BY id", (chat,)
-                )
-            ]
-            sent = [m["text"] for m in waha.sent if m["chatId"] == chat]
             assert sent == outbox, chat
             assert outbox, chat
     finally:

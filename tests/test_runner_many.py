@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from conftest import fresh_schema
 from runner_harness import embedder, prebuilt, waha  # noqa: F401
-from test_runner_crash import _free_port, _health, _settled, _start
+from test_runner_crash import _free_port, _health, _settled, _start, chat_record
 
 from clinicflow.database import DatabaseUrl, connect
 from clinicflow.testing.fake_waha import FakeWaha
@@ -90,22 +90,8 @@ async def _scenario(waha: FakeWaha, prebuilt: Path, tmp_path: Path, url: str) ->
         assert db.execute("SELECT DISTINCT status FROM inbox").fetchall() == [("done",)]
         assert db.execute("SELECT COUNT(*) FROM inbox").fetchone()[0] == 3 * len(CHATS)
         for chat in CHATS:
-            inbound = [
-                line
-                for (text,) in db.execute(
-                    "SELECT text FROM messages WHERE chat_id = ? AND direction = 'in' ORDER BY id",
-                    (chat,),
-                )
-                for line in text.split("\n")
-            ]
+            inbound, outbox, sent = chat_record(db, waha, chat)
             assert inbound == TEXTS, chat  # each once, in order (merged bursts split back)
-            outbox = [
-                text
-                for (text,) in db.execute(
-                    "SELECT text FROM outbox WHERE chat_id = ? ORDER BY id", (chat,)
-                )
-            ]
-            sent = [m["text"] for m in waha.sent if m["chatId"] == chat]
             assert outbox, chat
             assert sent == outbox, chat  # every reply sent once, in order
     finally:
