@@ -59,29 +59,36 @@ def db(data: Path) -> Any:
     return connect(resolve(data))
 
 
+def as_text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "ignore")
+    if isinstance(value, dict | list):  # jsonb
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else str(value)
+
+
 def cells(data: Path) -> list[tuple[str, str, str]]:
-    """Every (table, column, value-as-text) of the database."""
+    """Every (table, column, value-as-text) of the database, tables by name, rows sorted.
+
+    Neither backend promises an order without ``ORDER BY`` (PostgreSQL moves a row to the end
+    of its heap when it is rewritten, even with the same values), so two snapshots compare by
+    content: a row's cells stay together, rows are sorted by their texts.
+    """
     conn = db(data)
     out: list[tuple[str, str, str]] = []
     try:
-        tables = [
+        tables = sorted(
             r[0]
             for r in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
             )
-        ]
+        )
         for table in tables:
             cursor = conn.execute(f'SELECT * FROM "{table}"')
             names = [d[0] for d in cursor.description]
-            for row in cursor.fetchall():
-                for name, value in zip(names, row, strict=True):
-                    if isinstance(value, bytes):
-                        text = value.decode("utf-8", "ignore")
-                    elif isinstance(value, dict | list):  # jsonb
-                        text = json.dumps(value, ensure_ascii=False)
-                    else:
-                        text = "" if value is None else str(value)
-                    out.append((table, name, text))
+            rows = sorted([as_text(value) for value in row] for row in cursor.fetchall())
+            for row in rows:
+                out.extend((table, name, text) for name, text in zip(names, row, strict=True))
     finally:
         conn.close()
     return out
