@@ -7,9 +7,11 @@ and through the engine — each emergency and look-alike sent in a new conversat
 and at a script question, counting urgent hand-offs; opt-out honoured through the engine;
 and ms per message. No key, no network.
 
-Sets: ``tests/data/understanding_tune.yaml`` (thresholds are chosen on it) and
-``tests/data/understanding_blind.yaml`` (written without seeing the catalog or the training
-corpus; scored, never tuned against). ``--sweep`` prints accuracy and urgent figures over a
+Sets: ``tests/data/understanding_tune.yaml`` (thresholds are chosen on it),
+``tests/data/safety_tune.yaml`` (emergencies and look-alikes in everyday words; signs and
+context mended on it) and the blind sets ``tests/data/understanding_blind.yaml`` and
+``tests/data/safety_blind.yaml`` (each written without seeing the catalog or the training
+corpus; scored once, never tuned against). ``--sweep`` prints accuracy and urgent figures over a
 grid of thresholds — use it on the tuning set only.
 Usage: python bench/understanding.py [--file F ...] [--errors] [--sweep]
 """
@@ -34,7 +36,15 @@ from clinicflow.engine import Engine
 from clinicflow.loader import load_catalog
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
-SETS = (DATA / "understanding_tune.yaml", DATA / "understanding_blind.yaml")
+SETS = tuple(
+    DATA / name
+    for name in (
+        "understanding_tune.yaml",
+        "safety_tune.yaml",
+        "understanding_blind.yaml",
+        "safety_blind.yaml",
+    )
+)
 TUESDAY_10H = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # the clinic is open
 
 

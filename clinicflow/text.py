@@ -145,15 +145,20 @@ class PhraseMatcher:
 
     def find(self, text: str) -> list[tuple[str, str]]:
         """All (key, phrase) pairs found in ``text``, longest phrase first at each position."""
+        return [(key, phrase) for key, phrase, _ in self.find_at(text)]
+
+    def find_at(self, text: str) -> list[tuple[str, str, int]]:
+        """As :meth:`find`, with the index of each match's first word in ``words(text)``
+        (its first occurrence)."""
         tokens = words(text)
-        found: list[tuple[str, str]] = []
+        found: list[tuple[str, str, int]] = []
         seen: set[tuple[str, str]] = set()
         for index, token in enumerate(tokens):
             for phrase_tokens, key, phrase in self._by_first.get(token, ()):
                 end = index + len(phrase_tokens)
                 if tuple(tokens[index:end]) == phrase_tokens and (key, phrase) not in seen:
                     seen.add((key, phrase))
-                    found.append((key, phrase))
+                    found.append((key, phrase, index))
         return found
 
     def keys(self, text: str) -> list[str]:

@@ -399,3 +399,78 @@ def test_poisoning_preterm_labour_and_an_infected_wound_are_urgent(
 )
 def test_a_few_pills_a_healed_wound_or_a_denied_sign_raise_nothing(text: str) -> None:
     assert not signs_only(text).signs
+
+
+# -- everyday words from a second outside set (tests/data/safety_tune.yaml) -------------------
+# Each kind is held by signs and context alone (no model probability), so a model retrained on
+# another catalog cannot lose it.
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # soaked through ("já passou pro lençol") is not "já passou" (over)
+        pytest.param("to sangrando muito desde cedo la embaixo, ja passou pro lencol e pra calça", "bleeding", id="soaked-through"),  # noqa: E501
+        pytest.param("sangue descendo igual torneira aberta, socorro, que faço??", "bleeding", id="simile-tap"),  # noqa: E501
+        pytest.param("to perdendo mt sangue, parece uma cachoeira", "bleeding", id="simile-waterfall"),  # noqa: E501
+        pytest.param("Ela está com uma dor abdominal muito intensa há umas 4 horas, não melhora com analgésico", "severe_pain", id="intense-no-relief"),  # noqa: E501
+        pytest.param("minha mãe ta com dor na barriga e nao consegue se levantar da cama", "severe_pain", id="cannot-get-up"),  # noqa: E501
+        pytest.param("Estou com dor no tórax, uma sensação de queimação e aperto que está piorando", "chest_pain", id="thorax"),  # noqa: E501
+        # "do nada" (out of nowhere) denies nothing
+        pytest.param("agora do nada meu peito ta doendo mt, tipo esmagando", "chest_pain", id="out-of-nowhere"),  # noqa: E501
+        # someone asked her to write; the leg is hers, now
+        pytest.param("meu marido pediu pra eu mandar: fiz a cirurgia sexta e a perna direita inchou muito, ta quente e doendo", "thrombosis", id="relayed"),  # noqa: E501
+        pytest.param("meu marido pediu pra avisar q to com febre alta desde a biopsia", "fever_infection", id="relayed-fever"),  # noqa: E501
+        # "de uma vez" (all at once) is not "uma vez" (once, in the past)
+        pytest.param("tomei todos os comprimidos da cartela de uma vez pq nao aguento mais", "self_harm", id="all-at-once"),  # noqa: E501
+        pytest.param("minha filha mandou uma mensagem de despedida e se trancou no quarto", "self_harm", id="farewell"),  # noqa: E501
+        pytest.param("minha irma disse q vai se matar e ta trancada no banheiro", "self_harm", id="threat-by-someone-with-her"),  # noqa: E501
+        pytest.param("nao aguento mais, queria dormir e nao acordar nunca mais", "self_harm", id="not-wake-up"),  # noqa: E501
+        pytest.param("meu padrasto entrou no meu quarto de novo hj, tenho 16 anos", "violence", id="stepfather"),  # noqa: E501
+        pytest.param("ele me deu um soco agora e to com medo de ficar em casa", "violence", id="punch"),  # noqa: E501
+        pytest.param("meu ex ta na porta da minha casa ameaçando entrar", "violence", id="at-the-door"),  # noqa: E501
+        pytest.param("ta saindo uma agua pelas pernas e nao para, to de 34 semanas", "pregnancy", id="waters-in-words"),  # noqa: E501
+        pytest.param("contração de 5 em 5 minutos, to de 38 semana, saio agora?", "pregnancy", id="contractions-interval"),  # noqa: E501
+        pytest.param("to de 30 semanas e a barriga ta endurecendo toda hora com dor", "pregnancy", id="hardening"),  # noqa: E501
+        pytest.param("minha mae tirou o utero, o curativo ta encharcado de sangue e o corte ta inchado", "bleeding", id="dressing-soaked"),  # noqa: E501
+        pytest.param("os pontos da ninfo tao soltando e saindo um liquido amarelado", "wound", id="stitches-loose"),  # noqa: E501
+        pytest.param("depois da ozempic vomito tudo que bebo, to fraca", "dehydration", id="throws-up-all"),  # noqa: E501
+        pytest.param("to vendo tudo escuro, acho q vou apagar", "fainting", id="going-dark"),
+        pytest.param("to cheia de manchas vermelhas no corpo depois do antibiotico", "breathing_allergy", id="patches"),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_everyday_emergencies_are_urgent_by_signs_alone(text: str, category: str) -> None:
+    verdict = signs_only(text)
+    assert verdict.urgent and verdict.sure, verdict
+    assert verdict.category == category
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("aquele sangramento que falei na consulta ja sumiu, agora queria saber do resultado", id="gone"),  # noqa: E501
+        pytest.param("nao, o sangramento nao voltou nao. ta tudo certo", id="not-back"),
+        pytest.param("o sangramento ja estancou, obrigada pelo atendimento", id="stanched"),
+        pytest.param("minha amiga foi estuprada ha 2 anos e ainda sofre com isso, a dra atende?", id="friend-years-ago"),  # noqa: E501
+        pytest.param("vou me matar de tanto trabalhar essa semana, tem vaga no sabado?", id="figure-work"),  # noqa: E501
+        pytest.param("to sufocada de tanto trabalho rs, da pra remarcar?", id="figure-suffocated"),
+        pytest.param("meu cachorro ta vomitando sem parar, vcs conhecem veterinario?", id="dog"),
+        pytest.param("minha cachorra ta sangrando, vcs sabem de veterinario?", id="dog-bleeding"),
+        pytest.param("posso levar meu marido na consulta? ele desmaia quando ve sangue kkk", id="habit"),  # noqa: E501
+        # the catalog's red-flag phrases obey a negation too
+        pytest.param("nao to com febre, so queria saber o horario", id="catalog-phrase-denied"),
+    ],
+)  # fmt: skip
+def test_everyday_look_alikes_are_not_urgent(engine: Engine, text: str) -> None:
+    u = engine.classify(text)
+    assert not u.urgent, u
+
+
+def test_an_animal_does_not_discount_her_own_symptom() -> None:
+    verdict = signs_only("meu cachorro me mordeu e to sangrando muito")
+    assert verdict.urgent and verdict.category == "bleeding", verdict
+
+
+def test_do_nada_is_not_a_negation() -> None:
+    assert mark_negations("do nada estou sangrando") == "do nada estou sangrando"
+    assert mark_negations("nada estou sangrando") == "nada NEG_estou NEG_sangrando"

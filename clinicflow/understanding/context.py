@@ -26,7 +26,12 @@ FIGURATIVE_RE = re.compile(
     r"\b(?:sangr\w*|desmai\w*|morr\w*|morta|morto|infart\w*|surt\w*|explod\w*|chor\w*)\b "
     r"(?:de|d[oa]s?) (?:raiva|odio|rir|riso|vergonha|calor|fome|sono|cansaco|cansada|tedio|"
     r"saudade|saudades|curiosidade|ansiedade|preguica|amor|alegria|felicidade|emocao|medo|susto|"
-    r"nervoso|frio)\b|\bvou ter um (?:treco|troco|piripaque|ataque|chilique)\b"
+    r"nervoso|frio)\b|\bvou ter um (?:treco|troco|piripaque|ataque|chilique)\b|"
+    # "vou me matar de tanto trabalhar", "tô sufocada de tanto trabalho", "morta de trabalho"
+    r"\b(?:me matar|matar|morr\w*|morta|morto|sufoc\w*|desmai\w*|explod\w*|infart\w*) de "
+    r"(?:tanto|tanta|tantos|tantas) \w+|"
+    r"\b(?:sufoc\w*|morta|morto|morrendo) de (?:trabalho|servico|estudo|prova|provas|conta|"
+    r"contas|tarefa|tarefas|coisa|coisas)\b"
 )
 
 NEGATIONS = frozenset(
@@ -51,8 +56,8 @@ _PAST_RE = re.compile(
     r"tempos atras|ha anos|faz anos|faz (?:\d+|uns|umas|muitos|alguns) (?:anos|meses)|"
     r"ha (?:\d+|uns|umas|muitos|alguns) (?:anos|meses)|antigamente|na epoca|naquela epoca|"
     r"quando (?:eu )?(?:era|tinha)|na gravidez passada|na (?:primeira|outra|ultima) gravidez|"
-    r"na gestacao (?:passada|anterior)|no meu parto|no parto|no pos parto|uma vez|"
-    r"outra vez que|na adolescencia|na infancia|na juventude|em (?:19|20)\d\d|"
+    r"na gestacao (?:passada|anterior)|no meu parto|no parto|no pos parto|"
+    r"outra vez que|na adolescencia|na infancia|na juventude|em (?:19|20)\d\d|(?<!de )uma vez|"
     r"ja tive|eu tive|ja fiquei|ja senti|ja passei|ja aconteceu|aconteceu uma vez)\b"
 )
 # She says it is over: the symptoms of that clause (and of the story before it) are not now.
@@ -61,8 +66,12 @@ _RESOLVED_RE = re.compile(
     r"ja sarou|ja sarei|ja curou|ja estou bem|hoje estou (?:bem|otima|otimo|melhor)|"
     r"estou (?:bem|otima|otimo) agora|agora estou (?:bem|otima|otimo)|"
     r"hoje (?:esta|estou) tudo bem|esta tudo bem agora|hoje esta (?:otima|bem|estavel)|"
-    r"gracas a deus passou|passou (?:ja|logo)|esta estavel|foi resolvido)\b"
-    r"(?!\s+(?:pior|mal|ruim))"
+    r"gracas a deus passou|passou (?:ja|logo)|esta estavel|foi resolvido|ja sumiu|ja foi embora|"
+    r"ja estancou|(?:sangramento|sangue|febre|dor|colica|tontura|inchaco|vomito) nao voltou|"
+    r"(?<!nao )esta tudo (?:certo|bem|ok|normal|tranquilo))\b"
+    # "já passou pro lençol" (soaked through), "já passou pior": not over
+    r"(?!\s+(?:pior|mal|ruim|para|pelo|pela|pelos|pelas|no|na|nos|nas|do|da|dos|das|de|em|"
+    r"por)\b)"
 )
 _OTHERS_RE = re.compile(
     r"\b(?:minha (?:mae|filha|irma|avo|sogra|prima|tia|amiga|vizinha|colega|cunhada|sobrinha|"
@@ -73,20 +82,33 @@ _OTHERS_RE = re.compile(
 # Someone else, but here and now: "minha mãe tá aqui comigo e a boca dela entortou".
 _PRESENT_RE = re.compile(
     r"\b(?:comigo|aqui|ao meu lado|do meu lado|agora|neste momento|de repente|acabou de|"
-    r"esta (?:\w+ndo|com|sem)|estao (?:\w+ndo|com)|nao (?:consegue|esta conseguindo))\b"
+    r"esta (?:\w+ndo|com|sem)|estao (?:\w+ndo|com)|nao (?:consegue|esta conseguindo)|"
+    r"esta (?:muito |tao |bem |mais |todo |toda )?(?:\w+(?:ado|ada|ido|ida)|quente|roxo|roxa|"
+    r"vermelh\w*)|piorando|aumentando|nao para|nao passa|"
+    # her own state now, in a message someone else asked her to send (or the reverse)
+    r"estou (?:com|sem|\w+ndo))\b"
 )
+# An animal's symptoms are not a patient's ("meu cachorro tá vomitando sem parar"), unless she
+# speaks of herself in the same sentence ("meu cachorro me mordeu e tô sangrando muito").
+_ANIMAL_RE = re.compile(
+    r"\b(?:cachorr[oa]|cachorrinh[oa]|gat[oa]|gatinh[oa]|cao|cadela|pet|bichinh[oa]|"
+    r"calopsita|papagaio|coelh[oa]|hamster|passarinho)\b"
+)
+_HERSELF_RE = re.compile(r"\b(?:eu|me|mim|comigo|estou|sinto|senti|tenho|fiquei)\b")
 _HYPOTHETICAL_RE = re.compile(
     r"^(?:e |mas |ai )?se\b|\be se\b|\bsera que\b|\bcaso\b|"
     r"\b(?:medo|pavor|receio|preocupada|preocupacao) (?:de|do|da|dos|das|que|com)\b|"
     r"\bpode (?:dar|ter|causar|acontecer|sangrar|doer|provocar)\b|\bcostuma\b|"
     r"\be (?:normal|comum|perigoso|arriscado|grave)\b|\bcorre risco\b|\btem risco\b|"
     r"\bque risco\b|\bquais os riscos\b|\bo risco de\b|\bcaso (?:eu|ela|de)\b|"
-    r"\bse (?:por acaso|acontecer)\b|\bhipoteticamente\b|\bem caso de\b"
+    r"\bse (?:por acaso|acontecer)\b|\bhipoteticamente\b|\bem caso de\b|"
+    # a habit, not an event ("ele desmaia quando vê sangue", "toda vez que ...")
+    r"\bquando (?:\w+ )?(?:ve|ver|vejo|via)\b|\btoda vez que\b|\bsempre que\b"
 )
 # A question with none of these asks in general ("sangra muito depois de colocar o DIU?").
 _FIRST_PERSON_NOW_RE = re.compile(
     r"\b(?:estou|esta|estao|estava|tenho|tive|senti|sinto|comecei|comecou|fiquei|ficou|"
-    r"agora|hoje|desde|minha|meu|me|eu)\b"
+    r"agora|hoje|desde|minha|meu|me|eu|faco|devo|devemos|fazemos|socorro|saio)\b"
 )
 
 
@@ -142,7 +164,8 @@ def _sentence(part: str, norm: str, *, resolved: bool = False) -> Sentence:
         text=part.strip(),
         norm=norm,
         past=bool(_PAST_RE.search(norm)) and not now,
-        other=bool(_OTHERS_RE.search(norm)) and not _PRESENT_RE.search(norm),
+        other=(bool(_OTHERS_RE.search(norm)) and not _PRESENT_RE.search(norm))
+        or (bool(_ANIMAL_RE.search(norm)) and not _HERSELF_RE.search(norm)),
         hypothetical=not now
         and (
             bool(_HYPOTHETICAL_RE.search(norm))
@@ -190,8 +213,10 @@ def negation_scopes(norm_words: list[str]) -> list[bool]:
     """
     marks: list[bool] = []
     left = 0
-    for word in norm_words:
-        if word in NEGATIONS:
+    for index, word in enumerate(norm_words):
+        # "do nada" (out of nowhere) and "de nada" deny nothing
+        idiom = word == "nada" and index > 0 and norm_words[index - 1] in ("do", "de")
+        if word in NEGATIONS and not idiom:
             left = _SCOPE_WORDS
             marks.append(False)
             continue

@@ -28,8 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from clinicflow.model import Catalog, RedFlag
-from clinicflow.text import PhraseMatcher, normalize
-from clinicflow.understanding.context import FIGURATIVE_RE, Sentence, sentences
+from clinicflow.text import PhraseMatcher, normalize, words
+from clinicflow.understanding.context import (
+    FIGURATIVE_RE,
+    Sentence,
+    negation_scopes,
+    sentences,
+)
 from clinicflow.understanding.corpus import CATEGORIES
 from clinicflow.understanding.signs import SIGNS
 
@@ -43,9 +48,15 @@ P_SYMPTOM = 0.25  # below urgency, but worth Gemini's second look
 _NEGATION_WORDS = ("nao", "nunca", "nem", "sem", "jamais", "nada")
 # Signs whose words are a negation themselves ("não para de sangrar", "não consigo respirar").
 _SELF_NEGATING = re.compile(
-    r"\bnao (?:para|parou|passa|passou|consigo|consegue|sinto|sente|mexe|melhora|aguento)\b"
+    r"\bnao (?:para|parou|passa|passou|consigo|consegue|sinto|sente|mexe|melhora|aguento|acordar)\b"
 )
-_NEGATED_BEFORE = re.compile(rf"\b(?:{'|'.join(_NEGATION_WORDS)})\b(?:\s+\w+){{0,3}}\s*$")
+# A negation up to three words before a sign denies it, unless the scope ends first ("nada
+# e vomito tudo", as in :func:`~clinicflow.understanding.context.negation_scopes`); "do nada"
+# (out of nowhere), "de nada" and "não aguento (mais)" deny nothing.
+_NEGATED_BEFORE = re.compile(
+    rf"(?<!\bdo )(?<!\bde )\b(?:{'|'.join(_NEGATION_WORDS)})\b(?!\s+(?:aguento|suporto)\b)"
+    r"(?:\s+(?!(?:e|mas|porem|so|apenas|que|porque)\b)\w+){0,3}\s*$"
+)
 
 # A call for help and nothing else ("socorro", "é urgente", "ajuda urgente por favor"): a
 # person at once, whatever it is about (a question *about* urgency has more words).
@@ -57,8 +68,13 @@ _CALL_FOR_HELP = re.compile(rf"^(?:{_HELP_WORDS}\s*)+$")
 _HELP_CORE = re.compile(r"\b(?:socorro|urgente|urgencia|emergencia)\b")
 CALL_FOR_HELP = "pedido_de_socorro"  # the sign id of a bare call for help (no category)
 # Categories whose signs speak of what someone else does to her ("meu marido me bate",
-# "tenho medo do meu ex"): another person or a fear in the sentence does not discount them.
+# "tenho medo do meu ex"): another person or a fear in the sentence does not discount them
+# when the sentence speaks of her (``_HER``); "minha amiga foi estuprada há 2 anos" does not.
 _ABOUT_HER = frozenset({"violence"})
+_HER = re.compile(r"\b(?:me|mim|eu|comigo|fui|estou|sou|meu quarto|minha casa)\b")
+# Signs someone with her tells of another person, now: a farewell message ("minha filha
+# mandou uma mensagem de despedida e se trancou no quarto").
+_ABOUT_ANYONE = frozenset({"despedida"})
 _STILL_COUNTS = frozenset({"other_person", "hypothetical"})
 CATEGORY_SURE = 0.5  # the model's category guess gets its own guidance from here on
 
@@ -149,8 +165,11 @@ class SafetyDetector:
                 if not _negated(sentence.norm, match):
                     found.append(_Found(sign.id, sign.category, sign.strength == "strong"))
                     break
+        # The catalog's phrases too, unless a negation governs them ("não tô com febre").
+        negated = negation_scopes(words(sentence.norm))
         for matcher in self._flags.values():
-            for flag in matcher.keys(sentence.norm):
+            flags = [flag for flag, _, at in matcher.find_at(sentence.norm) if not negated[at]]
+            for flag in dict.fromkeys(flags):
                 found.append(_Found(flag, self._flag_category.get(flag, ""), True))
         return found
 
@@ -185,7 +204,13 @@ class SafetyDetector:
                     reasons += list(part.reasons)
                 if set(part.reasons) <= _STILL_COUNTS:
                     # "meu marido me bate": someone else, but done to her, now.
-                    found_now += [f for f in in_part if f.category in _ABOUT_HER and f.strong]
+                    her = bool(_HER.search(part.norm))
+                    found_now += [
+                        f
+                        for f in in_part
+                        if f.strong
+                        and ((f.category in _ABOUT_HER and her) or f.sign in _ABOUT_ANYONE)
+                    ]
                 continue
             now.append(part)
             found_now += in_part

@@ -77,7 +77,11 @@ SIGNS: tuple[Sign, ...] = (
         "strong",
         r"\b(?:muito|monte de|tanto|rio de) sangue\b|\bsangue (?:demais|sem parar|nao para)\b|"
         r"\bnao (?:para|parou|paro) de (?:sangrar|descer sangue|sair sangue)\b|"
-        r"\bhemorragia\b|\bvazando sangue\b|\bsangue escorrendo\b",
+        r"\bhemorragia\b|\bvazando sangue\b|\bsangue escorrendo\b|"
+        r"\b(?:encharcad\w*|ensopad\w*|banhad\w*|cheio|cheia) de sangue\b|"
+        # a simile of a flow: "sangue descendo igual torneira aberta", "parece uma cachoeira"
+        r"\b(?:sangr\w*|sangue|menstruacao|fluxo)\b.{0,30}\b(?:igual|que nem|como|feito|parece|"
+        r"parecendo) (?:a |uma |um )?(?:torneira|cachoeira|rio|mangueira|chuveiro)\b",
     ),
     _sign(
         "absorvente_encharcado",
@@ -136,7 +140,15 @@ SIGNS: tuple[Sign, ...] = (
         r"que nao passa|que nao para)|"
         r"\b(?:morrendo|chorando|gritando|contorcendo|dobrada|rolando|urrando|desmaiando) de dor\b|"
         r"\bnao (?:aguento|aguentando|consigo aguentar|suporto)\b.{0,15}\bdor\b|"
-        r"\bdor\b.{0,40}\bnao passa (?:nem )?com (?:remedio|analgesico|buscopan|dipirona)|"
+        r"\b(?:dor|dores|colica|colicas)\b (?:\w+ ){0,2}(?:muito|tao|super|extremamente) "
+        r"(?:intensa|intensas|aguda|agudas)\b|"
+        r"\b(?:dor|colica|doendo)\b.{0,40}\bnao (?:passa|melhora|alivia|cede|melhorou|passou) "
+        r"(?:nem )?(?:com )?(?:nenhum )?(?:remedio|analgesico|buscopan|dipirona|ibuprofeno|"
+        r"paracetamol|tylenol|nada)|"
+        r"\b(?:dor|dores|colica|doendo)\b.{0,80}\bnao (?:consigo|consegue|conseguimos) "
+        r"(?:nem )?(?:me |se )?(?:levantar|andar|ficar em pe|sair da cama|endireitar)|"
+        r"\bnao (?:consigo|consegue) (?:nem )?(?:me |se )?(?:levantar|andar|ficar em pe|"
+        r"endireitar)\b.{0,40}\b(?:dor|dores|colica|doendo)\b|"
         r"\b(?:remedio|analgesico|buscopan|dipirona)\b.{0,30}\bnao (?:fez efeito|resolveu|"
         r"adiantou|passa)",
     ),
@@ -182,7 +194,8 @@ SIGNS: tuple[Sign, ...] = (
         "breathing_allergy",
         "strong",
         r"\bplacas vermelhas\b|\bempola\w*|\bempolad\w*|\burticaria\b|\bvergoes\b|"
-        r"\bbolinhas vermelhas\b.{0,30}\b(?:corpo todo|todo o corpo|pelo corpo|espalhando)|"
+        r"\b(?:bolinhas|manchas|placas|caroco\w*|pipocos?) (?:vermelh\w* )?.{0,30}"
+        r"\b(?:corpo todo|todo o corpo|pelo corpo|no corpo|espalhando)|"
         r"\bcoceira\b.{0,20}\b(?:corpo todo|todo o corpo|pelo corpo|no corpo inteiro)|"
         r"\bcocando (?:tudo|o corpo todo|muito o corpo)\b|\breacao alergica\b|"
         r"\bchoque anafilatico\b|\banafila\w*",
@@ -228,8 +241,10 @@ SIGNS: tuple[Sign, ...] = (
         "chest_pain",
         "strong",
         r"\b(?:dor|dores|aperto|pressao|pontada|pontadas|queimacao|peso)\b (?:forte )?"
-        r"(?:no|do|em meu|no meu) peito\b|\bpeito (?:apertado|doendo|dolorido|pesado|"
-        r"queimando)\b|\bdoendo o peito\b|\bdor\b.{0,20}\b(?:braco esquerdo|mandibula)\b",
+        r"(?:no|do|em meu|no meu) (?:peito|torax)\b|\bpeito (?:esta |estava )?(?:muito )?"
+        r"(?:apertado|apertando|doendo|dolorido|pesado|queimando|esmagando|esmagado)\b|"
+        r"\bdoendo o peito\b|\bdor\b.{0,20}\b(?:braco esquerdo|mandibula)\b|"
+        r"\b(?:torax|peito)\b.{0,30}\b(?:aperto|pressao|esmagando|queimacao)\b",
     ),
     _sign(
         "coracao_disparado",
@@ -253,7 +268,8 @@ SIGNS: tuple[Sign, ...] = (
         "strong",
         r"\bdesmai\w*|\b(?:vou|vai|quase) (?:desmaiar|cair dura)\b|\bperd\w* (?:a consciencia|"
         r"os sentidos)\b|\bapaguei\b|\bcai (?:dura|desacordada)\b|\b(?:vista|visao) "
-        r"(?:escurec\w*|apagando|ficando preta)\b|\bescureceu (?:tudo|a vista)\b",
+        r"(?:escurec\w*|apagando|ficando preta)\b|\bescureceu (?:tudo|a vista)\b|"
+        r"\bvendo tudo (?:escuro|preto|girando|embacado)\b|\bvou apagar\b",
     ),
     _sign(
         "tontura_com_sangramento",
@@ -280,7 +296,18 @@ SIGNS: tuple[Sign, ...] = (
         r"\b(?:remedios|comprimidos|pilulas|caixa|vidro|cartela)?|"
         r"\bsem (?:vontade|motivo|razao) (?:de|para|pra) viver\b|\bnao vejo (?:mais )?sentido\b|"
         r"\bmelhor (?:sem mim|eu sumir|eu morrer)\b|\bnao vou (?:estar|existir) mais\b|"
-        r"\bninguem (?:vai sentir|sentiria) (?:a )?(?:minha )?falta\b|\bme despedir\b",
+        r"\bninguem (?:vai sentir|sentiria) (?:a )?(?:minha )?falta\b|\bme despedir\b|"
+        r"\b(?:dormir|deitar) e nao acordar\b",
+    ),
+    _sign(
+        "despedida",
+        "self_harm",
+        "strong",
+        # "minha filha mandou uma mensagem de despedida e se trancou no quarto"
+        r"\b(?:mensagem|carta|bilhete|video|audio|recado) de despedida\b|"
+        r"\bse despediu de (?:todo mundo|todos|nos|mim|todas)\b|"
+        r"\b(?:vai|quer|ameacou|ameaca|ameacando|tentou|tentando|falou que vai|disse que vai) "
+        r"se matar\b",
     ),
     _sign(
         "superdosagem",
@@ -310,10 +337,15 @@ SIGNS: tuple[Sign, ...] = (
         # Contractions or waters breaking in a pregnancy ("só tenho 30 semanas"): now, not at
         # the next appointment.
         r"\b(?:contracao|contracoes|contraindo|bolsa (?:estourou|rompeu|estourando)|"
-        r"perdendo (?:muito )?liquido|escorrendo (?:um )?liquido)\b.{0,60}"
-        r"\b(?:\d{1,2} semanas|gravida|gestante|gestacao|bebe|nenem|barriga)\b|"
-        r"\b(?:\d{1,2} semanas|gravida|gestante)\b.{0,60}\b(?:contracao|contracoes|"
-        r"bolsa (?:estourou|rompeu)|perdendo (?:muito )?liquido)\b",
+        r"perdendo (?:muito )?liquido|(?:escorrendo|saindo|descendo|vazando) (?:um |uma )?"
+        r"(?:liquido|agua))\b.{0,60}"
+        r"\b(?:\d{1,2} semanas?|gravida|gestante|gestacao|bebe|nenem|barriga)\b|"
+        r"\b(?:\d{1,2} semanas?|gravida|gestante)\b.{0,60}\b(?:contracao|contracoes|"
+        r"bolsa (?:estourou|rompeu)|perdendo (?:muito )?liquido|(?:escorrendo|saindo|descendo|"
+        r"vazando) (?:um |uma )?(?:liquido|agua))\b|"
+        r"\bcontrac\w* (?:de|a cada) \d{1,2} (?:em \d{1,2} )?min|"
+        r"\b(?:\d{1,2} semanas?|gravida|gestante)\b.{0,40}\bbarriga\b.{0,20}\b(?:endurec\w*|"
+        r"dura|durinha)\b",
     ),
     _sign(
         "gravida_com_diu",
@@ -327,10 +359,12 @@ SIGNS: tuple[Sign, ...] = (
         "ferida_aberta",
         "wound",
         "strong",
-        r"\b(?:pontos?|cicatriz|corte|ferida|incisao|cirurgia|sutura)\b.{0,25}\b(?:abri\w*|"
+        r"\b(?:pontos?|cicatriz|corte|ferida|incisao|cirurgia|sutura|curativo)\b.{0,25}"
+        r"\b(?:abri\w*|encharcad\w*|"
         r"abert\w*|estour\w*|soltou|soltaram|rompe\w*|pus|secrec\w*|vazando|liquido amarelo|"
         r"liquido verde|fedendo|cheiro ruim|cheiro forte|sangrando)\b|"
-        r"\b(?:abriu|abriram|estouraram|soltaram) (?:os |o |a )?(?:pontos?|cicatriz|corte|sutura)",
+        r"\b(?:abriu|abriram|estouraram|soltaram) (?:os |o |a )?(?:pontos?|cicatriz|corte|sutura)|"
+        r"\bpontos?\b.{0,25}\b(?:soltando|abrindo|arrebentando|rasgando)\b",
     ),
     _sign(
         "ferida_infeccionando",
@@ -362,11 +396,19 @@ SIGNS: tuple[Sign, ...] = (
         r"ameaca|ameacando|ameacaram|violentou|empurrou|empurra|empurrando|empurraram|chutou|"
         r"chuta|chutando|esganou|estrangulou)\b|"
         r"\b(?:bateu|bate|batendo|bateram|levantou a mao) (?:em|pra|para) mim\b|"
+        r"\b(?:ameacando|tentando|querendo) (?:entrar|invadir|arrombar)\b|"
+        r"\b(?:esmurrando|chutando|socando|forcando) a porta\b|"
+        r"\bme (?:deu|deram|dando) (?:um |uns |uma |umas )?(?:soco|socos|tapa|tapas|murro|murros|"
+        r"chute|chutes|surra|pontape|empurrao|facada)\b|"
         r"\b(?:estupro|abuso sexual|violencia (?:sexual|domestica)|relacao forcada|"
         r"sexo forcado)\b|\b(?:sofri|sofrendo|sofro) (?:uma )?agressao\b|"
         r"\b(?:apanhei|apanho|apanhando)\b(?! (?:pra|para) )|"
         r"\bvitima de (?:abuso|estupro|violencia|agressao)\b|\bsem (?:o )?meu consentimento\b|"
         r"\b(?:vai|quer|tentou|ameacou|ameaca|ameacando) me matar\b|"
+        r"\b(?:padrasto|tio|primo|vizinho|avo|irmao|pai|cunhado|namorado da minha mae|"
+        r"marido da minha mae)\b.{0,25}\b(?:entrou no meu quarto|entra no meu quarto|"
+        r"mexe comigo|mexeu comigo|me toca|me tocou|me tocando|passa a mao em mim|"
+        r"passou a mao em mim|abusa de mim|abusou de mim)\b|"
         r"\bmedo (?:dele|do meu (?:marido|namorado|ex|companheiro|esposo|padrasto|pai)|"
         r"de (?:voltar|ir) (?:pra|para) casa)\b",
     ),
@@ -377,7 +419,8 @@ SIGNS: tuple[Sign, ...] = (
         "strong",
         r"\bvomit\w*.{0,30}\b(?:o dia (?:todo|inteiro)|sem parar|toda hora|varias vezes|"
         r"\d+ vezes|a noite toda|desde|nao para|muito)\b|\bnao (?:paro|para|fica|consigo "
-        r"manter|segura) nada no estomago\b|\bnao consigo (?:beber|tomar|engolir) (?:agua|"
+        r"manter|segura) nada no estomago\b|\bvomit\w* tudo (?:que|o que) (?:bebo|como|tomo|"
+        r"ingiro|bebe|come)\b|\bnao consigo (?:beber|tomar|engolir) (?:agua|"
         r"nada|liquido)\b|\bdesidrat\w*|\b(?:xixi|urina)\b.{0,20}\b(?:escur\w*|pouco|"
         r"quase nada|nao sai)\b",
     ),
