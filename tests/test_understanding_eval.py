@@ -27,7 +27,12 @@ from clinicflow.model import EMERGENCY_CATEGORIES, INTENTS
 DATA = Path(__file__).parent / "data"
 TUNE = DATA / "understanding_tune.yaml"
 SAFETY_TUNE = DATA / "safety_tune.yaml"
-SETS = {"tune": TUNE, "safety_tune": SAFETY_TUNE, "blind": DATA / "understanding_blind.yaml"}
+SETS = {
+    "tune": TUNE,
+    "safety_tune": SAFETY_TUNE,
+    "blind": DATA / "understanding_blind.yaml",
+    "safety_blind": DATA / "safety_blind.yaml",
+}
 
 
 def _cases(path: Path) -> list[dict[str, object]]:

@@ -66,8 +66,11 @@ _RESOLVED_RE = re.compile(
     r"ja sarou|ja sarei|ja curou|ja estou bem|hoje estou (?:bem|otima|otimo|melhor)|"
     r"estou (?:bem|otima|otimo) agora|agora estou (?:bem|otima|otimo)|"
     r"hoje (?:esta|estou) tudo bem|esta tudo bem agora|hoje esta (?:otima|bem|estavel)|"
-    r"gracas a deus passou|passou (?:ja|logo)|esta estavel|foi resolvido|ja sumiu|ja foi embora|"
-    r"ja estancou|(?:sangramento|sangue|febre|dor|colica|tontura|inchaco|vomito) nao voltou|"
+    r"gracas a deus passou|passou (?:ja|logo)|esta estavel|foi resolvido|"
+    # a symptom that went away ("aquele sangramento que falei já sumiu"); "ele já foi embora"
+    # (the aggressor left) or "já sumiu" alone say nothing of a symptom
+    r"(?:sangramento|sangue|febre|dor|dores|colica|tontura|inchaco|vomito|enjoo|coceira|"
+    r"mancha|manchas)(?: \w+){0,5}? (?:ja sumiu|ja estancou|nao voltou)|"
     r"(?<!nao )esta tudo (?:certo|bem|ok|normal|tranquilo))\b"
     # "já passou pro lençol" (soaked through), "já passou pior": not over
     r"(?!\s+(?:pior|mal|ruim|para|pelo|pela|pelos|pelas|no|na|nos|nas|do|da|dos|das|de|em|"
@@ -108,7 +111,8 @@ _HYPOTHETICAL_RE = re.compile(
 # A question with none of these asks in general ("sangra muito depois de colocar o DIU?").
 _FIRST_PERSON_NOW_RE = re.compile(
     r"\b(?:estou|esta|estao|estava|tenho|tive|senti|sinto|comecei|comecou|fiquei|ficou|"
-    r"agora|hoje|desde|minha|meu|me|eu|faco|devo|devemos|fazemos|socorro|saio)\b"
+    r"agora|hoje|desde|minha|meu|me|eu|faco|devo|devemos|fazemos|socorro|saio|acordei|"
+    r"levantei|percebi|notei|reparei|apareceu|apareceram|surgiu|surgiram)\b"
 )
 
 

@@ -396,6 +396,7 @@ SIGNS: tuple[Sign, ...] = (
         r"ameaca|ameacando|ameacaram|violentou|empurrou|empurra|empurrando|empurraram|chutou|"
         r"chuta|chutando|esganou|estrangulou)\b|"
         r"\b(?:bateu|bate|batendo|bateram|levantou a mao) (?:em|pra|para) mim\b|"
+        r"\b(?:abusou|abusaram|abusa|abusando) de mim\b|"
         r"\b(?:ameacando|tentando|querendo) (?:entrar|invadir|arrombar)\b|"
         r"\b(?:esmurrando|chutando|socando|forcando) a porta\b|"
         r"\bme (?:deu|deram|dando) (?:um |uns |uma |umas )?(?:soco|socos|tapa|tapas|murro|murros|"
