@@ -437,6 +437,11 @@ def test_a_few_pills_a_healed_wound_or_a_denied_sign_raise_nothing(text: str) ->
         pytest.param("depois da ozempic vomito tudo que bebo, to fraca", "dehydration", id="throws-up-all"),  # noqa: E501
         pytest.param("to vendo tudo escuro, acho q vou apagar", "fainting", id="going-dark"),
         pytest.param("to cheia de manchas vermelhas no corpo depois do antibiotico", "breathing_allergy", id="patches"),  # noqa: E501
+        # found when scoring tests/data/safety_blind.yaml once (then mended)
+        # "ele já foi embora" is the aggressor leaving, not a symptom that passed
+        pytest.param("meu ex invadiu minha casa agora de madrugada e abusou de mim ele já foi embora eu tô sozinha tremendo", "violence", id="he-left"),  # noqa: E501
+        # a question about the cause after her own account is not a general question
+        pytest.param("acordei com metade do rosto dormente e a boca puxando pro lado, isso é do anticoncepcional?", "stroke", id="asks-the-cause"),  # noqa: E501
     ],
 )  # fmt: skip
 def test_everyday_emergencies_are_urgent_by_signs_alone(text: str, category: str) -> None:
@@ -474,18 +479,3 @@ def test_an_animal_does_not_discount_her_own_symptom() -> None:
 def test_do_nada_is_not_a_negation() -> None:
     assert mark_negations("do nada estou sangrando") == "do nada estou sangrando"
     assert mark_negations("nada estou sangrando") == "nada NEG_estou NEG_sangrando"
-
-
-@pytest.mark.parametrize(
-    ("text", "category"),
-    [
-        # "ele já foi embora" is the aggressor leaving, not a symptom that passed
-        pytest.param("meu ex invadiu minha casa agora de madrugada e abusou de mim ele já foi embora eu tô sozinha tremendo", "violence", id="he-left"),  # noqa: E501
-        # a question about the cause after her own account is not a general question
-        pytest.param("acordei com metade do rosto dormente e a boca puxando pro lado, isso é do anticoncepcional?", "stroke", id="asks-the-cause"),  # noqa: E501
-    ],
-)  # fmt: skip
-def test_found_on_the_scored_safety_set_are_urgent_by_signs_alone(text: str, category: str) -> None:
-    verdict = signs_only(text)
-    assert verdict.urgent and verdict.sure, verdict
-    assert verdict.category == category
