@@ -315,6 +315,23 @@ class PgCursor:
         return iter(self.fetchall())
 
 
+def _lost(conn: psycopg.Connection[Any]) -> bool:
+    """Whether a connection was closed or lost (the server restarted, a failover, the network)."""
+    return conn.closed or bool(conn.broken)
+
+
+def _reopened(conn: psycopg.Connection[Any], url: str) -> psycopg.Connection[Any]:
+    """``conn``, or a new autocommit connection to ``url`` in its place when it was lost.
+
+    Raises:
+        psycopg.OperationalError: the server cannot be reached.
+    """
+    if not _lost(conn):
+        return conn
+    conn.close()
+    return psycopg.connect(url, autocommit=True)
+
+
 class PgConnection:
     """A psycopg 3 connection that speaks to clinicflow's modules like :mod:`sqlite3`.
 
@@ -343,9 +360,8 @@ class PgConnection:
             psycopg.OperationalError: the server cannot be reached (callers see a database
                 error, as for any failed statement, and try again later).
         """
-        if (self.raw.closed or self.raw.broken) and self._depth == 0:
-            self.raw.close()
-            self.raw = psycopg.connect(self.url, autocommit=True)
+        if self._depth == 0:
+            self.raw = _reopened(self.raw, self.url)
         return self.raw
 
     # sqlite3's surface
@@ -571,16 +587,14 @@ class ChatOwnership:
         return bool(found and found[0])
 
     def release(self, chat_id: str) -> None:
-        if self._conn is None or self._conn.closed or self._conn.broken:
+        if self._conn is None or _lost(self._conn):
             return  # the session, and every lock it held, is gone already
         with contextlib.suppress(psycopg.OperationalError):
             self._conn.execute(f"SELECT pg_advisory_unlock({self._KEY})", (chat_id,))
 
     def _live(self) -> psycopg.Connection[Any]:
         assert self._conn is not None
-        if self._conn.closed or self._conn.broken:
-            self._conn.close()
-            self._conn = psycopg.connect(self.target.url, autocommit=True)
+        self._conn = _reopened(self._conn, self.target.url)
         return self._conn
 
     def close(self) -> None:
