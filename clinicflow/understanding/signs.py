@@ -409,7 +409,7 @@ SIGNS: tuple[Sign, ...] = (
         r"\b(?:padrasto|tio|primo|vizinho|avo|irmao|pai|cunhado|namorado da minha mae|"
         r"marido da minha mae)\b.{0,25}\b(?:entrou no meu quarto|entra no meu quarto|"
         r"mexe comigo|mexeu comigo|me toca|me tocou|me tocando|passa a mao em mim|"
-        r"passou a mao em mim|abusa de mim|abusou de mim)\b|"
+        r"passou a mao em mim)\b|"
         r"\bmedo (?:dele|do meu (?:marido|namorado|ex|companheiro|esposo|padrasto|pai)|"
         r"de (?:voltar|ir) (?:pra|para) casa)\b",
     ),
