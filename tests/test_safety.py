@@ -462,6 +462,10 @@ def test_everyday_emergencies_are_urgent_by_signs_alone(text: str, category: str
         pytest.param("meu cachorro ta vomitando sem parar, vcs conhecem veterinario?", id="dog"),
         pytest.param("minha cachorra ta sangrando, vcs sabem de veterinario?", id="dog-bleeding"),
         pytest.param("posso levar meu marido na consulta? ele desmaia quando ve sangue kkk", id="habit"),  # noqa: E501
+        # figures of speech on money and queues (found by a trial)
+        pytest.param("o atendimento de vcs é uma hemorragia de dinheiro kkk", id="money-haemorrhage"),  # noqa: E501
+        pytest.param("quase desmaiei quando vi o valor da consulta kkkk", id="fainted-at-price"),
+        pytest.param("a fila ai é de dar falta de ar", id="queue-breathless"),
         # the catalog's red-flag phrases obey a negation too
         pytest.param("nao to com febre, so queria saber o horario", id="catalog-phrase-denied"),
     ],

@@ -31,7 +31,14 @@ FIGURATIVE_RE = re.compile(
     r"\b(?:me matar|matar|morr\w*|morta|morto|sufoc\w*|desmai\w*|explod\w*|infart\w*) de "
     r"(?:tanto|tanta|tantos|tantas) \w+|"
     r"\b(?:sufoc\w*|morta|morto|morrendo) de (?:trabalho|servico|estudo|prova|provas|conta|"
-    r"contas|tarefa|tarefas|coisa|coisas)\b"
+    r"contas|tarefa|tarefas|coisa|coisas)\b|"
+    # money and queues: "uma hemorragia de dinheiro", "de dar falta de ar", "quase desmaiei
+    # quando vi o valor"
+    r"\b(?:hemorragia|sangria|sangrando|infarto) de (?:dinheiro|grana|gastos?)\b|"
+    r"\bde dar (?:uma |um )?(?:falta de ar|infarto|desmaio|piripaque|treco)\b|"
+    r"\b(?:quase )?(?:desmai\w*|morri|infart\w*|tive um (?:treco|infarto))\b "
+    r"(?:quando (?:vi|li|olhei|soube)|ao ver|com) (?:o |a )?(?:valor|preco|orcamento|boleto|"
+    r"conta|fatura)\b"
 )
 
 NEGATIONS = frozenset(
