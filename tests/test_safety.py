@@ -436,6 +436,7 @@ def test_a_few_pills_a_healed_wound_or_a_denied_sign_raise_nothing(text: str) ->
         pytest.param("os pontos da ninfo tao soltando e saindo um liquido amarelado", "wound", id="stitches-loose"),  # noqa: E501
         pytest.param("depois da ozempic vomito tudo que bebo, to fraca", "dehydration", id="throws-up-all"),  # noqa: E501
         pytest.param("to vendo tudo escuro, acho q vou apagar", "fainting", id="going-dark"),
+        pytest.param("desmaiei agora na hora de pagar a conta", "fainting", id="fainted-at-the-till"),  # noqa: E501
         pytest.param("to cheia de manchas vermelhas no corpo depois do antibiotico", "breathing_allergy", id="patches"),  # noqa: E501
         # found when scoring tests/data/safety_blind.yaml once (then mended)
         # "ele já foi embora" is the aggressor leaving, not a symptom that passed
