@@ -597,6 +597,7 @@ def classify(texts: tuple[str, ...], catalog: Path | None, data: Path | None) ->
     Use "-" para ler uma mensagem por linha da entrada padrão.
     """
     from clinicflow.engine import Engine
+    from clinicflow.text import encodable
 
     if not texts:
         raise click.UsageError(
@@ -607,7 +608,7 @@ def classify(texts: tuple[str, ...], catalog: Path | None, data: Path | None) ->
         lines.extend(sys.stdin.read().splitlines() if text == "-" else [text])
     engine = Engine.from_catalog(catalog, data_dir=data or Path(".clinicflow"))
     try:
-        for text in lines:
+        for text in map(encodable, lines):
             u = engine.classify(text)
             record = {
                 "text": text,

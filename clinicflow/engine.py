@@ -30,7 +30,7 @@ from clinicflow.hours import BusinessHours
 from clinicflow.model import FAQ, Catalog, Script
 from clinicflow.steps import MAX_TEXT, Steps, _state, build_graph
 from clinicflow.storage import Row, Store
-from clinicflow.text import PhraseMatcher
+from clinicflow.text import PhraseMatcher, encodable
 from clinicflow.understanding import Understander, Understanding
 
 if TYPE_CHECKING:
@@ -286,7 +286,7 @@ class Engine:
         """
         if not isinstance(chat_id, str) or not chat_id.strip():
             raise ConversationError("a chat id is required")
-        text = text if isinstance(text, str) else ""
+        text = encodable(text) if isinstance(text, str) else ""
         turn = Turn(
             chat_id=chat_id,
             text=text,
@@ -537,7 +537,7 @@ class Engine:
 
     def classify(self, text: str) -> Understanding:
         """The intent of a message out of any conversation (``clinicflow classify``)."""
-        return self.understander.understand(text if isinstance(text, str) else "")
+        return self.understander.understand(encodable(text) if isinstance(text, str) else "")
 
     def close_resources(self) -> None:
         """Stop the follow-ups and close the database connections."""

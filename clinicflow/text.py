@@ -85,6 +85,17 @@ _WORD_RE = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)?")
 _REPEAT_RE = re.compile(r"([a-z])\1{2,}")
 
 
+def encodable(text: str) -> str:
+    """``text`` with every lone surrogate (a byte that was not UTF-8, read with
+    ``surrogateescape``; a JSON ``\\udXXX`` escape) replaced by U+FFFD, so it can be stored,
+    embedded and printed; any other text comes back unchanged."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
 def expand(word: str) -> str:
     """A lower-case word with its WhatsApp abbreviation expanded ("vc" -> "voce")."""
     return _ABBREVIATIONS.get(word, word)

@@ -484,3 +484,12 @@ def test_an_animal_does_not_discount_her_own_symptom() -> None:
 def test_do_nada_is_not_a_negation() -> None:
     assert mark_negations("do nada estou sangrando") == "do nada estou sangrando"
     assert mark_negations("nada estou sangrando") == "nada NEG_estou NEG_sangrando"
+
+
+def test_bytes_that_are_not_utf8_do_not_hide_an_emergency(engine: Engine) -> None:
+    # A byte read with surrogateescape (the CLI's stdin) or a JSON "\udcff" escape: replaced,
+    # and the rest of the message is still read (it used to raise in the embedding).
+    u = engine.classify("to sangrando \udcff muito, nao para")
+    assert u.urgent, u
+    result = engine.handle("5511911112222@c.us", "to sangrando \udcff muito, nao para")
+    assert result.handoff is not None and result.handoff.urgent, result
